@@ -1,0 +1,1 @@
+"""The single seam between Arc Posture and Azure: credentials, quota pacing, ARG and ARM calls."""

@@ -1,0 +1,27 @@
+from posture.models.access import Access, WorkerHeartbeat
+from posture.models.governance import Attestation, GovernanceEvent, RiskException
+from posture.models.inventory import AzureResource, Cluster, NetworkPath, Subscription
+from posture.models.results import ChangeEvent, ControlResult, FleetSnapshot, Reason, ScoreHistory, Status
+from posture.models.scans import QueryEvidence, Scan, ScanBatch, Scope
+
+__all__ = [
+    "Access",
+    "Attestation",
+    "AzureResource",
+    "ChangeEvent",
+    "Cluster",
+    "ControlResult",
+    "FleetSnapshot",
+    "GovernanceEvent",
+    "NetworkPath",
+    "QueryEvidence",
+    "Reason",
+    "RiskException",
+    "Scan",
+    "ScanBatch",
+    "Scope",
+    "ScoreHistory",
+    "Status",
+    "Subscription",
+    "WorkerHeartbeat",
+]

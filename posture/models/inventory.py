@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class NetworkPath(models.TextChoices):
+    PRIVATE_LINK = "private_link", "Private Link"
+    GATEWAY = "gateway", "Arc gateway"
+    BOTH = "both", "Private Link and Arc gateway"
+    DIRECT = "direct", "Direct to public endpoints"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Cluster(models.Model):
+    """An Arc-enabled Kubernetes cluster as last seen in Azure Resource Graph.
+
+    `key` is the lower-cased ARM id: Azure compares resource ids case-insensitively and ARG
+    returns the same id in different casings from different tables. `facts` is the normalized
+    record the controls read; it is rewritten only when its hash changes.
+    """
+
+    key = models.CharField(max_length=1024, unique=True)
+    arm_id = models.CharField(max_length=1024)
+    name = models.CharField(max_length=260)
+    subscription_id = models.CharField(max_length=36, db_index=True)
+    resource_group = models.CharField(max_length=90)
+    location = models.CharField(max_length=64, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    scope = models.ForeignKey("posture.Scope", null=True, blank=True, on_delete=models.SET_NULL, related_name="clusters")
+    # Filterable copies of facts.
+    kind = models.CharField(max_length=64, blank=True)
+    distribution = models.CharField(max_length=64, blank=True)
+    infrastructure = models.CharField(max_length=64, blank=True)
+    connectivity_status = models.CharField(max_length=32, blank=True)
+    last_connectivity_at = models.DateTimeField(null=True, blank=True)
+    network_path = models.CharField(max_length=16, choices=NetworkPath.choices, default=NetworkPath.UNKNOWN)
+
+    facts = models.JSONField(default=dict)
+    facts_hash = models.CharField(max_length=64, blank=True)
+    facts_scan = models.ForeignKey(
+        "posture.Scan",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The scan whose data `facts` holds",
+    )
+    last_seen_scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+    # Current evaluation (see posture/evaluate); results_hash lets a no-change run skip the cluster.
+    score = models.FloatField(null=True, blank=True)
+    grade = models.CharField(max_length=2, blank=True)
+    coverage = models.FloatField(null=True, blank=True)
+    failing = models.PositiveSmallIntegerField(default=0)
+    results_hash = models.CharField(max_length=64, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(key=Lower("arm_id")), name="cluster_key_is_lower_arm_id"),
+        ]
+        indexes = [
+            models.Index(fields=["scope", "last_seen_scan"], name="cluster_scope_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.key = self.arm_id.lower()
+        super().save(*args, **kwargs)
+
+
+class AzureResource(models.Model):
+    """A resource the controls join clusters with: Private Link Scopes, private endpoints, Arc
+    gateways, logical networks and Key Vaults. They may live in other subscriptions (and
+    batches) than the clusters that use them, so they are stored on their own."""
+
+    key = models.CharField(max_length=1024, unique=True)
+    arm_id = models.CharField(max_length=1024)
+    type = models.CharField(max_length=128, db_index=True)
+    name = models.CharField(max_length=260)
+    subscription_id = models.CharField(max_length=36, db_index=True)
+    location = models.CharField(max_length=64, blank=True)
+    scope = models.ForeignKey("posture.Scope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    data = models.JSONField(default=dict)
+    data_hash = models.CharField(max_length=64, blank=True)
+    last_seen_scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["type", "name"]
+        indexes = [models.Index(fields=["scope", "last_seen_scan"], name="resource_scope_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.name}"
+
+
+class Subscription(models.Model):
+    subscription_id = models.CharField(max_length=36, unique=True)
+    name = models.CharField(max_length=260, blank=True)
+    state = models.CharField(max_length=32, blank=True)
+    scope = models.ForeignKey("posture.Scope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "subscription_id"]
+
+    def __str__(self) -> str:
+        return self.name or self.subscription_id

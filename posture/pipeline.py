@@ -1,0 +1,385 @@
+"""The scan pipeline: start → one batch per subscription slice → finish, plus the watchdog.
+
+Every step takes ids, re-reads state and claims its work with a conditional UPDATE, so a
+message delivered twice, late, or to a second worker does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from posture import store
+from posture.collect.client import AzureSession
+from posture.collect.errors import AzureError, ForbiddenError
+from posture.collect.sweep import collect_batch_data
+from posture.governance import scopes_needing_evaluation
+from posture.models import QueryEvidence, Scan, ScanBatch, Scope, Subscription
+from posture.queries import SUBSCRIPTIONS
+
+log = logging.getLogger(__name__)
+
+
+class ClaimLost(Exception):
+    """Another attempt took this batch over (this worker was presumed dead)."""
+
+
+# --- start -----------------------------------------------------------------------------------
+def start_scan(scan_id: str) -> None:
+    now = timezone.now()
+    if not Scan.objects.filter(pk=scan_id, state=Scan.State.PENDING).update(state=Scan.State.RUNNING, started_at=now, heartbeat_at=now):
+        return  # already started by another worker, or finished
+    scan = Scan.objects.select_related("scope").get(pk=scan_id)
+    session = AzureSession(scan.scope)
+    try:
+        subscriptions = list_subscriptions(session, scan.scope)
+    except AzureError as exc:
+        _fail_scan(scan, f"Could not list the subscriptions of scope {scan.scope.name}: {exc}")
+        return
+    finally:
+        session.close()
+    if not subscriptions:
+        _fail_scan(scan, f"The scanning identity can read no subscription in scope {scan.scope.name}.")
+        return
+    size = settings.ARC_SCAN_BATCH_SUBSCRIPTIONS
+    with transaction.atomic():
+        batches = ScanBatch.objects.bulk_create(
+            ScanBatch(scan=scan, number=n, subscriptions=subscriptions[start : start + size], queued_at=now)
+            for n, start in enumerate(range(0, len(subscriptions), size), start=1)
+        )
+        Scan.objects.filter(pk=scan.pk).update(subscriptions=len(subscriptions), batches_total=len(batches), heartbeat_at=timezone.now())
+        ids = list(ScanBatch.objects.filter(scan=scan).values_list("pk", flat=True))
+        transaction.on_commit(lambda: _enqueue_batches(ids))
+
+
+def list_subscriptions(session: AzureSession, scope: Scope) -> list[str]:
+    """The scope's subscriptions, and their names for display.
+
+    Explicit subscriptions are scanned even if listing them fails (listing is cosmetic there);
+    management-group and tenant scopes depend on it.
+    """
+    now = timezone.now()
+    found: dict[str, dict[str, Any]] = {}
+    explicit = list(scope.subscriptions or [])
+    try:
+        if explicit:
+            for start in range(0, len(explicit), 1000):
+                _read_subscriptions(session, found, subscriptions=explicit[start : start + 1000])
+        else:
+            _read_subscriptions(session, found, management_groups=list(scope.management_groups or []) or None)
+    except AzureError:
+        if not explicit:
+            raise
+        log.warning("listing subscription names of scope %s failed; scanning its list as is", scope.name)
+    for sub_id, info in found.items():
+        Subscription.objects.update_or_create(
+            subscription_id=sub_id,
+            defaults={"name": info["name"], "state": info["state"], "scope": scope, "last_seen_at": now},
+        )
+    return sorted(set(explicit) if explicit else set(found))
+
+
+def _read_subscriptions(session: AzureSession, found: dict[str, dict[str, Any]], **scope: Any) -> None:
+    for page in session.query(SUBSCRIPTIONS, **scope):
+        for row in page.rows:
+            sub = row.get("subscriptionId") if isinstance(row, dict) else None
+            if isinstance(sub, str) and len(sub) == 36:
+                found[sub.lower()] = {"name": str(row.get("name") or "")[:260], "state": str(row.get("state") or "")[:32]}
+
+
+def _enqueue_batches(batch_ids: list[int]) -> None:
+    from posture.tasks import collect_batch as collect_batch_task
+
+    for batch_id in batch_ids:
+        collect_batch_task.delay(batch_id=batch_id)
+
+
+def _fail_scan(scan: Scan, message: str) -> None:
+    log.warning("scan %s failed: %s", scan.pk, message)
+    Scan.objects.filter(pk=scan.pk).exclude(state__in=Scan.FINISHED_STATES).update(
+        state=Scan.State.FAILED, error=message[:4000], finished_at=timezone.now()
+    )
+
+
+# --- batches ---------------------------------------------------------------------------------
+class Progress:
+    """Counts what a batch did and writes it (and the heartbeat) at a throttled rate.
+
+    `tick` may be called from ARM threads; only the task's own thread writes to the database.
+    """
+
+    def __init__(self, batch: ScanBatch, claim: uuid.UUID, session_stats: Any) -> None:
+        self.batch, self.claim, self.stats = batch, claim, session_stats
+        self.pages = self.rows = 0
+        self._owner = threading.get_ident()
+        self._last = time.monotonic()
+
+    def page(self, rows: int) -> None:
+        self.pages += 1 if rows else 0
+        self.rows += rows
+        self.tick()
+
+    def tick(self) -> None:
+        if threading.get_ident() != self._owner:
+            return
+        if time.monotonic() - self._last >= settings.ARC_PROGRESS_INTERVAL_SECONDS:
+            self.flush()
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "requests": self.stats.requests,
+            "pages": self.pages,
+            "rows": self.rows,
+            "throttled": self.stats.throttled,
+            "quota_wait_seconds": round(self.stats.quota_wait_seconds, 3),
+        }
+
+    def flush(self) -> None:
+        now = timezone.now()
+        self._last = time.monotonic()
+        ScanBatch.objects.filter(pk=self.batch.pk, claim=self.claim).update(heartbeat_at=now, **self.counters())
+        Scan.objects.filter(pk=self.batch.scan_id).update(heartbeat_at=now)
+
+
+def collect_batch(batch_id: int) -> None:
+    now = timezone.now()
+    claim = uuid.uuid4()
+    stale = now - timedelta(seconds=settings.ARC_WATCHDOG_STALE_SECONDS)
+    claimed = (
+        ScanBatch.objects.filter(pk=batch_id)
+        .filter(Q(state=ScanBatch.State.PENDING) | Q(state=ScanBatch.State.RUNNING, heartbeat_at__lt=stale))
+        .update(
+            state=ScanBatch.State.RUNNING,
+            claim=claim,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            requests=0,
+            pages=0,
+            rows=0,
+            clusters=0,
+            throttled=0,
+            quota_wait_seconds=0,
+            error="",
+        )
+    )
+    if not claimed:
+        return
+    batch = ScanBatch.objects.select_related("scan__scope").get(pk=batch_id)
+    if batch.scan.state != Scan.State.RUNNING:
+        _end_batch(batch, claim, ScanBatch.State.FAILED, f"scan is {batch.scan.state}")
+        return
+    session = AzureSession(batch.scan.scope)
+    progress = Progress(batch, claim, session.stats)
+    session.on_request = progress.tick
+    try:
+        data = collect_batch_data(session, list(batch.subscriptions), on_page=progress.page)
+    except ForbiddenError as exc:
+        _split_or_fail(batch, claim, exc)
+        return
+    except AzureError as exc:
+        _retry_or_fail(batch, claim, exc.message, permanent=exc.permanent)
+        return
+    except SoftTimeLimitExceeded:
+        _retry_or_fail(batch, claim, "the batch ran past its time limit", permanent=False)
+        return
+    finally:
+        session.close()
+    try:
+        _save_batch(batch, claim, data, progress)
+    except ClaimLost:
+        log.warning("batch %s was taken over by another attempt; discarding this one", batch_id)
+        return
+    transaction.on_commit(lambda: maybe_finish(batch.scan_id))
+
+
+def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progress) -> None:
+    now = timezone.now()
+    counters = progress.counters()
+    with transaction.atomic():
+        if not ScanBatch.objects.filter(pk=batch.pk, claim=claim, state=ScanBatch.State.RUNNING).update(
+            state=ScanBatch.State.DONE, finished_at=now, heartbeat_at=now, clusters=len(data.clusters), **counters
+        ):
+            raise ClaimLost
+        scan = batch.scan
+        store.store_clusters(data.clusters, scan, now)
+        store.store_resources(data.resources, scan, now)
+        for evidence in data.evidence:
+            evidence.batch = batch
+        QueryEvidence.objects.bulk_create(data.evidence)
+        Scan.objects.filter(pk=scan.pk).update(
+            batches_done=F("batches_done") + 1,
+            requests=F("requests") + counters["requests"],
+            pages=F("pages") + counters["pages"],
+            rows=F("rows") + counters["rows"],
+            clusters=F("clusters") + len(data.clusters),
+            throttled=F("throttled") + counters["throttled"],
+            quota_wait_seconds=F("quota_wait_seconds") + counters["quota_wait_seconds"],
+            heartbeat_at=now,
+        )
+
+
+def _end_batch(batch: ScanBatch, claim: uuid.UUID, state: str, error: str) -> bool:
+    with transaction.atomic():
+        ended = ScanBatch.objects.filter(pk=batch.pk, claim=claim, state=ScanBatch.State.RUNNING).update(
+            state=state, error=error[:4000], finished_at=timezone.now()
+        )
+        if ended and state == ScanBatch.State.FAILED:
+            Scan.objects.filter(pk=batch.scan_id).update(batches_failed=F("batches_failed") + 1)
+    if ended:
+        transaction.on_commit(lambda: maybe_finish(batch.scan_id))
+    return bool(ended)
+
+
+def _retry_or_fail(batch: ScanBatch, claim: uuid.UUID, message: str, *, permanent: bool) -> None:
+    if permanent or batch.attempts >= settings.ARC_BATCH_MAX_ATTEMPTS:
+        _end_batch(batch, claim, ScanBatch.State.FAILED, message)
+        return
+    countdown = min(300, 15 * 2 ** (batch.attempts - 1))
+    requeued = ScanBatch.objects.filter(pk=batch.pk, claim=claim, state=ScanBatch.State.RUNNING).update(
+        state=ScanBatch.State.PENDING,
+        claim=None,
+        error=f"attempt {batch.attempts} failed: {message}"[:4000],
+        queued_at=timezone.now(),
+    )
+    if requeued:
+        from posture.tasks import collect_batch as collect_batch_task
+
+        log.info("batch %s will retry in %s s: %s", batch.pk, countdown, message)
+        transaction.on_commit(lambda: collect_batch_task.apply_async(kwargs={"batch_id": batch.pk}, countdown=countdown))
+
+
+def _split_or_fail(batch: ScanBatch, claim: uuid.UUID, exc: ForbiddenError) -> None:
+    """A 403 names no subscription reliably: halve the batch until the refused ones stand alone,
+    so every readable subscription is still scanned."""
+    subs = list(batch.subscriptions)
+    if len(subs) == 1:
+        _end_batch(batch, claim, ScanBatch.State.FAILED, exc.message)
+        return
+    with transaction.atomic():
+        if not ScanBatch.objects.filter(pk=batch.pk, claim=claim, state=ScanBatch.State.RUNNING).update(
+            state=ScanBatch.State.SPLIT, finished_at=timezone.now(), error=exc.message[:4000]
+        ):
+            return
+        scan = Scan.objects.select_for_update().get(pk=batch.scan_id)
+        last = ScanBatch.objects.filter(scan=scan).order_by("-number").values_list("number", flat=True).first() or 0
+        half = len(subs) // 2
+        children = [
+            ScanBatch.objects.create(scan=scan, parent=batch, number=last + n, subscriptions=part, queued_at=timezone.now())
+            for n, part in enumerate((subs[:half], subs[half:]), start=1)
+        ]
+        Scan.objects.filter(pk=scan.pk).update(batches_total=F("batches_total") + 1)
+        ids = [c.pk for c in children]
+        transaction.on_commit(lambda: _enqueue_batches(ids))
+
+
+# --- finish ----------------------------------------------------------------------------------
+def maybe_finish(scan_id: Any) -> None:
+    if not ScanBatch.objects.filter(scan_id=scan_id, state__in=[ScanBatch.State.PENDING, ScanBatch.State.RUNNING]).exists():
+        from posture.tasks import finish_scan as finish_scan_task
+
+        finish_scan_task.delay(scan_id=str(scan_id))
+
+
+def finish_scan(scan_id: str) -> None:
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ARC_WATCHDOG_STALE_SECONDS)
+    if (
+        not Scan.objects.filter(pk=scan_id)
+        .filter(Q(state=Scan.State.RUNNING) | Q(state=Scan.State.EVALUATING, heartbeat_at__lt=stale))
+        .update(state=Scan.State.EVALUATING, heartbeat_at=now)
+    ):
+        return
+    scan = Scan.objects.select_related("scope").get(pk=scan_id)
+    batches = ScanBatch.objects.filter(scan=scan)
+    if batches.filter(state__in=[ScanBatch.State.PENDING, ScanBatch.State.RUNNING]).exists():
+        Scan.objects.filter(pk=scan.pk).update(state=Scan.State.RUNNING)  # finished too early
+        return
+    failed = list(batches.filter(state=ScanBatch.State.FAILED).values_list("error", flat=True))
+    done = batches.filter(state=ScanBatch.State.DONE).count()
+    removed = 0
+    if done and not failed:
+        removed = store.mark_removed(scan, now)
+    finish_evaluation(scan)
+    prune_evidence(scan.scope_id)
+    state = Scan.State.SUCCEEDED if done and not failed else Scan.State.PARTIAL if done else Scan.State.FAILED
+    error = ""
+    if failed:
+        unique = list(dict.fromkeys(failed))
+        error = f"{len(failed)} of {len(failed) + done} batches failed: " + " | ".join(unique[:5])
+    Scan.objects.filter(pk=scan.pk, state=Scan.State.EVALUATING).update(
+        state=state, finished_at=timezone.now(), error=error[:4000], clusters_removed=removed
+    )
+
+
+def finish_evaluation(scan: Scan) -> None:
+    """Evaluate every control on the scope's clusters, score them and snapshot the fleet."""
+    from posture.evaluate.run import evaluate_scope
+
+    def heartbeat() -> None:
+        Scan.objects.filter(pk=scan.pk).update(heartbeat_at=timezone.now())
+
+    evaluate_scope(scan.scope_id, scan=scan, heartbeat=heartbeat)
+
+
+def prune_evidence(scope_id: int) -> None:
+    keep = list(
+        Scan.objects.filter(scope_id=scope_id).order_by("-created_at").values_list("pk", flat=True)[: settings.ARC_EVIDENCE_KEEP_SCANS]
+    )
+    QueryEvidence.objects.filter(batch__scan__scope_id=scope_id).exclude(batch__scan_id__in=keep).delete()
+
+
+# --- watchdog --------------------------------------------------------------------------------
+def watchdog() -> dict[str, int]:
+    """Find work orphaned by dead workers or lost messages and hand it out again."""
+    from posture.tasks import finish_scan as finish_scan_task
+    from posture.tasks import start_scan as start_scan_task
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ARC_WATCHDOG_STALE_SECONDS)
+    counts = {"batches_requeued": 0, "batches_failed": 0, "scans_restarted": 0, "scans_finished": 0}
+    for batch in ScanBatch.objects.filter(
+        Q(state=ScanBatch.State.RUNNING, heartbeat_at__lt=stale) | Q(state=ScanBatch.State.PENDING, queued_at__lt=stale),
+        scan__state=Scan.State.RUNNING,
+    ):
+        if batch.state == ScanBatch.State.RUNNING and batch.attempts >= settings.ARC_BATCH_MAX_ATTEMPTS:
+            counts["batches_failed"] += _end_batch(
+                batch, batch.claim, ScanBatch.State.FAILED, f"worker lost {batch.attempts} times; giving up"
+            )
+            continue
+        if ScanBatch.objects.filter(pk=batch.pk, state=batch.state, heartbeat_at=batch.heartbeat_at, queued_at=batch.queued_at).update(
+            state=ScanBatch.State.PENDING, claim=None, queued_at=now
+        ):
+            counts["batches_requeued"] += 1
+            _enqueue_batches([batch.pk])
+    for scan in Scan.objects.filter(state=Scan.State.PENDING, created_at__lt=stale):
+        counts["scans_restarted"] += 1
+        start_scan_task.delay(scan_id=str(scan.pk))
+    for scan in Scan.objects.filter(state=Scan.State.RUNNING, heartbeat_at__lt=stale):
+        if not scan.batches.exists():  # its start died after claiming: start it over
+            if Scan.objects.filter(pk=scan.pk, state=Scan.State.RUNNING, heartbeat_at=scan.heartbeat_at).update(state=Scan.State.PENDING):
+                counts["scans_restarted"] += 1
+                start_scan_task.delay(scan_id=str(scan.pk))
+        elif not scan.batches.filter(state__in=[ScanBatch.State.PENDING, ScanBatch.State.RUNNING]).exists():
+            counts["scans_finished"] += 1
+            finish_scan_task.delay(scan_id=str(scan.pk))
+    for scan in Scan.objects.filter(state=Scan.State.EVALUATING, heartbeat_at__lt=stale):
+        counts["scans_finished"] += 1
+        finish_scan_task.delay(scan_id=str(scan.pk))
+    due = [pk for pk in scopes_needing_evaluation(now) if not Scan.objects.filter(scope_id=pk, state__in=Scan.ACTIVE_STATES).exists()]
+    if due:
+        from posture.tasks import evaluate_scopes as evaluate_scopes_task
+
+        evaluate_scopes_task.delay(scope_ids=due)
+    counts["scopes_reevaluated"] = len(due)
+    return counts

@@ -1,0 +1,65 @@
+"""Beat's periodic tasks, kept in django-celery-beat's tables and derived from the scopes.
+
+Called after every migrate and whenever a scope changes, so the database scheduler always
+matches the scopes: one crontab per enabled scope, plus the watchdog and worker heartbeats.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+
+WATCHDOG = "arc-posture: watchdog"
+HEARTBEAT = "arc-posture: heartbeat {queue}"
+SCOPE = "arc-posture: scan scope {name}"
+PREFIX = "arc-posture: "
+QUEUES = ("default", "collect")
+
+
+@transaction.atomic
+def sync_periodic_tasks() -> None:
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    from posture.models import Scope
+
+    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    wanted: set[str] = {WATCHDOG}
+    PeriodicTask.objects.update_or_create(
+        name=WATCHDOG,
+        defaults={"task": "posture.watchdog", "interval": every_minute, "crontab": None, "enabled": True},
+    )
+    for queue in QUEUES:
+        name = HEARTBEAT.format(queue=queue)
+        wanted.add(name)
+        PeriodicTask.objects.update_or_create(
+            name=name,
+            defaults={
+                "task": "posture.worker_heartbeat",
+                "interval": every_minute,
+                "crontab": None,
+                "enabled": True,
+                "kwargs": json.dumps({"queue": queue}),
+                "queue": queue,
+                "expires": None,
+                "expire_seconds": 120,
+            },
+        )
+    for scope in Scope.objects.all():
+        minute, hour, day, month, weekday = scope.schedule.split()
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=day, month_of_year=month, day_of_week=weekday, timezone="UTC"
+        )
+        name = SCOPE.format(name=scope.name)
+        wanted.add(name)
+        PeriodicTask.objects.update_or_create(
+            name=name,
+            defaults={
+                "task": "posture.scheduled_scan",
+                "crontab": crontab,
+                "interval": None,
+                "kwargs": json.dumps({"scope_id": scope.pk}),
+                "enabled": scope.enabled,
+            },
+        )
+    PeriodicTask.objects.filter(name__startswith=PREFIX).exclude(name__in=wanted).delete()

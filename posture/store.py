@@ -1,0 +1,153 @@
+"""Persisting collected records: bulk writes, and only what changed.
+
+Called inside the transaction that completes a batch, so a batch's data lands whole or not at
+all. Records whose hash is unchanged are only marked as seen, in one UPDATE per chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.db.models import Model
+
+from posture import normalize
+from posture.models import AzureResource, Cluster, Scan
+
+# Below SQLite's bound-parameter limit and small enough for PostgreSQL to plan quickly.
+CHUNK = 2000
+
+
+def chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _existing_hashes(model: type[Model], hash_field: str, keys: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for part in chunks(keys):
+        found.update(model.objects.filter(key__in=part).values_list("key", hash_field))  # type: ignore[attr-defined]
+    return found
+
+
+def _mark_seen(model: type[Model], keys: Iterable[str], scan: Scan, now: dt.datetime) -> None:
+    for part in chunks(list(keys)):
+        model.objects.filter(key__in=part).update(  # type: ignore[attr-defined]
+            last_seen_scan=scan, last_seen_at=now, removed_at=None, scope_id=scan.scope_id
+        )
+
+
+def _cluster_row(record: dict[str, Any], digest: str, scan: Scan, now: dt.datetime) -> Cluster:
+    return Cluster(
+        key=record["id"].lower(),
+        arm_id=record["id"][:1024],
+        name=record["name"][:260],
+        subscription_id=record["subscription_id"][:36],
+        resource_group=(record["resource_group"] or "")[:90],
+        location=record["location"],
+        tags=record["tags"],
+        scope_id=scan.scope_id,
+        kind=(record["kind"] or "")[:64],
+        distribution=(record["distribution"] or "")[:64],
+        infrastructure=(record["infrastructure"] or "")[:64],
+        connectivity_status=(record["connectivity_status"] or "")[:32],
+        last_connectivity_at=normalize.parse_time(record["last_connectivity_time"]) if record["last_connectivity_time"] else None,
+        network_path=normalize.network_path(record),
+        facts=record,
+        facts_hash=digest,
+        facts_scan=scan,
+        last_seen_scan=scan,
+        first_seen_at=now,
+        last_seen_at=now,
+        removed_at=None,
+    )
+
+
+CLUSTER_UPDATE_FIELDS = [
+    "arm_id",
+    "name",
+    "subscription_id",
+    "resource_group",
+    "location",
+    "tags",
+    "scope",
+    "kind",
+    "distribution",
+    "infrastructure",
+    "connectivity_status",
+    "last_connectivity_at",
+    "network_path",
+    "facts",
+    "facts_hash",
+    "facts_scan",
+    "last_seen_scan",
+    "last_seen_at",
+    "removed_at",
+]
+
+
+def store_clusters(records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime) -> int:
+    """Upsert changed clusters, mark the rest seen; returns how many were written."""
+    digests = {key: normalize.fact_hash(record) for key, record in records.items()}
+    existing = _existing_hashes(Cluster, "facts_hash", list(records))
+    changed = [key for key, digest in digests.items() if existing.get(key) != digest]
+    for part in chunks(changed, 500):
+        Cluster.objects.bulk_create(
+            [_cluster_row(records[key], digests[key], scan, now) for key in part],
+            update_conflicts=True,
+            unique_fields=["key"],
+            update_fields=CLUSTER_UPDATE_FIELDS,
+        )
+    _mark_seen(Cluster, (key for key in records if existing.get(key) == digests[key]), scan, now)
+    return len(changed)
+
+
+def store_resources(records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime) -> int:
+    digests = {key: normalize.fact_hash(record) for key, record in records.items()}
+    existing = _existing_hashes(AzureResource, "data_hash", list(records))
+    changed = [key for key, digest in digests.items() if existing.get(key) != digest]
+    for part in chunks(changed, 500):
+        AzureResource.objects.bulk_create(
+            [
+                AzureResource(
+                    key=key,
+                    arm_id=records[key]["id"][:1024],
+                    type=records[key]["type"][:128],
+                    name=records[key]["name"][:260],
+                    subscription_id=records[key]["subscription_id"][:36],
+                    location=records[key]["location"],
+                    scope_id=scan.scope_id,
+                    data=records[key],
+                    data_hash=digests[key],
+                    last_seen_scan=scan,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+                for key in part
+            ],
+            update_conflicts=True,
+            unique_fields=["key"],
+            update_fields=[
+                "arm_id",
+                "type",
+                "name",
+                "subscription_id",
+                "location",
+                "scope",
+                "data",
+                "data_hash",
+                "last_seen_scan",
+                "last_seen_at",
+                "removed_at",
+            ],
+        )
+    _mark_seen(AzureResource, (key for key in records if existing.get(key) == digests[key]), scan, now)
+    return len(changed)
+
+
+def mark_removed(scan: Scan, now: dt.datetime) -> int:
+    """After a complete scan: what the scope held but the scan did not see is gone from Azure."""
+    removed = Cluster.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True).exclude(last_seen_scan=scan).update(removed_at=now)
+    AzureResource.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True).exclude(last_seen_scan=scan).update(removed_at=now)
+    return removed

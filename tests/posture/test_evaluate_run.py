@@ -1,0 +1,113 @@
+"""An evaluation run writes only what changed, records drift, scores and snapshots the fleet."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from posture import normalize
+from posture.evaluate.run import evaluate_scope
+from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scope, ScoreHistory
+
+SUB = "11111111-1111-1111-1111-111111111111"
+
+
+def add_cluster(scope, n, **row):
+    now = timezone.now()
+    base = {
+        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/c{n}",
+        "name": f"c{n}",
+        "location": "eastus",
+        "subscriptionId": SUB,
+        "resourceGroup": "rg",
+        "connectivityStatus": "Connected",
+        "lastConnectivityTime": now.isoformat(),
+        "privateLinkState": "Disabled",
+        "workloadIdentityEnabled": True,
+    }
+    base.update(row)
+    facts = normalize.finish(normalize.cluster_record(base))
+    return Cluster.objects.create(
+        arm_id=base["id"],
+        name=base["name"],
+        subscription_id=SUB,
+        resource_group="rg",
+        scope=scope,
+        facts=facts,
+        facts_hash=normalize.fact_hash(facts),
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+
+
+@pytest.fixture
+def scope(db):
+    return Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com")
+
+
+@pytest.mark.django_db
+def test_first_run_writes_results_but_no_drift(scope) -> None:
+    for n in range(3):
+        add_cluster(scope, n)
+    stats = evaluate_scope(scope.pk)
+    assert stats.clusters == 3 and stats.results_written == 3 * 15 and stats.change_events == 0
+    cluster = Cluster.objects.get(name="c0")
+    assert cluster.grade and cluster.score is not None and cluster.results_hash
+    result = ControlResult.objects.get(cluster=cluster, control="ARC-PL-01")
+    assert result.status == "fail" and result.evidence == {"private_link_state": "Disabled", "private_link_scope_id": None}
+    snapshot = FleetSnapshot.objects.get()
+    assert snapshot.clusters == 3 and snapshot.controls["ARC-PL-01"] == {"fail": 3}
+    assert snapshot.sections["cis-k8s"]["5.3.2"] == {"unknown": 3}
+    assert ScoreHistory.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_rerun_without_changes_writes_nothing(scope) -> None:
+    for n in range(5):
+        add_cluster(scope, n)
+    evaluate_scope(scope.pk)
+    before = {r.pk: r.updated_at for r in ControlResult.objects.all()}
+    stats = evaluate_scope(scope.pk)
+    assert (stats.results_written, stats.change_events, stats.clusters_changed) == (0, 0, 0)
+    assert {r.pk: r.updated_at for r in ControlResult.objects.all()} == before
+    assert ScoreHistory.objects.count() == 5
+    assert FleetSnapshot.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_changed_fact_gives_exactly_its_change_events(scope) -> None:
+    cluster = add_cluster(scope, 1)
+    add_cluster(scope, 2)
+    evaluate_scope(scope.pk)
+    facts = dict(cluster.facts, workload_identity_enabled=False)
+    Cluster.objects.filter(pk=cluster.pk).update(facts=facts)
+    stats = evaluate_scope(scope.pk)
+    assert stats.clusters_changed == 1 and stats.change_events == 1 and stats.results_written == 1
+    event = ChangeEvent.objects.get()
+    assert (event.control, event.from_status, event.to_status) == ("ARC-ID-01", "pass", "fail")
+    result = ControlResult.objects.get(cluster=cluster, control="ARC-ID-01")
+    assert result.since == event.at
+    assert ScoreHistory.objects.filter(cluster=cluster).count() == 2
+    assert FleetSnapshot.objects.latest().changes["events"] == 1
+
+
+@pytest.mark.django_db
+def test_time_alone_makes_a_silent_cluster_stale(scope) -> None:
+    cluster = add_cluster(scope, 1, lastConnectivityTime=(timezone.now() - dt.timedelta(hours=20)).isoformat())
+    evaluate_scope(scope.pk)
+    assert ControlResult.objects.get(cluster=cluster, control="ARC-ID-01").status == "pass"
+    evaluate_scope(scope.pk, now=timezone.now() + dt.timedelta(hours=5))
+    stale = ControlResult.objects.get(cluster=cluster, control="ARC-ID-01")
+    assert (stale.status, stale.reason) == ("unknown", "stale")
+    assert ControlResult.objects.get(cluster=cluster, control="ARC-EV-01").status == "fail"
+
+
+@pytest.mark.django_db
+def test_removed_clusters_leave_the_snapshot(scope) -> None:
+    add_cluster(scope, 1)
+    gone = add_cluster(scope, 2)
+    Cluster.objects.filter(pk=gone.pk).update(removed_at=timezone.now())
+    evaluate_scope(scope.pk)
+    assert FleetSnapshot.objects.get().clusters == 1

@@ -1,0 +1,133 @@
+"""The shared quota pacer keeps every worker of one principal inside ARG's rolling window."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import pytest
+
+from posture.collect.pacing import (
+    LocalPacer,
+    Observation,
+    QuotaState,
+    RedisPacer,
+    apply_observation,
+    observation_from_headers,
+    parse_timespan,
+    try_acquire,
+)
+
+
+class SlidingWindowServer:
+    """ARG's quota as the emulator implements it: `limit` requests per rolling `window`."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self.accepted: collections.deque[float] = collections.deque()
+        self.rejected = 0
+        self.lock = threading.Lock()
+
+    def handle(self) -> Observation:
+        with self.lock:
+            now = time.monotonic()
+            while self.accepted and self.accepted[0] <= now - self.window:
+                self.accepted.popleft()
+            if len(self.accepted) >= self.limit:
+                self.rejected += 1
+                return Observation(0, self.accepted[0] + self.window - now, throttled=True)
+            self.accepted.append(now)
+            return Observation(self.limit - len(self.accepted), self.accepted[0] + self.window - now)
+
+
+def drive(pacers: list, server: SlidingWindowServer, requests_per_client: int) -> float:
+    started = time.monotonic()
+
+    def client(pacer) -> None:
+        for _ in range(requests_per_client):
+            ticket, _waited = pacer.acquire()
+            time.sleep(0.002)  # network
+            pacer.observe(ticket, server.handle())
+
+    threads = [threading.Thread(target=client, args=(p,)) for p in pacers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - started
+
+
+def test_three_threads_sharing_a_local_pacer_never_exceed_the_window() -> None:
+    server = SlidingWindowServer(limit=5, window=0.5)
+    pacer = LocalPacer()
+    elapsed = drive([pacer, pacer, pacer], server, requests_per_client=10)
+    assert server.rejected == 0
+    # 30 requests at 5 per 0.5 s need at least 2.5 s; pacing should not waste much more.
+    assert 2.4 <= elapsed <= 2.5 * 1.5
+
+
+@pytest.mark.services
+def test_two_redis_pacers_for_one_principal_share_the_quota(redis_url) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    key = f"test-{time.time_ns()}"
+    server = SlidingWindowServer(limit=4, window=0.4)
+    pacers = [RedisPacer(redis.Redis.from_url(redis_url), key), RedisPacer(redis.Redis.from_url(redis_url), key)]
+    elapsed = drive(pacers, server, requests_per_client=10)
+    client.delete(f"arc-posture:arg-quota:{key}")
+    assert server.rejected == 0
+    assert elapsed >= 1.6  # 20 requests at 4 per 0.4 s
+
+
+def test_after_a_429_it_waits_for_the_reported_reset() -> None:
+    state = QuotaState()
+    _, ticket = try_acquire(state, now=100.0)
+    apply_observation(state, ticket, Observation(0, 3.0, throttled=True), now=100.0)
+    wait, ticket = try_acquire(state, now=101.0)
+    assert ticket == 0 and 2.0 < wait <= 2.1
+    wait, ticket = try_acquire(state, now=103.1)
+    assert wait == 0 and ticket > 0  # the probe after the reset
+
+
+def test_only_one_probe_goes_out_while_the_quota_is_unknown() -> None:
+    state = QuotaState()
+    _, first = try_acquire(state, now=10.0)
+    wait, second = try_acquire(state, now=10.01)
+    assert first and not second and wait > 0
+    apply_observation(state, first, Observation(14, 5.0), now=10.02)
+    assert [try_acquire(state, now=10.03)[1] > 0 for _ in range(14)] == [True] * 14
+    assert try_acquire(state, now=10.04)[1] == 0
+
+
+def test_in_flight_requests_are_subtracted_and_old_answers_ignored() -> None:
+    state = QuotaState(remaining=10, reset_at=50.0)
+    tickets = [try_acquire(state, now=1.0)[1] for _ in range(3)]
+    apply_observation(state, tickets[2], Observation(7, 4.0), now=1.1)  # 2 others still in flight
+    assert state.remaining == 5
+    apply_observation(state, tickets[0], Observation(9, 4.0), now=1.2)  # older news: ignored
+    assert state.remaining == 5 and state.inflight == 1
+
+
+def test_no_quota_headers_means_unmetered() -> None:
+    state = QuotaState()
+    _, ticket = try_acquire(state, now=1.0)
+    apply_observation(state, ticket, observation_from_headers({}), now=1.0)
+    assert all(try_acquire(state, now=1.0)[1] for _ in range(100))
+
+
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("00:00:03", 3.0),
+        ("00:00:04.2310000", 4.231),
+        ("01:02:03", 3723.0),
+        ("1.00:00:01", 86401.0),
+        ("", None),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_quota_reset_headers_are_read_as_dotnet_timespans(text, seconds) -> None:
+    assert parse_timespan(text) == (pytest.approx(seconds) if seconds is not None else None)

@@ -1,0 +1,36 @@
+"""The Celery app. Delivery guarantees are decided here, once, for every task."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "web.settings.base")
+
+app = Celery("arc_posture")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    # Durable delivery: a message is acknowledged only after its task finished, and a task whose
+    # worker died is put back on the queue. Every task is safe to run twice (each claims its
+    # work with a conditional UPDATE), which is what makes both options safe.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    # Scans are long: a worker takes one message at a time so others are not held behind it.
+    worker_prefetch_multiplier=1,
+    # Long Azure sweeps go to their own queue and workers, so they never starve alerts or exports.
+    task_default_queue="default",
+    task_routes={
+        "posture.start_scan": {"queue": "collect"},
+        "posture.collect_batch": {"queue": "collect"},
+    },
+    # State lives in the database; nobody reads task results.
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    broker_connection_retry_on_startup=True,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+)
+app.autodiscover_tasks()

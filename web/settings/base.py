@@ -1,0 +1,239 @@
+"""Settings for every deployment, read from the environment.
+
+With nothing configured this is the embedded default: a SQLite file under var/, Celery tasks run
+in-process, a local-memory cache. Production adds only stricter requirements
+(web/settings/production.py); behaviour lives here. Every variable is listed in README.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from web.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("ARC_VAR_DIR", str(BASE_DIR / "var")))
+
+
+def _embedded_secret_key() -> str:
+    # Only for the embedded default: a random key kept in var/ so sessions survive a restart.
+    # Production settings refuse to start without SECRET_KEY.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY") or _embedded_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_celery_beat",
+    "posture",
+    "web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "web.middleware.SecurityHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a login unless its view is marked @login_not_required.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "web.urls"
+WSGI_APPLICATION = "web.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "web.context.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+_database_url = env_secret("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'arc-posture.sqlite3'}"
+DATABASES = {"default": database_from_url(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(str(DATABASES["default"]["NAME"])).parent.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache (login throttling) and the shared ARG quota pacer --------------------------
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL")
+REDIS_URL = env_secret("REDIS_URL") or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "arc-posture",
+            "TIMEOUT": 300,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery (reliability options live in web/celery.py, beside the app) ------------------------
+# Without a broker, tasks run in-process: the embedded default needs no server.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=10)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 2100, minimum=15)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be larger than CELERY_TASK_SOFT_TIME_LIMIT")
+# Redis re-delivers an unacknowledged message after the visibility timeout; it must exceed the
+# longest task (the hard limit) or a running task would be handed to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT}
+
+# --- Auth --------------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "overview"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
+
+# --- Security headers ------------------------------------------------------------------------
+# HTTPS=true when the app is reached over TLS (directly or behind a proxy that sets
+# X-Forwarded-Proto): secure cookies, redirect to https and HSTS follow from it.
+HTTPS = env_bool("HTTPS", False)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks speak plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+# --- Static files ------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing root
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Served by WhiteNoise. Without collectstatic (the embedded default) it reads the source folders.
+WHITENOISE_USE_FINDERS = not env_bool("STATIC_COLLECTED", False)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("STATIC_COLLECTED", False)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Email -------------------------------------------------------------------------------------
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "arc-posture@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Azure collection --------------------------------------------------------------------------
+ARC_SCAN_BATCH_SUBSCRIPTIONS = env_int("ARC_SCAN_BATCH_SUBSCRIPTIONS", 300, minimum=1, maximum=1000)
+ARC_HTTP_CONNECT_TIMEOUT = env_float("ARC_HTTP_CONNECT_TIMEOUT", 10.0, minimum=0.1)
+ARC_HTTP_READ_TIMEOUT = env_float("ARC_HTTP_READ_TIMEOUT", 60.0, minimum=0.1)
+ARC_AZURE_MAX_ATTEMPTS = env_int("ARC_AZURE_MAX_ATTEMPTS", 6, minimum=1)
+ARC_AZURE_BACKOFF_BASE_SECONDS = env_float("ARC_AZURE_BACKOFF_BASE_SECONDS", 1.0)
+ARC_AZURE_BACKOFF_CAP_SECONDS = env_float("ARC_AZURE_BACKOFF_CAP_SECONDS", 60.0)
+# How long one request may keep being throttled (429) before its batch attempt gives up.
+ARC_THROTTLE_MAX_WAIT_SECONDS = env_float("ARC_THROTTLE_MAX_WAIT_SECONDS", 600.0)
+ARC_ARM_CONCURRENCY = env_int("ARC_ARM_CONCURRENCY", 8, minimum=1, maximum=64)
+ARC_ARM_READS_RESERVE = env_int("ARC_ARM_READS_RESERVE", 10, minimum=0)
+# A failed batch is tried again this many times in all (transient errors only).
+ARC_BATCH_MAX_ATTEMPTS = env_int("ARC_BATCH_MAX_ATTEMPTS", 3, minimum=1)
+# A batch or scan whose heartbeat is older than this is presumed orphaned by a dead worker.
+ARC_WATCHDOG_STALE_SECONDS = env_int("ARC_WATCHDOG_STALE_SECONDS", 300, minimum=5)
+ARC_PROGRESS_INTERVAL_SECONDS = env_float("ARC_PROGRESS_INTERVAL_SECONDS", 2.0)
+# A cluster silent for longer than this is stale: its passes turn unknown.
+ARC_STALE_AFTER_HOURS = env_int("ARC_STALE_AFTER_HOURS", 24, minimum=1)
+ARC_ATTESTATION_MAX_DAYS = env_int("ARC_ATTESTATION_MAX_DAYS", 365, minimum=1)
+ARC_EXCEPTION_MAX_DAYS = env_int("ARC_EXCEPTION_MAX_DAYS", 180, minimum=1)
+ARC_EXPIRING_SOON_DAYS = env_int("ARC_EXPIRING_SOON_DAYS", 14, minimum=1)
+# Separation of duties: an admin may not approve an exception they requested.
+ARC_EXCEPTION_FOUR_EYES = env_bool("ARC_EXCEPTION_FOUR_EYES", False)
+# Raw Resource Graph responses are kept for this many finished scans per scope.
+ARC_EVIDENCE_KEEP_SCANS = env_int("ARC_EVIDENCE_KEEP_SCANS", 10, minimum=1)
+
+# --- i18n, logging ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # At INFO azure-core logs every request and response header.
+        "azure": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+    },
+}
