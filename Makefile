@@ -20,7 +20,7 @@ install: $(INSTALLED) $(NODE_INSTALLED)
 
 ## demo: migrate the embedded SQLite database, scan the built-in demo fleet, serve :8000
 demo: install
-	$(PY) scripts/demo.py
+	DEMO_ADDRESS=$(or $(DEMO_ADDRESS),127.0.0.1:8000) $(PY) scripts/demo.py
 
 ## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / CELERY_BROKER_URL are set)
 test: install

@@ -24,7 +24,7 @@ from posture.collect.client import AzureSession
 from posture.collect.errors import AzureError, ForbiddenError
 from posture.collect.sweep import collect_batch_data
 from posture.governance import scopes_needing_evaluation
-from posture.models import QueryEvidence, Scan, ScanBatch, Scope, Subscription
+from posture.models import Cluster, QueryEvidence, Scan, ScanBatch, Scope, Subscription
 from posture.queries import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,14 @@ def start_scan(scan_id: str) -> None:
             ScanBatch(scan=scan, number=n, subscriptions=subscriptions[start : start + size], queued_at=now)
             for n, start in enumerate(range(0, len(subscriptions), size), start=1)
         )
-        Scan.objects.filter(pk=scan.pk).update(subscriptions=len(subscriptions), batches_total=len(batches), heartbeat_at=timezone.now())
+        Scan.objects.filter(pk=scan.pk).update(
+            subscriptions=len(subscriptions),
+            batches_total=len(batches),
+            heartbeat_at=timezone.now(),
+            requests=F("requests") + session.stats.requests,
+            throttled=F("throttled") + session.stats.throttled,
+            quota_wait_seconds=F("quota_wait_seconds") + session.stats.quota_wait_seconds,
+        )
         ids = list(ScanBatch.objects.filter(scan=scan).values_list("pk", flat=True))
         transaction.on_commit(lambda: _enqueue_batches(ids))
 
@@ -306,10 +313,13 @@ def finish_scan(scan_id: str) -> None:
         Scan.objects.filter(pk=scan.pk).update(state=Scan.State.RUNNING)  # finished too early
         return
     failed = list(batches.filter(state=ScanBatch.State.FAILED).values_list("error", flat=True))
-    done = batches.filter(state=ScanBatch.State.DONE).count()
+    done_subscriptions = list(batches.filter(state=ScanBatch.State.DONE).values_list("subscriptions", flat=True))
+    done = len(done_subscriptions)
+    covered = {sub for subs in done_subscriptions for sub in subs}
     removed = 0
     if done and not failed:
-        removed = store.mark_removed(scan, now)
+        removed = store.mark_removed(scan, covered, now)
+    warnings = _unscanned_subscriptions(scan, covered)
     finish_evaluation(scan)
     prune_evidence(scan.scope_id)
     state = Scan.State.SUCCEEDED if done and not failed else Scan.State.PARTIAL if done else Scan.State.FAILED
@@ -318,8 +328,22 @@ def finish_scan(scan_id: str) -> None:
         unique = list(dict.fromkeys(failed))
         error = f"{len(failed)} of {len(failed) + done} batches failed: " + " | ".join(unique[:5])
     Scan.objects.filter(pk=scan.pk, state=Scan.State.EVALUATING).update(
-        state=state, finished_at=timezone.now(), error=error[:4000], clusters_removed=removed
+        state=state, finished_at=timezone.now(), error=error[:4000], clusters_removed=removed, warnings=warnings
     )
+
+
+def _unscanned_subscriptions(scan: Scan, covered: set[str]) -> list[str]:
+    """Subscriptions whose clusters this scan could not refresh, said out loud."""
+    attempted = {sub for subs in scan.batches.values_list("subscriptions", flat=True) for sub in subs}
+    held = set(Cluster.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True).values_list("subscription_id", flat=True).distinct())
+    vanished = sorted(held - attempted)
+    if not vanished:
+        return []
+    listed = ", ".join(vanished[:10]) + (" …" if len(vanished) > 10 else "")
+    return [
+        f"{len(vanished)} subscription(s) holding clusters were not listed by this scan (access lost, or moved out of the "
+        f"scope): {listed}. Their clusters keep their last data and are not marked removed."
+    ]
 
 
 def finish_evaluation(scan: Scan) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import Model
 
-from posture import normalize
+from posture import bulk, normalize
 from posture.models import AzureResource, Cluster, Scan
 
 # Below SQLite's bound-parameter limit and small enough for PostgreSQL to plan quickly.
@@ -38,40 +38,41 @@ def _mark_seen(model: type[Model], keys: Iterable[str], scan: Scan, now: dt.date
         )
 
 
-def _cluster_row(record: dict[str, Any], digest: str, scan: Scan, now: dt.datetime) -> Cluster:
-    return Cluster(
-        key=record["id"].lower(),
-        arm_id=record["id"][:1024],
-        name=record["name"][:260],
-        subscription_id=record["subscription_id"][:36],
-        resource_group=(record["resource_group"] or "")[:90],
-        location=record["location"],
-        tags=record["tags"],
-        scope_id=scan.scope_id,
-        kind=(record["kind"] or "")[:64],
-        distribution=(record["distribution"] or "")[:64],
-        infrastructure=(record["infrastructure"] or "")[:64],
-        connectivity_status=(record["connectivity_status"] or "")[:32],
-        last_connectivity_at=normalize.parse_time(record["last_connectivity_time"]) if record["last_connectivity_time"] else None,
-        network_path=normalize.network_path(record),
-        facts=record,
-        facts_hash=digest,
-        facts_scan=scan,
-        last_seen_scan=scan,
-        first_seen_at=now,
-        last_seen_at=now,
-        removed_at=None,
-    )
+def _cluster_row(record: dict[str, Any], digest: str, scan: Scan, now: dt.datetime) -> dict[str, Any]:
+    last = record["last_connectivity_time"]
+    return {
+        "key": record["id"].lower(),
+        "arm_id": record["id"][:1024],
+        "name": record["name"][:260],
+        "subscription_id": record["subscription_id"][:36],
+        "resource_group": (record["resource_group"] or "")[:90],
+        "location": record["location"],
+        "tags": record["tags"],
+        "scope_id": scan.scope_id,
+        "kind": (record["kind"] or "")[:64],
+        "distribution": (record["distribution"] or "")[:64],
+        "infrastructure": (record["infrastructure"] or "")[:64],
+        "connectivity_status": (record["connectivity_status"] or "")[:32],
+        "last_connectivity_at": normalize.parse_time(last) if last else None,
+        "network_path": normalize.network_path(record),
+        "facts": record,
+        "facts_hash": digest,
+        "facts_scan_id": scan.pk,
+        "last_seen_scan_id": scan.pk,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "removed_at": None,
+    }
 
 
-CLUSTER_UPDATE_FIELDS = [
+CLUSTER_UPDATE_FIELDS = (
     "arm_id",
     "name",
     "subscription_id",
     "resource_group",
     "location",
     "tags",
-    "scope",
+    "scope_id",
     "kind",
     "distribution",
     "infrastructure",
@@ -80,74 +81,88 @@ CLUSTER_UPDATE_FIELDS = [
     "network_path",
     "facts",
     "facts_hash",
-    "facts_scan",
-    "last_seen_scan",
+    "facts_scan_id",
+    "last_seen_scan_id",
     "last_seen_at",
     "removed_at",
-]
+)
+
+
+def _changed(model: type[Model], hash_field: str, records: dict[str, dict[str, Any]]) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    digests = {key: normalize.fact_hash(record) for key, record in records.items()}
+    existing = _existing_hashes(model, hash_field, list(records))
+    changed = [key for key, digest in digests.items() if existing.get(key) != digest]
+    return digests, changed, existing
 
 
 def store_clusters(records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime) -> int:
     """Upsert changed clusters, mark the rest seen; returns how many were written."""
-    digests = {key: normalize.fact_hash(record) for key, record in records.items()}
-    existing = _existing_hashes(Cluster, "facts_hash", list(records))
-    changed = [key for key, digest in digests.items() if existing.get(key) != digest]
-    for part in chunks(changed, 500):
-        Cluster.objects.bulk_create(
-            [_cluster_row(records[key], digests[key], scan, now) for key in part],
-            update_conflicts=True,
-            unique_fields=["key"],
-            update_fields=CLUSTER_UPDATE_FIELDS,
-        )
+    digests, changed, existing = _changed(Cluster, "facts_hash", records)
+    rows = [_cluster_row(records[key], digests[key], scan, now) for key in changed]
+    if rows:
+        bulk.upsert(Cluster, tuple(rows[0]), rows, conflict=("key",), update=CLUSTER_UPDATE_FIELDS)
     _mark_seen(Cluster, (key for key in records if existing.get(key) == digests[key]), scan, now)
     return len(changed)
 
 
 def store_resources(records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime) -> int:
-    digests = {key: normalize.fact_hash(record) for key, record in records.items()}
-    existing = _existing_hashes(AzureResource, "data_hash", list(records))
-    changed = [key for key, digest in digests.items() if existing.get(key) != digest]
-    for part in chunks(changed, 500):
-        AzureResource.objects.bulk_create(
-            [
-                AzureResource(
-                    key=key,
-                    arm_id=records[key]["id"][:1024],
-                    type=records[key]["type"][:128],
-                    name=records[key]["name"][:260],
-                    subscription_id=records[key]["subscription_id"][:36],
-                    location=records[key]["location"],
-                    scope_id=scan.scope_id,
-                    data=records[key],
-                    data_hash=digests[key],
-                    last_seen_scan=scan,
-                    first_seen_at=now,
-                    last_seen_at=now,
-                )
-                for key in part
-            ],
-            update_conflicts=True,
-            unique_fields=["key"],
-            update_fields=[
+    digests, changed, existing = _changed(AzureResource, "data_hash", records)
+    rows = [
+        {
+            "key": key,
+            "arm_id": records[key]["id"][:1024],
+            "type": records[key]["type"][:128],
+            "name": records[key]["name"][:260],
+            "subscription_id": records[key]["subscription_id"][:36],
+            "location": records[key]["location"],
+            "scope_id": scan.scope_id,
+            "data": records[key],
+            "data_hash": digests[key],
+            "last_seen_scan_id": scan.pk,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "removed_at": None,
+        }
+        for key in changed
+    ]
+    if rows:
+        bulk.upsert(
+            AzureResource,
+            tuple(rows[0]),
+            rows,
+            conflict=("key",),
+            update=(
                 "arm_id",
                 "type",
                 "name",
                 "subscription_id",
                 "location",
-                "scope",
+                "scope_id",
                 "data",
                 "data_hash",
-                "last_seen_scan",
+                "last_seen_scan_id",
                 "last_seen_at",
                 "removed_at",
-            ],
+            ),
         )
     _mark_seen(AzureResource, (key for key in records if existing.get(key) == digests[key]), scan, now)
     return len(changed)
 
 
-def mark_removed(scan: Scan, now: dt.datetime) -> int:
-    """After a complete scan: what the scope held but the scan did not see is gone from Azure."""
-    removed = Cluster.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True).exclude(last_seen_scan=scan).update(removed_at=now)
-    AzureResource.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True).exclude(last_seen_scan=scan).update(removed_at=now)
+def mark_removed(scan: Scan, subscriptions: set[str], now: dt.datetime) -> int:
+    """After a complete scan: what the scanned subscriptions held but the scan did not see is gone.
+
+    Only subscriptions the scan actually read count: a subscription that vanished from the
+    listing (lost permission, moved management group) says nothing about its clusters.
+    """
+    removed = 0
+    for part in chunks(sorted(subscriptions)):
+        removed += (
+            Cluster.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True, subscription_id__in=part)
+            .exclude(last_seen_scan=scan)
+            .update(removed_at=now)
+        )
+        AzureResource.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True, subscription_id__in=part).exclude(
+            last_seen_scan=scan
+        ).update(removed_at=now)
     return removed

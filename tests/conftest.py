@@ -214,3 +214,44 @@ def start_worker(postgres: None, redis_url: str, tmp_path: Any) -> Iterator[Any]
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def make_emulator(tmp_path: Any) -> Iterator[Any]:
+    """Factory for HTTPS emulators of Entra ID, Resource Graph and ARM (stopped after the test)."""
+    from azure_emulator import Emulator
+
+    started: list[Any] = []
+
+    def make(clusters: int = 60, seed: int = 7, **options: Any) -> Any:
+        options.setdefault("quota", None)
+        options.setdefault("workdir", tmp_path / f"emulator-{len(started)}")
+        emulator = Emulator(clusters=clusters, seed=seed, **options)
+        emulator.start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator_scope(monkeypatch: Any) -> Any:
+    """Factory: a scope pointing at an emulator; its credentials go to the environment, as in production."""
+    from posture.scopes import scope_create
+
+    def make(emulator: Any, name: str = "emulated", **fields: Any) -> Any:
+        monkeypatch.setenv("AZURE_CLIENT_ID", emulator.client_id)
+        monkeypatch.setenv("AZURE_CLIENT_SECRET", emulator.client_secret)
+        return scope_create(
+            name=name,
+            tenant_id=emulator.tenant_id,
+            cloud="Custom",
+            authority=emulator.base_url,
+            arm_endpoint=emulator.base_url,
+            ca_file=emulator.ca_file,
+            **fields,
+        )
+
+    return make

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -62,13 +63,15 @@ class CallStats:
 @dataclass
 class RetryBudget:
     attempts: int = 0
+    throttles: int = 0
     throttle_wait: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
 
 def _backoff(attempt: int) -> float:
-    base = settings.ARC_AZURE_BACKOFF_BASE_SECONDS
-    return random.uniform(0, min(settings.ARC_AZURE_BACKOFF_CAP_SECONDS, base * 2**attempt))  # noqa: S311
+    """Capped exponential backoff with "equal jitter": never zero, spread across workers."""
+    ceiling = min(settings.ARC_AZURE_BACKOFF_CAP_SECONDS, settings.ARC_AZURE_BACKOFF_BASE_SECONDS * 2**attempt)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311
 
 
 def _error_text(exc: HttpResponseError) -> tuple[str, str]:
@@ -101,6 +104,7 @@ class AzureSession:
         self.stats = CallStats()
         self.on_request = on_request or (lambda: None)
         self._reauthenticated = False
+        self._reconnect_lock = threading.Lock()
         self._connect()
         principal = f"{scope.tenant_id}:{describe_credential(scope)}:{self.endpoints.arm_endpoint}".lower()
         self.pacer: QuotaPacer = pacer_for(principal)
@@ -187,24 +191,30 @@ class AzureSession:
             self.stats.requests += 1
             try:
                 response, http = self.arg.resources(request, cls=lambda pr, body, _h: (body, pr.http_response), **self._timeouts)
+            except (ServiceRequestError, ServiceResponseError, DecodeError, DeserializationError, OSError) as exc:
+                # Before HttpResponseError: DecodeError (a cut or invalid body) is one of them.
+                self.pacer.release(ticket)
+                self.on_request()
+                self._retry_or_raise(self._transport_error(exc, f"query {query.name!r}"), budget)
+                continue
             except HttpResponseError as exc:
                 headers = exc.response.headers if exc.response is not None else {}
                 throttled = exc.status_code == 429
                 seen = observation_from_headers(headers, throttled=throttled)
                 if throttled and seen.resets_after is None:
-                    seen = type(seen)(seen.remaining, _backoff(budget.attempts) + 1, True)
-                self.pacer.observe(ticket, seen) if headers else self.pacer.release(ticket)
+                    # A 429 without quota headers: back off exponentially instead.
+                    seen = type(seen)(seen.remaining, _backoff(budget.throttles + 1), True)
+                if throttled or seen.remaining is not None:
+                    self.pacer.observe(ticket, seen)
+                else:
+                    self.pacer.release(ticket)
                 self.on_request()
                 error = self._translate(exc, f"query {query.name!r}", tuple(subscriptions))
                 self._retry_or_raise(error, budget, throttle_wait=seen.resets_after if throttled else None)
                 continue
-            except (ServiceRequestError, ServiceResponseError, DecodeError, DeserializationError, OSError) as exc:
-                self.pacer.release(ticket)
-                self.on_request()
-                self._retry_or_raise(self._transport_error(exc, f"query {query.name!r}"), budget)
-                continue
             self.pacer.observe(ticket, observation_from_headers(http.headers))
             self.on_request()
+            self._reauthenticated = False
             return response, http
 
     # --- Resource Manager -----------------------------------------------------------------
@@ -224,6 +234,8 @@ class AzureSession:
                 continue
             self.on_request()
             self._respect_arm_throttle(response.headers)
+            if response.status_code < 400:
+                self._reauthenticated = False
             if response.status_code == 404:
                 return None, raw
             if response.status_code == 200:
@@ -237,7 +249,7 @@ class AzureSession:
                 return (body if isinstance(body, dict) else None), raw
             error = self._translate(HttpResponseError(response=response), what, ())
             if response.status_code == 429:
-                pause = _retry_after(response.headers) or _backoff(budget.attempts) + 1
+                pause = _retry_after(response.headers) or _backoff(budget.throttles + 1)
                 self._retry_or_raise(error, budget, throttle_wait=pause)
                 time.sleep(pause)
             else:
@@ -252,15 +264,17 @@ class AzureSession:
     # --- Errors and retries ---------------------------------------------------------------
     def _retry_or_raise(self, error: AzureError, budget: RetryBudget, *, throttle_wait: float | None = None) -> None:
         if error.kind == "auth_expired" and not self._reauthenticated:
-            # A token rejected mid-scan (expired early, revoked): start over with a new one, once.
-            self._reauthenticated = True
-            self.close()
-            self._connect()
+            # A token rejected mid-scan (expired, revoked): get a new one. Twice in a row is final.
+            # Not closed: other threads may still be mid-request on the old clients.
+            with self._reconnect_lock:
+                self._reauthenticated = True
+                self._connect()
             return
         if error.permanent:
             raise error
         if throttle_wait is not None:
             self.stats.throttled += 1
+            budget.throttles += 1
             budget.throttle_wait += throttle_wait
             if budget.throttle_wait > settings.ARC_THROTTLE_MAX_WAIT_SECONDS:
                 raise AzureError(

@@ -22,11 +22,8 @@ FRESHNESS_CONTROL = "ARC-EV-01"
 
 
 def is_stale(facts: dict[str, Any], ctx: Context) -> bool:
-    status = facts.get("connectivity_status")
-    if status in ("Offline", "Expired", "AgentNotInstalled"):
-        return True
     last = parse_time(facts["last_connectivity_time"]) if facts.get("last_connectivity_time") else None
-    return last is not None and ctx.now - last > ctx.stale_after
+    return ctx.is_stale(facts.get("connectivity_status"), last)
 
 
 def judge(control: Control, facts: dict[str, Any], cluster: dict[str, Any], ctx: Context, stale: bool) -> Verdict:

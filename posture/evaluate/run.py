@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import time
 from collections import Counter
@@ -22,7 +21,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from posture.catalog.controls import CATALOG_VERSION
+from posture import bulk
+from posture.catalog.controls import CATALOG_VERSION, CONTROLS
 from posture.evaluate.context import Context, build_context
 from posture.evaluate.rules import evaluate_cluster
 from posture.evaluate.verdict import Verdict
@@ -32,12 +32,15 @@ from posture.scoring import ClusterScore, cluster_sections, score_cluster
 log = logging.getLogger(__name__)
 CHUNK = 2000
 LOCK_STALE = dt.timedelta(minutes=30)
-RESULT_FIELDS = ["status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id"]
+RESULT_FIELDS = ("status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id")
+RESULT_COLUMNS = ("cluster_id", "control", *RESULT_FIELDS, "since", "scan_id", "updated_at")
+CONTROL_IDS = tuple(c.id for c in CONTROLS)
 CLUSTER_COLUMNS = (
     "pk",
-    "key",
-    "facts",
+    "facts_hash",
     "results_hash",
+    "evaluated_inputs",
+    "statuses",
     "score",
     "grade",
     "coverage",
@@ -46,12 +49,17 @@ CLUSTER_COLUMNS = (
     "tags",
     "network_path",
     "connectivity_status",
+    "last_connectivity_at",
 )
+STATUS_CODES = {"pass": "P", "fail": "F", "unknown": "U", "not_applicable": "N", "attested": "A", "excepted": "E"}
+CODE_OF_STATUS = {status: code for status, code in STATUS_CODES.items()}
+STATUS_OF_CODE = {code: status for status, code in STATUS_CODES.items()}
 
 
 @dataclass
 class RunStats:
     clusters: int = 0
+    clusters_checked: int = 0
     clusters_changed: int = 0
     results_written: int = 0
     change_events: int = 0
@@ -64,20 +72,22 @@ class RunStats:
 
 @dataclass
 class Tally:
+    """Fleet aggregates. Clusters are counted by their vector of control statuses: a fleet has
+    far fewer distinct vectors than clusters, so sections are resolved once per vector."""
+
     clusters: int = 0
     scored: int = 0
     score_sum: float = 0.0
     covered: int = 0
     coverage_sum: float = 0.0
     grades: Counter[str] = field(default_factory=Counter)
-    controls: dict[str, Counter[str]] = field(default_factory=dict)
-    sections: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+    vectors: Counter[tuple[str, ...]] = field(default_factory=Counter)
     paths: Counter[str] = field(default_factory=Counter)
     connectivity: Counter[str] = field(default_factory=Counter)
     worse: int = 0
     better: int = 0
 
-    def add(self, row: dict[str, Any], verdicts: dict[str, Verdict], score: ClusterScore) -> None:
+    def add(self, row: dict[str, Any], statuses: tuple[str, ...], score: ClusterScore) -> None:
         self.clusters += 1
         if score.score is not None:
             self.scored += 1
@@ -86,23 +96,51 @@ class Tally:
             self.covered += 1
             self.coverage_sum += score.coverage
         self.grades[score.grade] += 1
-        statuses = {control: verdict.status for control, verdict in verdicts.items()}
-        for control, status in statuses.items():
-            self.controls.setdefault(control, Counter())[status] += 1
-        for (framework, section), status in cluster_sections(statuses).items():
-            self.sections.setdefault(framework, {}).setdefault(section, Counter())[status] += 1
+        self.vectors[statuses] += 1
         self.paths[row["network_path"] or "unknown"] += 1
         self.connectivity[row["connectivity_status"] or "Unknown"] += 1
         if row["score"] is not None and score.score is not None:
             self.worse += score.score < row["score"]
             self.better += score.score > row["score"]
 
+    def controls(self) -> dict[str, dict[str, int]]:
+        result: dict[str, Counter[str]] = {c: Counter() for c in CONTROL_IDS}
+        for vector, count in self.vectors.items():
+            for control, status in zip(CONTROL_IDS, vector, strict=True):
+                result[control][status] += count
+        return {c: dict(v) for c, v in result.items()}
+
+    def sections(self) -> dict[str, dict[str, dict[str, int]]]:
+        result: dict[str, dict[str, Counter[str]]] = {}
+        for vector, count in self.vectors.items():
+            for (framework, section), status in cluster_sections(dict(zip(CONTROL_IDS, vector, strict=True))).items():
+                result.setdefault(framework, {}).setdefault(section, Counter())[status] += count
+        return {f: {s: dict(c) for s, c in secs.items()} for f, secs in result.items()}
+
+
+def result_line(control: str, v: Verdict) -> str:
+    """A verdict as the text of its database row (COPY format, from `control` to `exception_id`).
+    The same text is hashed for the results digest, so it is built once per verdict."""
+    return "\t".join(
+        (
+            control,
+            v.status,
+            v.raw_status,
+            v.reason,
+            bulk.copy_text(v.detail),
+            bulk.copy_text(v.evidence_json),
+            bulk.copy_text(v.attestation_id),
+            bulk.copy_text(v.exception_id),
+        )
+    )
+
+
+def digest_lines(lines: list[str]) -> str:
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
 
 def digest(verdicts: dict[str, Verdict]) -> str:
-    payload = [
-        [c, v.status, v.raw_status, v.reason, v.detail, v.evidence, v.attestation_id, v.exception_id] for c, v in sorted(verdicts.items())
-    ]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return digest_lines([result_line(c, verdicts[c]) for c in CONTROL_IDS])
 
 
 def _chunks(scope_id: int) -> Iterator[list[dict[str, Any]]]:
@@ -142,30 +180,25 @@ def evaluate_scope(
         ctx = build_context(now)
         stats, tally = RunStats(), Tally()
         for rows in _chunks(scope_id):
-            changed = []
+            todo = []
             for row in rows:
-                cluster = {
-                    "pk": row["pk"],
-                    "subscription_id": row["subscription_id"],
-                    "resource_group": row["resource_group"],
-                    "tags": row["tags"],
-                }
-                verdicts = evaluate_cluster(row["facts"], cluster, ctx)
-                score = score_cluster((c, v.status, v.raw_status) for c, v in verdicts.items())
-                tally.add(row, verdicts, score)
-                new_digest = digest(verdicts)
-                if new_digest != row["results_hash"]:
-                    changed.append((row, verdicts, score, new_digest))
+                inputs = ctx.inputs(row["facts_hash"], row["connectivity_status"] or None, row["last_connectivity_at"])
+                if inputs == row["evaluated_inputs"] and len(row["statuses"]) == len(CONTROL_IDS):
+                    # Same facts, same context, same staleness: the stored verdicts still hold.
+                    tally.add(row, tuple(STATUS_OF_CODE[c] for c in row["statuses"]), stored_score(row))
+                else:
+                    todo.append((row, inputs))
+            if todo:
+                _evaluate(todo, ctx, tally, scan, stats)
             stats.clusters += len(rows)
-            if changed:
-                _store(changed, scan, ctx.now, stats)
             heartbeat()
         _save_snapshot(scope_id, scan, ctx, tally, stats)
     stats.seconds = time.monotonic() - started
     log.info(
-        "evaluated scope %s: %s clusters, %s changed, %s writes in %.1f s",
+        "evaluated scope %s: %s clusters, %s re-checked, %s changed, %s writes in %.1f s",
         scope_id,
         stats.clusters,
+        stats.clusters_checked,
         stats.clusters_changed,
         stats.writes,
         stats.seconds,
@@ -173,17 +206,104 @@ def evaluate_scope(
     return stats
 
 
-def _store(
-    changed: list[tuple[dict[str, Any], dict[str, Verdict], ClusterScore, str]], scan: Scan | None, now: dt.datetime, stats: RunStats
-) -> None:
-    ids = [row["pk"] for row, *_ in changed]
+def _evaluate(todo: list[tuple[dict[str, Any], str]], ctx: Context, tally: Tally, scan: Scan | None, stats: RunStats) -> None:
+    facts = dict(Cluster.objects.filter(pk__in=[row["pk"] for row, _ in todo]).values_list("pk", "facts"))
+    fresh, changed, refreshed = [], [], []
+    for row, inputs in todo:
+        cluster = {"pk": row["pk"], "subscription_id": row["subscription_id"], "resource_group": row["resource_group"], "tags": row["tags"]}
+        verdicts = evaluate_cluster(facts[row["pk"]], cluster, ctx)
+        score = score_cluster((c, v.status, v.raw_status) for c, v in verdicts.items())
+        statuses = tuple(verdicts[c].status for c in CONTROL_IDS)
+        tally.add(row, statuses, score)
+        lines = [result_line(c, verdicts[c]) for c in CONTROL_IDS]
+        entry = Entry(row, verdicts, score, digest_lines(lines), inputs, "".join(CODE_OF_STATUS[s] for s in statuses), lines)
+        if not row["results_hash"]:
+            fresh.append(entry)
+        elif entry.digest != row["results_hash"]:
+            changed.append(entry)
+        else:
+            refreshed.append({"id": row["pk"], "evaluated_inputs": inputs, "statuses": entry.codes})
+    stats.clusters_checked += len(todo)
+    if fresh:
+        _store_fresh(fresh, scan, ctx.now, stats)
+    if changed:
+        _store(changed, scan, ctx.now, stats)
+    bulk.update(Cluster, "id", ("evaluated_inputs", "statuses"), refreshed)
+
+
+@dataclass
+class Entry:
+    row: dict[str, Any]
+    verdicts: dict[str, Verdict]
+    score: ClusterScore
+    digest: str
+    inputs: str
+    codes: str
+    lines: list[str]
+
+
+def stored_score(row: dict[str, Any]) -> ClusterScore:
+    return ClusterScore(row["score"], row["grade"], row["coverage"], 0)
+
+
+def _store_fresh(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: RunStats) -> None:
+    """First results of clusters never evaluated: streamed straight in, no diff, no conflicts."""
+    if not bulk.copy_supported() or ControlResult.objects.filter(cluster_id__in=[e.row["pk"] for e in entries]).exists():
+        _store(entries, scan, now, stats)
+        return
+    tail = "\t".join((now.isoformat(), bulk.copy_text(scan.pk if scan else None), now.isoformat()))
+    with transaction.atomic():
+        bulk.copy_lines(ControlResult, RESULT_COLUMNS, (f"{e.row['pk']}\t{line}\t{tail}" for e in entries for line in e.lines))
+        _store_scores(entries, scan, now)
+    stats.clusters_changed += len(entries)
+    stats.results_written += len(entries) * len(CONTROL_IDS)
+
+
+def _store_scores(entries: list[Entry], scan: Scan | None, now: dt.datetime) -> None:
+    scan_id = scan.pk if scan else None
+    history = [
+        {
+            "cluster_id": e.row["pk"],
+            "scan_id": scan_id,
+            "at": now,
+            "score": e.score.score,
+            "grade": e.score.grade,
+            "coverage": e.score.coverage,
+        }
+        for e in entries
+        if (e.score.score, e.score.grade, e.score.coverage) != (e.row["score"], e.row["grade"], e.row["coverage"])
+    ]
+    clusters = [
+        {
+            "id": e.row["pk"],
+            "score": e.score.score,
+            "grade": e.score.grade,
+            "coverage": e.score.coverage,
+            "failing": e.score.failing,
+            "results_hash": e.digest,
+            "evaluated_inputs": e.inputs,
+            "statuses": e.codes,
+            "evaluated_at": now,
+        }
+        for e in entries
+    ]
+    bulk.insert(ScoreHistory, ("cluster_id", "scan_id", "at", "score", "grade", "coverage"), history)
+    bulk.update(
+        Cluster, "id", ("score", "grade", "coverage", "failing", "results_hash", "evaluated_inputs", "statuses", "evaluated_at"), clusters
+    )
+
+
+def _store(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: RunStats) -> None:
+    ids = [e.row["pk"] for e in entries]
     existing = {
         (r["cluster_id"], r["control"]): r
         for r in ControlResult.objects.filter(cluster_id__in=ids).values("cluster_id", "control", "since", *RESULT_FIELDS)
     }
-    results, events, history, clusters = [], [], [], []
-    for row, verdicts, score, new_digest in changed:
-        for control, verdict in verdicts.items():
+    scan_id = scan.pk if scan else None
+    results, events = [], []
+    for entry in entries:
+        row = entry.row
+        for control, verdict in entry.verdicts.items():
             new = {
                 "status": verdict.status,
                 "raw_status": verdict.raw_status,
@@ -196,45 +316,35 @@ def _store(
             old = existing.pop((row["pk"], control), None)
             if old is not None and all(old[k] == new[k] for k in RESULT_FIELDS):
                 continue
+            new["evidence"] = bulk.RawJson(verdict.evidence_json)
             moved = old is not None and old["status"] != verdict.status
             if moved:
                 events.append(
-                    ChangeEvent(
-                        cluster_id=row["pk"], control=control, from_status=old["status"], to_status=verdict.status, scan=scan, at=now
-                    )
+                    {
+                        "cluster_id": row["pk"],
+                        "control": control,
+                        "from_status": old["status"],
+                        "to_status": verdict.status,
+                        "scan_id": scan_id,
+                        "at": now,
+                    }
                 )
             since = old["since"] if old is not None and not moved else now
-            results.append(ControlResult(cluster_id=row["pk"], control=control, since=since, scan=scan, updated_at=now, **new))
-        if (score.score, score.grade, score.coverage) != (row["score"], row["grade"], row["coverage"]):
-            history.append(
-                ScoreHistory(cluster_id=row["pk"], scan=scan, at=now, score=score.score, grade=score.grade, coverage=score.coverage)
-            )
-        clusters.append(
-            Cluster(
-                pk=row["pk"],
-                score=score.score,
-                grade=score.grade,
-                coverage=score.coverage,
-                failing=score.failing,
-                results_hash=new_digest,
-                evaluated_at=now,
-            )
-        )
-    retired = [(cid, control) for cid, control in existing]  # controls no longer in the catalog
+            results.append({"cluster_id": row["pk"], "control": control, "since": since, "scan_id": scan_id, "updated_at": now, **new})
+    retired = list(existing)  # controls no longer in the catalog
     with transaction.atomic():
-        ControlResult.objects.bulk_create(
+        bulk.upsert(
+            ControlResult,
+            RESULT_COLUMNS,
             results,
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["cluster", "control"],
-            update_fields=[*RESULT_FIELDS, "since", "scan", "updated_at"],
+            conflict=("cluster_id", "control"),
+            update=(*RESULT_FIELDS, "since", "scan_id", "updated_at"),
         )
-        ChangeEvent.objects.bulk_create(events, batch_size=1000)
-        ScoreHistory.objects.bulk_create(history, batch_size=1000)
-        Cluster.objects.bulk_update(clusters, ["score", "grade", "coverage", "failing", "results_hash", "evaluated_at"], batch_size=1000)
+        bulk.insert(ChangeEvent, ("cluster_id", "control", "from_status", "to_status", "scan_id", "at"), events)
+        _store_scores(entries, scan, now)
         for cluster_id, control in retired:
             ControlResult.objects.filter(cluster_id=cluster_id, control=control).delete()
-    stats.clusters_changed += len(changed)
+    stats.clusters_changed += len(entries)
     stats.results_written += len(results)
     stats.change_events += len(events)
 
@@ -248,8 +358,8 @@ def _save_snapshot(scope_id: int, scan: Scan | None, ctx: Context, tally: Tally,
         score=round(tally.score_sum / tally.scored, 1) if tally.scored else None,
         coverage=round(tally.coverage_sum / tally.covered, 1) if tally.covered else None,
         grades=dict(tally.grades),
-        controls={c: dict(v) for c, v in tally.controls.items()},
-        sections={f: {s: dict(c) for s, c in secs.items()} for f, secs in tally.sections.items()},
+        controls=tally.controls(),
+        sections=tally.sections(),
         paths=dict(tally.paths),
         connectivity=dict(tally.connectivity),
         changes={"events": stats.change_events, "clusters_changed": stats.clusters_changed, "worse": tally.worse, "better": tally.better},

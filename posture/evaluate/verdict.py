@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,14 @@ class Verdict:
 
     def __post_init__(self) -> None:
         self.raw_status = self.raw_status or self.status
+        self._evidence_json: str | None = None
+
+    @property
+    def evidence_json(self) -> str:
+        """The evidence serialized once, for both the results digest and the database write."""
+        if self._evidence_json is None:
+            self._evidence_json = json.dumps(self.evidence, sort_keys=True, separators=(",", ":"), default=str)
+        return self._evidence_json
 
 
 def passed(detail: str, **evidence: Any) -> Verdict:

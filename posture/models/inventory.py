@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models.functions import Lower
 
 
 class NetworkPath(models.TextChoices):
@@ -15,8 +14,9 @@ class NetworkPath(models.TextChoices):
 class Cluster(models.Model):
     """An Arc-enabled Kubernetes cluster as last seen in Azure Resource Graph.
 
-    `key` is the lower-cased ARM id: Azure compares resource ids case-insensitively and ARG
-    returns the same id in different casings from different tables. `facts` is the normalized
+    `key` is the lower-cased ARM id (Python's lower(), which folds non-ASCII names too; SQL
+    LOWER() does not everywhere): Azure compares resource ids case-insensitively and ARG returns
+    the same id in different casings from different tables. `facts` is the normalized
     record the controls read; it is rewritten only when its hash changes.
     """
 
@@ -56,13 +56,14 @@ class Cluster(models.Model):
     coverage = models.FloatField(null=True, blank=True)
     failing = models.PositiveSmallIntegerField(default=0)
     results_hash = models.CharField(max_length=64, blank=True)
+    # What the last evaluation saw (facts, context, staleness) and found, so that a run over
+    # unchanged inputs can reuse the verdicts without reading facts or running checks.
+    evaluated_inputs = models.CharField(max_length=64, blank=True)
+    statuses = models.CharField(max_length=64, blank=True, help_text="Control statuses in catalog order, one letter each")
     evaluated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(key=Lower("arm_id")), name="cluster_key_is_lower_arm_id"),
-        ]
         indexes = [
             models.Index(fields=["scope", "last_seen_scan"], name="cluster_scope_seen"),
         ]

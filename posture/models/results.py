@@ -27,7 +27,9 @@ class Reason(models.TextChoices):
 class ControlResult(models.Model):
     """The current verdict of one control on one cluster. Rewritten only when it changes."""
 
-    cluster = models.ForeignKey("posture.Cluster", on_delete=models.CASCADE, related_name="results")
+    # Indexes are few on purpose: every evaluation writes these rows by the hundred thousand.
+    # cluster_id is served by the unique (cluster, control) index.
+    cluster = models.ForeignKey("posture.Cluster", on_delete=models.CASCADE, related_name="results", db_index=False)
     control = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=Status.choices)
     # The verdict from Azure data alone, before attestations and exceptions.
@@ -35,15 +37,24 @@ class ControlResult(models.Model):
     reason = models.CharField(max_length=16, choices=Reason.choices)
     detail = models.TextField(blank=True)
     evidence = models.JSONField(default=dict)
-    attestation = models.ForeignKey("posture.Attestation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    exception = models.ForeignKey("posture.RiskException", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    attestation = models.ForeignKey(
+        "posture.Attestation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    exception = models.ForeignKey(
+        "posture.RiskException", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     since = models.DateTimeField(help_text="When the status became what it is")
-    scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     updated_at = models.DateTimeField()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["cluster", "control"], name="result_cluster_control")]
-        indexes = [models.Index(fields=["control", "status"], name="result_control_status")]
+        indexes = [
+            models.Index(fields=["control", "status"], name="result_control_status"),
+            # Only the few results that an attestation or exception covers are indexed by it.
+            models.Index(fields=["attestation"], name="result_attestation", condition=models.Q(attestation__isnull=False)),
+            models.Index(fields=["exception"], name="result_exception", condition=models.Q(exception__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.control} on {self.cluster_id}: {self.status}"

@@ -111,6 +111,7 @@ class Scan(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True)
     # Progress, summed from batches as each one finishes (live figures are on the batches).
     subscriptions = models.PositiveIntegerField(default=0)
     batches_total = models.PositiveIntegerField(default=0)

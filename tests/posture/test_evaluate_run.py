@@ -39,6 +39,8 @@ def add_cluster(scope, n, **row):
         facts_hash=normalize.fact_hash(facts),
         first_seen_at=now,
         last_seen_at=now,
+        connectivity_status=facts["connectivity_status"] or "",
+        last_connectivity_at=normalize.parse_time(facts["last_connectivity_time"]) if facts["last_connectivity_time"] else None,
     )
 
 
@@ -82,7 +84,7 @@ def test_a_changed_fact_gives_exactly_its_change_events(scope) -> None:
     add_cluster(scope, 2)
     evaluate_scope(scope.pk)
     facts = dict(cluster.facts, workload_identity_enabled=False)
-    Cluster.objects.filter(pk=cluster.pk).update(facts=facts)
+    Cluster.objects.filter(pk=cluster.pk).update(facts=facts, facts_hash=normalize.fact_hash(facts))
     stats = evaluate_scope(scope.pk)
     assert stats.clusters_changed == 1 and stats.change_events == 1 and stats.results_written == 1
     event = ChangeEvent.objects.get()
@@ -111,3 +113,29 @@ def test_removed_clusters_leave_the_snapshot(scope) -> None:
     Cluster.objects.filter(pk=gone.pk).update(removed_at=timezone.now())
     evaluate_scope(scope.pk)
     assert FleetSnapshot.objects.get().clusters == 1
+
+
+@pytest.mark.django_db
+def test_unchanged_inputs_skip_the_checks_but_a_context_change_does_not(scope) -> None:
+    from posture.models import AzureResource
+
+    for n in range(4):
+        add_cluster(scope, n)
+    evaluate_scope(scope.pk)
+    stats = evaluate_scope(scope.pk)
+    assert stats.clusters_checked == 0 and FleetSnapshot.objects.latest().controls["ARC-ID-01"] == {"pass": 4}
+    now = timezone.now()
+    AzureResource.objects.create(
+        key="/subscriptions/x/r",
+        arm_id="/subscriptions/x/r",
+        type="microsoft.keyvault/vaults",
+        name="kv",
+        subscription_id=SUB,
+        data={"type": "microsoft.keyvault/vaults"},
+        data_hash="1",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    stats = evaluate_scope(scope.pk)
+    assert stats.clusters_checked == 4 and stats.results_written == 0  # re-checked, nothing different to write
+    assert evaluate_scope(scope.pk).clusters_checked == 0

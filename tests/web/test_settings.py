@@ -107,3 +107,13 @@ def test_embedded_default_needs_no_configuration(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.sqlite3", "True", "False"]
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0  # not readable by others
+
+
+def test_every_setting_read_from_the_environment_is_documented() -> None:
+    import re
+
+    sources = "".join(p.read_text() for p in (ROOT / "web" / "settings").glob("*.py"))
+    names = set(re.findall(r'env_(?:str|bool|int|float|list|secret)\("([A-Z0-9_]+)"', sources))
+    readme = (ROOT / "README.md").read_text()
+    assert len(names) > 30
+    assert sorted(n for n in names if f"`{n}`" not in readme and f"`{n} /" not in readme and f" {n}`" not in readme) == []

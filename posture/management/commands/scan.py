@@ -60,7 +60,7 @@ class Command(BaseCommand):
             if timeout and time.monotonic() - started > timeout:
                 self.stderr.write("")
                 raise CommandError(f"Scan {scan.pk} still {progress.state} after {timeout:.0f} s.")
-            time.sleep(1.0 if interactive else 5.0)
+            time.sleep(0.5)
         if interactive:
             self.stderr.write("")
         scan.refresh_from_db()

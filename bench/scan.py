@@ -1,0 +1,122 @@
+"""One full scan of an emulated fleet by a real Celery worker on PostgreSQL and Redis.
+
+    python bench/scan.py --clusters 50000 [--quota 15/5|off] [--concurrency 2]
+
+The last line reads: clusters=… requests=… wall_s=… quota_bound_s=… ratio=… clusters_per_s=…
+worker_peak_rss_mb=…, where quota_bound_s is the least time the ARG quota allows for the
+Resource Graph requests made and ratio = wall_s / quota_bound_s. worker_peak_rss_mb is the peak
+RSS of the largest worker process (the worker's whole process tree is printed above it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import DEFAULT_BROKER, DEFAULT_DATABASE, Emulator, Worker, app_env, manage, reset_database  # noqa: E402
+
+
+def quota_bound(requests: int, quota: str) -> float | None:
+    """Least seconds a rolling window of `limit` requests per `window` s allows for `requests`."""
+    if quota == "off" or requests == 0:
+        return None
+    limit, window = quota.split("/")
+    return (math.ceil(requests / int(limit)) - 1) * float(window)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, default=50_000)
+    parser.add_argument("--quota", default="15/5", help="limit/window_seconds, or off")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (the machine has 2 cores)")
+    parser.add_argument("--database", default=DEFAULT_DATABASE)
+    parser.add_argument("--broker", default=DEFAULT_BROKER)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-scan-"))
+    print(f"resetting {args.database} …", flush=True)
+    reset_database(args.database)
+    emulator = Emulator(args.clusters, args.seed, args.quota, work / "emulator")
+    try:
+        run(args, emulator, work)
+    finally:
+        emulator.stop()
+
+
+def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
+    started = time.monotonic()
+    info = emulator.info
+    print(
+        f"emulator: {info['clusters']:,} clusters in {info['subscriptions']} subscriptions, up in {time.monotonic() - started:.1f} s",
+        flush=True,
+    )
+    env = app_env(args.database, args.broker, AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(
+        env,
+        "scope",
+        "add",
+        "bench",
+        "--tenant-id",
+        info["tenant_id"],
+        "--cloud",
+        "Custom",
+        "--authority",
+        info["base_url"],
+        "--arm-endpoint",
+        info["base_url"],
+        "--ca-file",
+        info["ca_file"],
+    )
+    import redis
+
+    redis.Redis.from_url(args.broker).flushdb()
+    worker = Worker(env, args.concurrency, work / "worker.log")
+    try:
+        began = time.monotonic()
+        manage(env, "scan", "--scope", "bench", "--wait")
+        wall = time.monotonic() - began
+    finally:
+        worker.stop()
+    stats = emulator.stats()
+    summary = manage(
+        env,
+        "shell",
+        "--no-imports",
+        "-c",
+        (
+            "from posture.models import Scan, Cluster, ControlResult;"
+            "s = Scan.objects.get();"
+            "print(s.state, s.clusters, s.requests, round(s.quota_wait_seconds, 1), s.throttled,"
+            " Cluster.objects.count(), ControlResult.objects.count(), round((s.finished_at - s.started_at).total_seconds(), 1))"
+        ),
+    ).split()
+    state, clusters, requests, waited, throttled, stored, results, scan_s = summary
+    arg_requests = stats["arg_accepted"]
+    bound = quota_bound(arg_requests, args.quota)
+    print(
+        f"scan {state}: {int(stored):,} clusters stored, {int(results):,} results, {requests} Azure requests "
+        f"({arg_requests} Resource Graph, {stats['arm_gets']} ARM), 429s={stats['responses_429']}, quota wait {waited} s",
+        flush=True,
+    )
+    print(f"worker process tree peak RSS {worker.peak_tree_mb:.0f} MB; worker log {worker.log}")
+    print(
+        f"clusters={int(clusters)} requests={int(requests)} wall_s={wall:.1f} "
+        f"quota_bound_s={bound if bound is not None else 'n/a'} "
+        f"ratio={wall / bound:.3f}"
+        if bound
+        else f"clusters={int(clusters)} requests={int(requests)} wall_s={wall:.1f} quota_bound_s=n/a ratio=n/a",
+        end="",
+    )
+    print(f" clusters_per_s={int(clusters) / wall:.0f} worker_peak_rss_mb={worker.peak_process_mb:.0f}")
+
+
+if __name__ == "__main__":
+    main()
