@@ -30,7 +30,7 @@ class RawJson(str):
     """A value already serialized as JSON (written as is into a json/jsonb column)."""
 
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 def copy_supported() -> bool:
@@ -69,7 +69,7 @@ def _text(value: Any) -> str:
         value = json.dumps(value, separators=(",", ":"))
     elif isinstance(value, dt.datetime):
         return value.isoformat()
-    return str(value).translate(_ESCAPES)
+    return str(value).translate(ESCAPES)
 
 
 def _write(copy: Any, fields: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:

@@ -207,7 +207,22 @@ def collect_batch(batch_id: int) -> None:
     except ClaimLost:
         log.warning("batch %s was taken over by another attempt; discarding this one", batch_id)
         return
+    _evaluate_batch(batch)
     transaction.on_commit(lambda: maybe_finish(batch.scan_id))
+
+
+def _evaluate_batch(batch: ScanBatch) -> None:
+    """Evaluate the batch's clusters now, while other batches wait on the quota; the scan's
+    final evaluation then re-checks only clusters whose inputs changed since."""
+    from posture.evaluate.run import evaluate_scope
+
+    def heartbeat() -> None:
+        Scan.objects.filter(pk=batch.scan_id).update(heartbeat_at=timezone.now())
+
+    try:
+        evaluate_scope(batch.scan.scope_id, scan=batch.scan, subscriptions=list(batch.subscriptions), heartbeat=heartbeat)
+    except Exception:  # noqa: BLE001 - the data is stored; finish_scan evaluates every cluster anyway
+        log.exception("early evaluation of batch %s failed; the scan's final evaluation covers it", batch.pk)
 
 
 def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progress) -> None:

@@ -305,7 +305,9 @@ class AzureSession:
         identity = describe_credential(self.scope)
         if status is None and isinstance(exc, ClientAuthenticationError):
             token_status = getattr(getattr(exc, "response", None), "status_code", None)
-            permanent = token_status is not None and 400 <= token_status < 500 and token_status != 429
+            # Entra ID's own verdicts (AADSTS codes: bad secret, unknown app or tenant, ...) will
+            # not change on retry; a broken or unreachable token endpoint may recover.
+            permanent = "AADSTS" in text or (token_status is not None and 400 <= token_status < 500 and token_status != 429)
             return AzureError(
                 f"Entra ID did not issue a token to {identity} for tenant {self.scope.tenant_id}: {text}",
                 kind="auth",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from posture.catalog.policies import NETWORK_GUARDRAIL_POLICIES
-from posture.evaluate.context import Context
+from posture.evaluate.context import VAULT_EXTENSIONS, Context
 from posture.evaluate.verdict import Verdict, failed, not_applicable, passed, unknown
 from posture.models.results import Reason
 from posture.normalize import network_path, parse_time
@@ -21,7 +21,6 @@ Check = Callable[[Facts, Context], Verdict]
 
 POLICY_EXTENSION = "microsoft.policyinsights"
 DEFENDER_EXTENSION = "microsoft.azuredefender.kubernetes"
-VAULT_EXTENSIONS = ("microsoft.azurekeyvaultsecretsprovider", "microsoft.azure.secretstore")
 ENFORCING_CNIS = ("calico", "cilium")
 IN_PROGRESS = {"creating", "updating", "deleting", "accepted", "provisioning"}
 VM_NIC_SEGMENT = "/providers/microsoft.azurestackhci/networkinterfaces/"

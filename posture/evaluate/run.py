@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from posture import bulk
 from posture.catalog.controls import CATALOG_VERSION, CONTROLS
-from posture.evaluate.context import Context, build_context
+from posture.evaluate.context import Context, build_context, context_refs
 from posture.evaluate.rules import evaluate_cluster
 from posture.evaluate.verdict import Verdict
-from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Scope, ScoreHistory
+from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Scope, ScoreHistory, Status
 from posture.scoring import ClusterScore, cluster_sections, score_cluster
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ CLUSTER_COLUMNS = (
     "facts_hash",
     "results_hash",
     "evaluated_inputs",
+    "evaluated_refs",
     "statuses",
     "score",
     "grade",
@@ -51,6 +52,7 @@ CLUSTER_COLUMNS = (
     "connectivity_status",
     "last_connectivity_at",
 )
+NULL = "\\N"
 STATUS_CODES = {"pass": "P", "fail": "F", "unknown": "U", "not_applicable": "N", "attested": "A", "excepted": "E"}
 CODE_OF_STATUS = {status: code for status, code in STATUS_CODES.items()}
 STATUS_OF_CODE = {code: status for status, code in STATUS_CODES.items()}
@@ -84,8 +86,6 @@ class Tally:
     vectors: Counter[tuple[str, ...]] = field(default_factory=Counter)
     paths: Counter[str] = field(default_factory=Counter)
     connectivity: Counter[str] = field(default_factory=Counter)
-    worse: int = 0
-    better: int = 0
 
     def add(self, row: dict[str, Any], statuses: tuple[str, ...], score: ClusterScore) -> None:
         self.clusters += 1
@@ -99,9 +99,6 @@ class Tally:
         self.vectors[statuses] += 1
         self.paths[row["network_path"] or "unknown"] += 1
         self.connectivity[row["connectivity_status"] or "Unknown"] += 1
-        if row["score"] is not None and score.score is not None:
-            self.worse += score.score < row["score"]
-            self.better += score.score > row["score"]
 
     def controls(self) -> dict[str, dict[str, int]]:
         result: dict[str, Counter[str]] = {c: Counter() for c in CONTROL_IDS}
@@ -121,16 +118,18 @@ class Tally:
 def result_line(control: str, v: Verdict) -> str:
     """A verdict as the text of its database row (COPY format, from `control` to `exception_id`).
     The same text is hashed for the results digest, so it is built once per verdict."""
+    attestation = NULL if v.attestation_id is None else str(v.attestation_id)
+    exception = NULL if v.exception_id is None else str(v.exception_id)
     return "\t".join(
         (
             control,
             v.status,
             v.raw_status,
             v.reason,
-            bulk.copy_text(v.detail),
-            bulk.copy_text(v.evidence_json),
-            bulk.copy_text(v.attestation_id),
-            bulk.copy_text(v.exception_id),
+            v.detail.translate(bulk.ESCAPES),
+            v.evidence_json.translate(bulk.ESCAPES),
+            attestation,
+            exception,
         )
     )
 
@@ -143,9 +142,11 @@ def digest(verdicts: dict[str, Verdict]) -> str:
     return digest_lines([result_line(c, verdicts[c]) for c in CONTROL_IDS])
 
 
-def _chunks(scope_id: int) -> Iterator[list[dict[str, Any]]]:
+def _chunks(scope_id: int, subscriptions: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
     last = 0
     base = Cluster.objects.filter(scope_id=scope_id, removed_at__isnull=True).order_by("pk")
+    if subscriptions is not None:
+        base = base.filter(subscription_id__in=subscriptions)
     while True:
         rows = list(base.filter(pk__gt=last).values(*CLUSTER_COLUMNS)[:CHUNK])
         if not rows:
@@ -173,26 +174,33 @@ def evaluation_lock(scope_id: int, wait_seconds: float = 1800) -> Iterator[None]
 
 
 def evaluate_scope(
-    scope_id: int, *, scan: Scan | None = None, now: dt.datetime | None = None, heartbeat: Callable[[], None] = lambda: None
+    scope_id: int,
+    *,
+    scan: Scan | None = None,
+    now: dt.datetime | None = None,
+    subscriptions: list[str] | None = None,
+    heartbeat: Callable[[], None] = lambda: None,
 ) -> RunStats:
+    """Evaluate the scope's clusters (or only those of `subscriptions`: one batch of a running
+    scan, without a snapshot) and, for a whole scope, snapshot the fleet."""
     started = time.monotonic()
     with evaluation_lock(scope_id):
         ctx = build_context(now)
         stats, tally = RunStats(), Tally()
-        for rows in _chunks(scope_id):
+        for rows in _chunks(scope_id, subscriptions):
             todo = []
             for row in rows:
-                inputs = ctx.inputs(row["facts_hash"], row["connectivity_status"] or None, row["last_connectivity_at"])
-                if inputs == row["evaluated_inputs"] and len(row["statuses"]) == len(CONTROL_IDS):
+                if ctx.inputs(row, row["evaluated_refs"]) == row["evaluated_inputs"] and len(row["statuses"]) == len(CONTROL_IDS):
                     # Same facts, same context, same staleness: the stored verdicts still hold.
                     tally.add(row, tuple(STATUS_OF_CODE[c] for c in row["statuses"]), stored_score(row))
                 else:
-                    todo.append((row, inputs))
+                    todo.append(row)
             if todo:
                 _evaluate(todo, ctx, tally, scan, stats)
             stats.clusters += len(rows)
             heartbeat()
-        _save_snapshot(scope_id, scan, ctx, tally, stats)
+        if subscriptions is None:
+            _save_snapshot(scope_id, scan, ctx, tally, stats)
     stats.seconds = time.monotonic() - started
     log.info(
         "evaluated scope %s: %s clusters, %s re-checked, %s changed, %s writes in %.1f s",
@@ -206,29 +214,31 @@ def evaluate_scope(
     return stats
 
 
-def _evaluate(todo: list[tuple[dict[str, Any], str]], ctx: Context, tally: Tally, scan: Scan | None, stats: RunStats) -> None:
-    facts = dict(Cluster.objects.filter(pk__in=[row["pk"] for row, _ in todo]).values_list("pk", "facts"))
+def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan | None, stats: RunStats) -> None:
+    facts = dict(Cluster.objects.filter(pk__in=[row["pk"] for row in todo]).values_list("pk", "facts"))
     fresh, changed, refreshed = [], [], []
-    for row, inputs in todo:
+    for row in todo:
+        refs = context_refs(facts[row["pk"]])
+        inputs = ctx.inputs(row, refs)
         cluster = {"pk": row["pk"], "subscription_id": row["subscription_id"], "resource_group": row["resource_group"], "tags": row["tags"]}
         verdicts = evaluate_cluster(facts[row["pk"]], cluster, ctx)
         score = score_cluster((c, v.status, v.raw_status) for c, v in verdicts.items())
         statuses = tuple(verdicts[c].status for c in CONTROL_IDS)
         tally.add(row, statuses, score)
         lines = [result_line(c, verdicts[c]) for c in CONTROL_IDS]
-        entry = Entry(row, verdicts, score, digest_lines(lines), inputs, "".join(CODE_OF_STATUS[s] for s in statuses), lines)
+        entry = Entry(row, verdicts, score, digest_lines(lines), inputs, refs, "".join(CODE_OF_STATUS[s] for s in statuses), lines)
         if not row["results_hash"]:
             fresh.append(entry)
         elif entry.digest != row["results_hash"]:
             changed.append(entry)
         else:
-            refreshed.append({"id": row["pk"], "evaluated_inputs": inputs, "statuses": entry.codes})
+            refreshed.append({"id": row["pk"], "evaluated_inputs": inputs, "evaluated_refs": refs, "statuses": entry.codes})
     stats.clusters_checked += len(todo)
     if fresh:
         _store_fresh(fresh, scan, ctx.now, stats)
     if changed:
         _store(changed, scan, ctx.now, stats)
-    bulk.update(Cluster, "id", ("evaluated_inputs", "statuses"), refreshed)
+    bulk.update(Cluster, "id", ("evaluated_inputs", "evaluated_refs", "statuses"), refreshed)
 
 
 @dataclass
@@ -238,6 +248,7 @@ class Entry:
     score: ClusterScore
     digest: str
     inputs: str
+    refs: str
     codes: str
     lines: list[str]
 
@@ -282,6 +293,7 @@ def _store_scores(entries: list[Entry], scan: Scan | None, now: dt.datetime) -> 
             "failing": e.score.failing,
             "results_hash": e.digest,
             "evaluated_inputs": e.inputs,
+            "evaluated_refs": e.refs,
             "statuses": e.codes,
             "evaluated_at": now,
         }
@@ -289,7 +301,10 @@ def _store_scores(entries: list[Entry], scan: Scan | None, now: dt.datetime) -> 
     ]
     bulk.insert(ScoreHistory, ("cluster_id", "scan_id", "at", "score", "grade", "coverage"), history)
     bulk.update(
-        Cluster, "id", ("score", "grade", "coverage", "failing", "results_hash", "evaluated_inputs", "statuses", "evaluated_at"), clusters
+        Cluster,
+        "id",
+        ("score", "grade", "coverage", "failing", "results_hash", "evaluated_inputs", "evaluated_refs", "statuses", "evaluated_at"),
+        clusters,
     )
 
 
@@ -362,9 +377,24 @@ def _save_snapshot(scope_id: int, scan: Scan | None, ctx: Context, tally: Tally,
         sections=tally.sections(),
         paths=dict(tally.paths),
         connectivity=dict(tally.connectivity),
-        changes={"events": stats.change_events, "clusters_changed": stats.clusters_changed, "worse": tally.worse, "better": tally.better},
+        changes=_changes(scope_id, scan, ctx.now),
         catalog_version=CATALOG_VERSION,
     )
+
+
+GOOD = (Status.PASS, Status.ATTESTED, Status.NOT_APPLICABLE)
+
+
+def _changes(scope_id: int, scan: Scan | None, now: dt.datetime) -> dict[str, int]:
+    """What changed in this scan (its batches evaluated early) or, without a scan, in this run."""
+    events = ChangeEvent.objects.filter(cluster__scope_id=scope_id)
+    events = events.filter(scan=scan) if scan else events.filter(scan__isnull=True, at=now)
+    return {
+        "events": events.count(),
+        "clusters_changed": events.values("cluster_id").distinct().count(),
+        "worse": events.filter(from_status__in=GOOD).exclude(to_status__in=GOOD).count(),
+        "better": events.exclude(from_status__in=GOOD).filter(to_status__in=GOOD).count(),
+    }
 
 
 def evaluate_all(*, now: dt.datetime | None = None) -> dict[str, RunStats]:

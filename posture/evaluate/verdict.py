@@ -25,7 +25,8 @@ class Verdict:
     def evidence_json(self) -> str:
         """The evidence serialized once, for both the results digest and the database write."""
         if self._evidence_json is None:
-            self._evidence_json = json.dumps(self.evidence, sort_keys=True, separators=(",", ":"), default=str)
+            # Checks build evidence in a fixed key order, so no sorting is needed for a stable digest.
+            self._evidence_json = json.dumps(self.evidence, separators=(",", ":"), default=str)
         return self._evidence_json
 
 

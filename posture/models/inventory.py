@@ -59,6 +59,7 @@ class Cluster(models.Model):
     # What the last evaluation saw (facts, context, staleness) and found, so that a run over
     # unchanged inputs can reuse the verdicts without reading facts or running checks.
     evaluated_inputs = models.CharField(max_length=64, blank=True)
+    evaluated_refs = models.TextField(blank=True, help_text="Context entries the verdicts read (posture/evaluate/context.py)")
     statuses = models.CharField(max_length=64, blank=True, help_text="Control statuses in catalog order, one letter each")
     evaluated_at = models.DateTimeField(null=True, blank=True)
 

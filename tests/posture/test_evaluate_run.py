@@ -116,26 +116,31 @@ def test_removed_clusters_leave_the_snapshot(scope) -> None:
 
 
 @pytest.mark.django_db
-def test_unchanged_inputs_skip_the_checks_but_a_context_change_does_not(scope) -> None:
+def test_only_clusters_whose_inputs_changed_are_checked_again(scope) -> None:
     from posture.models import AzureResource
 
+    pls = f"/subscriptions/{SUB}/resourceGroups/net/providers/Microsoft.HybridCompute/privateLinkScopes/pls"
     for n in range(4):
-        add_cluster(scope, n)
+        add_cluster(scope, n, **({"privateLinkState": "Enabled", "privateLinkScopeResourceId": pls} if n < 2 else {}))
     evaluate_scope(scope.pk)
-    stats = evaluate_scope(scope.pk)
-    assert stats.clusters_checked == 0 and FleetSnapshot.objects.latest().controls["ARC-ID-01"] == {"pass": 4}
+    assert evaluate_scope(scope.pk).clusters_checked == 0
+    assert FleetSnapshot.objects.latest().controls["ARC-PL-02"] == {"unknown": 2, "not_applicable": 2}
     now = timezone.now()
-    AzureResource.objects.create(
-        key="/subscriptions/x/r",
-        arm_id="/subscriptions/x/r",
-        type="microsoft.keyvault/vaults",
-        name="kv",
+    scope_row = AzureResource.objects.create(
+        key=pls.lower(),
+        arm_id=pls,
+        type="microsoft.hybridcompute/privatelinkscopes",
+        name="pls",
         subscription_id=SUB,
-        data={"type": "microsoft.keyvault/vaults"},
-        data_hash="1",
+        data={"id": pls, "type": "microsoft.hybridcompute/privatelinkscopes", "public_network_access": "Disabled", "connections": []},
+        data_hash="v1",
         first_seen_at=now,
         last_seen_at=now,
     )
     stats = evaluate_scope(scope.pk)
-    assert stats.clusters_checked == 4 and stats.results_written == 0  # re-checked, nothing different to write
+    assert stats.clusters_checked == 2 and stats.change_events == 2 * 2  # PL-02 and PL-03 moved on the two users
+    assert FleetSnapshot.objects.latest().controls["ARC-PL-02"] == {"pass": 2, "not_applicable": 2}
     assert evaluate_scope(scope.pk).clusters_checked == 0
+    AzureResource.objects.filter(pk=scope_row.pk).update(data={**scope_row.data, "public_network_access": "Enabled"}, data_hash="v2")
+    stats = evaluate_scope(scope.pk)
+    assert stats.clusters_checked == 2 and stats.change_events == 2

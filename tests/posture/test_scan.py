@@ -280,3 +280,12 @@ def test_a_subscription_that_vanishes_from_the_listing_keeps_its_clusters(make_e
     assert scan.state == Scan.State.SUCCEEDED and scan.clusters_removed == 0
     assert not Cluster.objects.filter(removed_at__isnull=False).exists()
     assert lost in scan.warnings[0] and "keep their last data" in scan.warnings[0]
+
+
+@pytest.mark.parametrize("failure", ["server_error", "missing_expires_in"])
+def test_a_failing_token_endpoint_is_retried(make_emulator, emulator_scope, failure) -> None:
+    emulator = make_emulator(clusters=40)
+    emulator.faults.token_failure(failure, count=3)
+    scan = run_scan(emulator_scope(emulator, subscriptions=sorted(emulator.fleet.subscriptions)))
+    assert scan.state == Scan.State.SUCCEEDED, scan.error
+    assert Cluster.objects.count() == 40

@@ -1,0 +1,48 @@
+"""Scanning the emulator fleet end to end: verdicts are written once, then only on change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, ScoreHistory
+from posture.scanning import scan_request
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_scan(scope: Any) -> Scan:
+    scan, _ = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
+    scan.refresh_from_db()
+    assert scan.state == Scan.State.SUCCEEDED, scan.error
+    return scan
+
+
+def test_a_rescan_without_changes_writes_nothing_and_one_change_gives_exactly_its_events(make_emulator, emulator_scope) -> None:
+    emulator = make_emulator(clusters=120)
+    scope = emulator_scope(emulator)
+    first = run_scan(scope)
+    assert ControlResult.objects.filter(scan=first).count() == 120 * 15
+    written = dict(ControlResult.objects.values_list("pk", "updated_at"))
+    history = ScoreHistory.objects.count()
+
+    second = run_scan(scope)
+    assert ChangeEvent.objects.count() == 0
+    assert ControlResult.objects.filter(scan=second).count() == 0
+    assert dict(ControlResult.objects.values_list("pk", "updated_at")) == written
+    assert ScoreHistory.objects.count() == history
+    assert FleetSnapshot.objects.get(scan=second).controls == FleetSnapshot.objects.get(scan=first).controls
+
+    target = next(
+        c
+        for c in Cluster.objects.filter(connectivity_status="Connected").order_by("pk")
+        if c.results.get(control="ARC-ID-01").status == "pass"
+    )
+    emulator.fleet.update_cluster(target.arm_id, {"properties": {"securityProfile": {"workloadIdentity": {"enabled": False}}}})
+    third = run_scan(scope)
+    events = list(ChangeEvent.objects.values_list("cluster_id", "control", "from_status", "to_status", "scan_id"))
+    assert events == [(target.pk, "ARC-ID-01", "pass", "fail", third.pk)]
+    assert ControlResult.objects.filter(scan=third).count() == 1
+    assert FleetSnapshot.objects.get(scan=third).changes["events"] == 1
+    assert ScoreHistory.objects.filter(cluster=target).count() == 2
