@@ -1,14 +1,51 @@
+"""URL map. Every page needs a login (LoginRequiredMiddleware) and at least posture.view_posture;
+tests/web/test_access.py holds the expected answer of every pattern for every role."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web.views import accounts, health, scans
+from web.views import accounts, benchmarks, clusters, controls, governance, health, overview, scans, scopes, users
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", scans.overview, name="overview"),
+    path("account/password/", accounts.password_change, name="password-change"),
+    path("", overview.overview, name="overview"),
+    # Clusters
+    path("clusters/", clusters.cluster_list, name="cluster-list"),
+    path("clusters/<int:pk>/", clusters.cluster_detail, name="cluster-detail"),
+    # Benchmarks and controls
+    path("benchmarks/", benchmarks.benchmark_list, name="benchmark-list"),
+    path("benchmarks/<slug:framework>/", benchmarks.benchmark_detail, name="benchmark-detail"),
+    path("benchmarks/<slug:framework>/<str:section>/", benchmarks.section_detail, name="benchmark-section"),
+    path("controls/", controls.control_list, name="control-list"),
+    path("controls/<slug:control_id>/", controls.control_detail, name="control-detail"),
+    path("controls/<slug:control_id>/remediation.sh", controls.control_remediation, name="control-remediation"),
+    # Scans and evidence
     path("scans/", scans.scan_list, name="scan-list"),
     path("scans/<uuid:scan_id>/", scans.scan_detail, name="scan-detail"),
+    path("scans/<uuid:scan_id>/progress.json", scans.scan_progress_json, name="scan-progress"),
+    path("evidence/<int:pk>/raw.jsonl.gz", scans.evidence_download, name="evidence-download"),
+    # Scopes
+    path("scopes/", scopes.scope_list, name="scope-list"),
+    path("scopes/new/", scopes.scope_create, name="scope-create"),
+    path("scopes/<slug:name>/edit/", scopes.scope_edit, name="scope-edit"),
     path("scopes/<slug:name>/scan/", scans.scan_start, name="scan-start"),
+    # Attestations and exceptions
+    path("attestations/", governance.attestation_list, name="attestation-list"),
+    path("attestations/new/", governance.attestation_create, name="attestation-create"),
+    path("attestations/<int:pk>/", governance.attestation_detail, name="attestation-detail"),
+    path("attestations/<int:pk>/revoke/", governance.attestation_revoke, name="attestation-revoke"),
+    path("exceptions/", governance.exception_list, name="exception-list"),
+    path("exceptions/new/", governance.exception_create, name="exception-create"),
+    path("exceptions/<int:pk>/", governance.exception_detail, name="exception-detail"),
+    path("exceptions/<int:pk>/approve/", governance.exception_approve, name="exception-approve"),
+    path("exceptions/<int:pk>/reject/", governance.exception_reject, name="exception-reject"),
+    path("exceptions/<int:pk>/revoke/", governance.exception_revoke, name="exception-revoke"),
+    # Users
+    path("users/", users.user_list, name="user-list"),
+    path("users/new/", users.user_create, name="user-create"),
+    path("users/<int:pk>/role/", users.user_role_change, name="user-role"),
+    path("users/<int:pk>/active/", users.user_set_active, name="user-set-active"),
 ]

@@ -67,6 +67,11 @@ class Cluster(models.Model):
         ordering = ["name"]
         indexes = [
             models.Index(fields=["scope", "last_seen_scan"], name="cluster_scope_seen"),
+            # The cluster list's default order and "last contact" order, over current clusters.
+            models.Index(fields=["name", "id"], name="cluster_current_name", condition=models.Q(removed_at__isnull=True)),
+            models.Index(
+                fields=["last_connectivity_at", "id"], name="cluster_current_contact", condition=models.Q(removed_at__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:

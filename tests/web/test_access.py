@@ -1,82 +1,133 @@
-"""Every page sits behind a login; roles decide what a signed-in user may do."""
+"""Every URL pattern × anonymous, viewer, analyst and admin × GET and POST gives the expected answer.
+
+A new URL pattern without an entry in EXPECTED fails `test_every_url_pattern_has_an_expected_answer`.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from posture.models import Scan, Scope
+from tests.conftest import logged_in
 
-PUBLIC = {"login", "healthz"}
-SAMPLE = {"uuid": str(uuid.uuid4()), "slug": "sample", "int": "1", "str": "sample", "path": "sample"}
+ROLES = ("anonymous", "viewer", "analyst", "admin")
+LOGIN = "login"  # a redirect to the sign-in page
+
+# (GET answers, POST answers) for (anonymous, viewer, analyst, admin).
+READ = ((LOGIN, 200, 200, 200), (LOGIN, 405, 405, 405))
+EXPORT = ((LOGIN, 403, 200, 200), (LOGIN, 405, 405, 405))
+ADMIN_READ = ((LOGIN, 403, 403, 200), (LOGIN, 405, 405, 405))
+ANALYST_FORM = ((LOGIN, 403, 200, 200), (LOGIN, 403, 200, 200))  # an empty POST re-renders with errors
+ADMIN_FORM = ((LOGIN, 403, 403, 200), (LOGIN, 403, 403, 200))
+ANALYST_ACTION = ((LOGIN, 405, 405, 405), (LOGIN, 403, 302, 302))
+ADMIN_ACTION = ((LOGIN, 405, 405, 405), (LOGIN, 403, 403, 302))
+
+EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
+    "healthz": ((200, 200, 200, 200), (405, 405, 405, 405)),
+    "login": ((200, 302, 302, 302), (200, 302, 302, 302)),
+    "logout": ((LOGIN, 405, 405, 405), (LOGIN, 302, 302, 302)),
+    "password-change": ((LOGIN, 200, 200, 200), (LOGIN, 200, 200, 200)),
+    "overview": READ,
+    "cluster-list": READ,
+    "cluster-detail": READ,
+    "benchmark-list": READ,
+    "benchmark-detail": READ,
+    "benchmark-section": READ,
+    "control-list": READ,
+    "control-detail": READ,
+    "control-remediation": EXPORT,
+    "scan-list": READ,
+    "scan-detail": READ,
+    "scan-progress": READ,
+    "evidence-download": EXPORT,
+    "scope-list": READ,
+    "scope-create": ADMIN_FORM,
+    "scope-edit": ADMIN_FORM,
+    "scan-start": ANALYST_ACTION,
+    "attestation-list": READ,
+    "attestation-create": ANALYST_FORM,
+    "attestation-detail": READ,
+    "attestation-revoke": ANALYST_ACTION,
+    "exception-list": READ,
+    "exception-create": ANALYST_FORM,
+    "exception-detail": READ,
+    "exception-approve": ADMIN_ACTION,
+    "exception-reject": ADMIN_ACTION,
+    # Someone else's request: only an admin may revoke it (a requester may withdraw their own).
+    "exception-revoke": ADMIN_ACTION,
+    "user-list": ADMIN_READ,
+    "user-create": ADMIN_FORM,
+    "user-role": ADMIN_ACTION,
+    "user-set-active": ADMIN_ACTION,
+}
 
 
-def concrete_urls() -> Iterator[tuple[str, str]]:
-    """(name, path) for every URL pattern, with sample values for its parameters."""
+def url_patterns() -> Iterator[tuple[str, str]]:
+    """(name, route) of every URL pattern."""
 
-    def walk(patterns: list, prefix: str) -> Iterator[tuple[str, str]]:
+    def walk(patterns: list[Any], prefix: str) -> Iterator[tuple[str, str]]:
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
                 yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
             elif isinstance(pattern, URLPattern):
-                route = prefix + str(pattern.pattern)
-                for name, converter in pattern.pattern.converters.items():
-                    kind = type(converter).__name__.replace("Converter", "").lower()
-                    route = route.replace(f"<{kind}:{name}>", SAMPLE.get(kind, "sample")).replace(f"<{name}>", "sample")
-                yield pattern.name or route, "/" + route
+                yield pattern.name or "", prefix + str(pattern.pattern)
 
     yield from walk(get_resolver().url_patterns, "")
 
 
-def test_url_enumeration_finds_every_page() -> None:
-    names = {name for name, _ in concrete_urls()}
-    assert {"login", "healthz", "overview", "scan-list", "scan-start"} <= names
+def test_every_url_pattern_has_an_expected_answer() -> None:
+    patterns = dict(url_patterns())
+    assert "" not in patterns, "every URL pattern needs a name"
+    assert set(patterns) == set(EXPECTED), "add the new pattern to EXPECTED (and protect its view)"
+
+
+def clients(viewer: Any, analyst: Any, admin_user: Any) -> dict[str, Client]:
+    return {"anonymous": Client(), "viewer": logged_in(viewer), "analyst": logged_in(analyst), "admin": logged_in(admin_user)}
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name,path", list(concrete_urls()))
-def test_anonymous_requests_are_sent_to_login(client, name: str, path: str) -> None:
-    for method in ("get", "post"):
-        response = getattr(client, method)(path)
-        if name in PUBLIC:
-            assert response.status_code != 302 or not response["Location"].startswith(reverse("login"))
-        else:
-            assert response.status_code == 302, (method, path, response.status_code)
-            assert response["Location"].startswith(reverse("login") + "?next=")
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_role_gets_the_expected_answer(
+    name: str, sample: dict[str, dict[str, Any]], viewer: Any, analyst: Any, admin_user: Any
+) -> None:
+    url = reverse(name, kwargs=sample.get(name, {}))
+    by_role = clients(viewer, analyst, admin_user)
+    answers = {}
+    for method, expected in zip(("get", "post"), EXPECTED[name], strict=True):
+        for role, want in zip(ROLES, expected, strict=True):
+            response = getattr(by_role[role], method)(url)
+            got: Any = response.status_code
+            if got == 302 and response["Location"].startswith(reverse("login") + "?next="):
+                got = LOGIN
+            answers[(method, role)] = (got, want)
+    wrong = {k: v for k, v in answers.items() if v[0] != v[1]}
+    assert not wrong, f"{name} {url}: (got, expected) {wrong}"
 
 
 @pytest.mark.django_db
-def test_viewer_may_not_start_a_scan(viewer_client) -> None:
-    scope = Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com")
-    response = viewer_client.post(reverse("scan-start", args=[scope.name]))
-    assert response.status_code == 403
-    assert not Scan.objects.exists()
+def test_a_user_without_a_role_is_refused_everywhere(client: Client, django_user_model: Any, make_fleet: Any) -> None:
+    make_fleet(1)
+    client.force_login(django_user_model.objects.create_user("nobody", password="x" * 20))
+    for name in ("overview", "cluster-list", "benchmark-list", "control-list", "scan-list", "scope-list", "exception-list"):
+        assert client.get(reverse(name)).status_code == 403, name
 
 
 @pytest.mark.django_db
-def test_analyst_starts_one_scan_and_a_second_request_shows_the_running_one(analyst_client, django_capture_on_commit_callbacks) -> None:
-    scope = Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        first = analyst_client.post(reverse("scan-start", args=[scope.name]))
-        second = analyst_client.post(reverse("scan-start", args=[scope.name]))
-    scan = Scan.objects.get()
-    assert first.status_code == second.status_code == 302
-    assert first["Location"] == second["Location"] == reverse("scan-detail", args=[scan.pk])
-    assert scan.state == Scan.State.PENDING and scan.trigger == Scan.Trigger.MANUAL
-    assert len(callbacks) == 1  # one task enqueued, after commit
-
-
-@pytest.mark.django_db
-def test_viewer_can_read_pages(viewer_client) -> None:
-    assert viewer_client.get(reverse("overview")).status_code == 200
-    assert viewer_client.get(reverse("scan-list")).status_code == 200
-
-
-@pytest.mark.django_db
-def test_user_without_role_is_refused(client, django_user_model) -> None:
-    user = django_user_model.objects.create_user("nobody", password="x" * 20)
-    client.force_login(user)
-    assert client.get(reverse("overview")).status_code == 403
+def test_forms_refuse_a_post_without_csrf_token(viewer: Any, admin_user: Any, make_fleet: Any) -> None:
+    fleet = make_fleet(1)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(admin_user)
+    for url in (
+        reverse("scan-start", args=[fleet.scope.name]),
+        reverse("scope-create"),
+        reverse("user-create"),
+        reverse("exception-create"),
+    ):
+        response = strict.post(url)
+        assert response.status_code == 403 and b"Form expired" in response.content, url
+    assert not Scan.objects.exclude(pk=fleet.scan.pk).exists() and Scope.objects.count() == 1

@@ -1,42 +1,110 @@
+"""Scans: history, detail with batches and evidence, live progress, "Scan now", evidence downloads."""
+
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
-from posture.models import Scan, Scope
+from posture import selectors
+from posture.models import QueryEvidence, Scan, Scope, WorkerHeartbeat
+from posture.progress import scan_progress
 from posture.scanning import scan_request
-
-VIEW = "posture.view_posture"
-
-
-@permission_required(VIEW, raise_exception=True)
-def overview(request: HttpRequest) -> HttpResponse:
-    scopes = list(Scope.objects.all())
-    for scope in scopes:
-        scope.last_scan = scope.scans.order_by("-created_at").first()
-    return render(request, "posture/overview.html", {"scopes": scopes})
+from web.views.common import EXPORT, RUN_SCAN, VIEW, paginate
 
 
+def _get_scan_or_404(scan_id: object) -> Scan:
+    scan = selectors.scan_get(scan_id=scan_id)
+    if scan is None:
+        raise Http404("No such scan")
+    return scan
+
+
+def _get_evidence_or_404(pk: int) -> QueryEvidence:
+    evidence = selectors.evidence_get(pk=pk)
+    if evidence is None:
+        raise Http404("No such evidence")
+    return evidence
+
+
+@require_safe
 @permission_required(VIEW, raise_exception=True)
 def scan_list(request: HttpRequest) -> HttpResponse:
-    scans = Scan.objects.select_related("scope", "requested_by")[:100]
-    return render(request, "posture/scan_list.html", {"scans": scans})
+    scope, state = request.GET.get("scope", ""), request.GET.get("state", "")
+    if state not in Scan.State.values:
+        state = ""
+    context = {
+        "page": paginate(request, selectors.scan_list(scope=scope, state=state)),
+        "scopes": list(Scope.objects.order_by("name")),
+        "states": Scan.State.choices,
+        "scope": scope,
+        "state": state,
+        "workers": list(WorkerHeartbeat.objects.order_by("queue")),
+    }
+    return render(request, "posture/scan_list.html", context)
 
 
+@require_safe
 @permission_required(VIEW, raise_exception=True)
 def scan_detail(request: HttpRequest, scan_id: str) -> HttpResponse:
-    scan = get_object_or_404(Scan.objects.select_related("scope"), pk=scan_id)
-    return render(request, "posture/scan_detail.html", {"scan": scan})
+    scan = _get_scan_or_404(scan_id)
+    context = {
+        "scan": scan,
+        "progress": scan_progress(scan.pk),
+        "batches": selectors.scan_batches(scan=scan),
+        "evidence": selectors.scan_evidence(scan=scan),
+    }
+    return render(request, "posture/scan_detail.html", context)
+
+
+@never_cache
+@require_safe
+@permission_required(VIEW, raise_exception=True)
+def scan_progress_json(request: HttpRequest, scan_id: str) -> JsonResponse:
+    """Polled every 2 s by static/js/scan-progress.js while a scan runs."""
+    scan = _get_scan_or_404(scan_id)
+    progress = scan_progress(scan.pk)
+    return JsonResponse(
+        {
+            "state": progress.state,
+            "state_label": Scan.State(progress.state).label,
+            "finished": progress.state in Scan.FINISHED_STATES,
+            "fraction": round(progress.fraction, 4),
+            "percent": round(100 * progress.fraction),
+            "batches_total": progress.batches_total,
+            "batches_finished": progress.batches_finished,
+            "requests": progress.requests,
+            "pages": progress.pages,
+            "rows": progress.rows,
+            "clusters": progress.clusters,
+            "throttled": progress.throttled,
+            "quota_wait_seconds": round(progress.quota_wait_seconds, 1),
+        }
+    )
 
 
 @require_POST
-@permission_required("posture.run_scan", raise_exception=True)
+@permission_required(RUN_SCAN, raise_exception=True)
 def scan_start(request: HttpRequest, name: str) -> HttpResponse:
     scope = get_object_or_404(Scope, name=name)
     scan, created = scan_request(scope=scope, trigger=Scan.Trigger.MANUAL, user=request.user)
-    if not created:
+    if created:
+        messages.success(request, f"Scan of {scope.name} requested.")
+    else:
         messages.info(request, f"A scan of {scope.name} is already {scan.state}; showing it.")
     return redirect("scan-detail", scan_id=scan.pk)
+
+
+@require_safe
+@permission_required(EXPORT, raise_exception=True)
+def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The raw Resource Graph / ARM responses of one query, gzip as stored (sha256 of the content)."""
+    evidence = _get_evidence_or_404(pk)
+    response = HttpResponse(bytes(evidence.raw), content_type="application/gzip")
+    filename = f"scan-{evidence.batch.scan_id}-batch-{evidence.batch.number}-{evidence.name}.jsonl.gz"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-SHA256"] = evidence.sha256
+    return response

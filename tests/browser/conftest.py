@@ -1,0 +1,94 @@
+"""Playwright driving Debian's chromium against the live server, on data from a real scan of the
+Azure emulator fleet (scan_request → collect → evaluate, run in-process on commit)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from posture.models import Scan
+from posture.scanning import scan_request
+from tests.conftest import PASSWORD, make_user, unavailable
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+FLEET_CLUSTERS = 60
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        unavailable(f"chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # synchronous and safe, Django just cannot tell.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+        # Under Playwright's event loop Django keeps separate connections for this thread;
+        # close them here, or PostgreSQL refuses to drop the test database afterwards.
+        from django.db import connections
+
+        connections.close_all()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Any, str], Path]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page: Any, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def scanned_fleet(transactional_db: Any, make_emulator: Callable[..., Any], emulator_scope: Callable[..., Any]) -> Scan:
+    """A scope scanned end to end from the HTTPS emulator (tasks run eagerly on commit)."""
+    emulator = make_emulator(clusters=FLEET_CLUSTERS, seed=7)
+    scope = emulator_scope(emulator, name="emulated")
+    scan, created = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
+    scan.refresh_from_db()
+    assert created and scan.state == Scan.State.SUCCEEDED, (scan.state, scan.error)
+    return scan
+
+
+@pytest.fixture
+def browser_admin(transactional_db: Any) -> Any:
+    return make_user("ada-admin", "admin")
+
+
+def sign_in(page: Any, base_url: str, username: str) -> None:
+    page.goto(base_url + "/login/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base_url + "/")

@@ -1,0 +1,172 @@
+"""Presentation helpers. Everything returned here is plain text that the template autoescapes;
+only `aria_current` returns markup, a constant."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import template
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from posture.models import NetworkPath, Reason, Status
+from posture.scoring import NO_GRADE
+
+register = template.Library()
+STATUS_LABELS = dict(Status.choices)
+REASON_LABELS = dict(Reason.choices)
+PATH_LABELS = dict(NetworkPath.choices)
+
+
+@register.filter
+def status_label(value: str) -> str:
+    return STATUS_LABELS.get(value, value or "Not evaluated")
+
+
+@register.filter
+def reason_label(value: str) -> str:
+    return REASON_LABELS.get(value, value)
+
+
+@register.filter
+def path_label(value: str) -> str:
+    return PATH_LABELS.get(value, value or "Unknown")
+
+
+@register.filter
+def grade_class(grade: str | None) -> str:
+    return f"grade-{grade}" if grade and grade != NO_GRADE else "grade-none"
+
+
+@register.filter
+def number1(value: float | None) -> str:
+    """A score or coverage with one decimal, or an en dash when there is none."""
+    return "–" if value is None else f"{value:.1f}"
+
+
+@register.filter
+def signed(value: float | int | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:+.1f}"
+    return f"{value:+d}"
+
+
+@register.filter
+def share(count: int | None, total: int | None) -> float:
+    """Percentage of a total, for bar lengths (0-100)."""
+    return round(100.0 * (count or 0) / total, 1) if total else 0.0
+
+
+@register.filter
+def get_item(mapping: dict[str, Any] | None, key: str) -> Any:
+    return (mapping or {}).get(key)
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def evidence_value(value: Any) -> str:
+    if value is None:
+        return "null (missing)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return str(value)
+
+
+@register.filter
+def ref_label(ref: Any) -> str:
+    return ref.label()
+
+
+@register.filter
+def duration(value: Any) -> str:
+    """A timedelta as 1 h 02 min / 3 min 05 s / 4.2 s."""
+    if value is None:
+        return "–"
+    seconds = value.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@register.simple_tag
+def aria_current(request: HttpRequest, *prefixes: str) -> SafeString:
+    """aria-current="page" on the nav link of the area the current page belongs to."""
+    match = getattr(request, "resolver_match", None)
+    name = match.url_name if match else ""
+    if name and any(name == p or name.startswith(p + "-") for p in prefixes):
+        return mark_safe('aria-current="page"')  # noqa: S308 - a constant, no data
+    return mark_safe("")  # noqa: S308
+
+
+@register.filter
+def tag_items(tags: dict[str, Any] | None, limit: int = 0) -> list[tuple[str, Any]]:
+    """A dict's items as a list (a filter, because a hostile tag named "items" would shadow
+    the `tags.items` lookup in a template)."""
+    items = sorted((tags or {}).items()) if isinstance(tags, dict) else []
+    return items[:limit] if limit else items
+
+
+@register.filter
+def tag_param(key: str, value: str) -> str:
+    """The cluster list's tag filter value for a tag (urlencode it in the template)."""
+    return f"{key}={value}" if value else str(key)
+
+
+@register.filter
+def one_line(value: Any) -> str:
+    """Text for a `# comment` line in a shown script: control characters cannot end the comment."""
+    return "".join("?" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in str(value))
+
+
+@register.filter
+def evidence_lines(value: Any) -> list[str]:
+    """An evidence value as short lines: one per list item, `key: value` pairs for objects."""
+
+    def flat(item: Any) -> str:
+        if isinstance(item, dict):
+            return ", ".join(f"{k}: {evidence_value(v)}" for k, v in sorted(item.items()))
+        return evidence_value(item)
+
+    if isinstance(value, list):
+        return [flat(item) for item in value] or ["[] (none)"]
+    return [flat(value)]
+
+
+@register.simple_tag
+def select_field(field: Any) -> SafeString:
+    """A bound ChoiceField as a plain <select>, built in Python: Django's widget templates cost
+    an include per option, which dominated the cluster list's rendering time. Labels and values
+    are escaped by format_html."""
+    current = field.value()
+    current = "" if current is None else str(current)
+    options = format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, mark_safe(" selected") if str(value) == current else "", label) for value, label in field.field.choices),  # noqa: S308
+    )
+    describedby = format_html(' aria-describedby="{}_error"', field.auto_id) if field.errors else ""
+    return format_html('<select name="{}" id="{}"{}>{}</select>', field.html_name, field.auto_id, describedby, options)
+
+
+@register.filter
+def reltime(value: Any) -> SafeString | str:
+    """A timestamp as <time>: absolute (UTC) in the HTML, which cached fragments can keep, and
+    shown relative ("3 hours ago") by static/js/site.js in the reader's browser."""
+    if not value:
+        return "–"
+    shown = f"{value:%Y-%m-%d %H:%M}"
+    return format_html('<time datetime="{}" data-relative title="{} UTC">{} UTC</time>', value.isoformat(), shown, shown)

@@ -1,0 +1,152 @@
+"""The cluster list (filters kept in the query string) and the cluster detail with its evidence."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from posture import selectors
+from posture.catalog.controls import CONTROLS
+from posture.models import Cluster, ControlResult, Scan, Status
+from web.forms import ClusterFilterForm
+from web.views.common import VIEW, cluster_values, fill_commands, page_size, paginate, split_references
+
+# Rendered fragments are keyed by what changes them; the timeout only bounds memory.
+FRAGMENT_SECONDS = 24 * 3600
+# Offered on a control row: attest what Azure cannot show, request an exception for a gap.
+ATTESTABLE = (Status.UNKNOWN,)
+EXCEPTABLE = (Status.FAIL, Status.UNKNOWN)
+
+
+def _get_cluster_or_404(pk: int) -> Cluster:
+    cluster = selectors.cluster_get(pk=pk)
+    if cluster is None:
+        raise Http404("No such cluster")
+    return cluster
+
+
+SORTABLE = (
+    ("name", "Cluster"),
+    ("grade", "Grade"),
+    ("score", "Score"),
+    ("coverage", "Coverage"),
+    ("failing", "Failing"),
+    ("last_connectivity_at", "Last contact"),
+)
+
+
+def _sort_columns(current: str) -> dict[str, dict[str, str]]:
+    """Per sortable column: its header label, aria-sort value and the sort a click asks for."""
+    columns = {}
+    for key, label in SORTABLE:
+        aria = "ascending" if current == key else "descending" if current == "-" + key else ""
+        columns[key] = {"label": label, "aria": aria, "next": "-" + key if current == key else key}
+    return columns
+
+
+@require_safe
+@permission_required(VIEW, raise_exception=True)
+def cluster_list(request: HttpRequest) -> HttpResponse:
+    state = selectors.fleet_state(scope_name=request.GET.get("scope") or None)
+    options = selectors.cluster_filter_options(version=state.version)
+    form = ClusterFilterForm(request.GET or None, options=options, scopes=state.scope_names)
+    filters = form.filters() if form.is_bound else {"sort": "name", "removed": False}
+    clusters = selectors.cluster_list(**filters)
+    page = paginate(request, clusters, page_size(request), _count(state, filters, clusters))
+    context = {
+        "form": form,
+        "page": page,
+        "sort": filters["sort"],
+        "filtered": any(k not in ("sort", "removed") for k in filters) or filters["removed"],
+        "active_filters": sum(1 for k in filters if k not in ("sort", "removed")) + int(filters["removed"]),
+        "sort_columns": _sort_columns(filters["sort"]),
+        # The rows change only when an evaluation runs (or a scan stores clusters just before
+        # one): the table is cached per fleet version and query string.
+        "fragment_key": state.version,
+        "fragment_timeout": FRAGMENT_SECONDS if state.version else 0,
+    }
+    return render(request, "posture/cluster_list.html", context)
+
+
+def _count(state: selectors.FleetState, filters: dict[str, Any], clusters: Any) -> int:
+    """Current clusters of the chosen scopes are what the latest snapshots counted; any other
+    filter is counted once per evaluation (sorting does not change a count)."""
+    narrowing = {k: v for k, v in filters.items() if k not in ("sort", "scope") and v}
+    scope_known = not filters.get("scope") or state.selected is not None
+    if not narrowing and scope_known and state.latest.exists:
+        return state.latest.clusters
+    key = repr(sorted((k, v) for k, v in filters.items() if k != "sort"))
+    return selectors.cluster_count(clusters=clusters, key=key, version=state.version)
+
+
+def _control_rows(cluster: Cluster, results: dict[str, ControlResult]) -> list[dict[str, Any]]:
+    values = cluster_values(cluster)
+    rows = []
+    for control in CONTROLS:
+        result = results.get(control.id)
+        status = result.status if result else ""
+        printed, closer = split_references(control)
+        rows.append(
+            {
+                "control": control,
+                "result": result,
+                "commands": fill_commands(control.remediation.az, values),
+                "printed": printed,
+                "closer": closer,
+                "can_attest": status in ATTESTABLE and (result is None or result.raw_status == Status.UNKNOWN),
+                "can_except": status in EXCEPTABLE,
+            }
+        )
+    return rows
+
+
+def _freshness_warning(cluster: Any) -> dict[str, Any] | None:
+    """The newest finished scan of the cluster's scope, when it was partial or failed and did
+    not refresh this cluster: what the page shows is older than that scan."""
+    latest = cluster.latest_scan_id
+    if latest is None or latest in (cluster.facts_scan_id, cluster.last_seen_scan_id):
+        return None
+    if cluster.latest_scan_state not in (Scan.State.PARTIAL, Scan.State.FAILED):
+        return None
+    return {"pk": latest, "state": Scan.State(cluster.latest_scan_state).label, "created_at": cluster.latest_scan_at}
+
+
+@require_safe
+@permission_required(VIEW, raise_exception=True)
+def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = _get_cluster_or_404(pk)
+    attestations, exceptions = selectors.cluster_governance(cluster=cluster)
+
+    # Computed only when the cached fragment is rendered: evaluations change results_hash and
+    # scans change facts_hash or last_seen_scan, which key the fragment (see cluster_detail.html).
+    @functools.cache
+    def rows() -> list[dict[str, Any]]:
+        return _control_rows(cluster, selectors.cluster_results(cluster=cluster))
+
+    @functools.cache
+    def counts() -> dict[str, int]:
+        tally: dict[str, int] = {}
+        for row in rows():
+            key = row["result"].status if row["result"] else "unevaluated"
+            tally[key] = tally.get(key, 0) + 1
+        return tally
+
+    context = {
+        "cluster": cluster,
+        "fragment_key": f"{cluster.pk}:{cluster.results_hash}:{cluster.facts_hash}:{cluster.last_seen_scan_id}:{cluster.facts_scan_id}",
+        "fragment_timeout": FRAGMENT_SECONDS,
+        "rows": rows,
+        "counts": counts,
+        "changes": functools.cache(lambda: selectors.cluster_changes(cluster=cluster)),
+        "history": functools.cache(lambda: selectors.cluster_score_history(cluster=cluster)),
+        "evidence": functools.cache(lambda: selectors.cluster_evidence(cluster=cluster)),
+        "attestations": attestations,
+        "exceptions": exceptions,
+        "stale_scan": _freshness_warning(cluster),
+    }
+    return render(request, "posture/cluster_detail.html", context)
