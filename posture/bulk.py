@@ -37,6 +37,15 @@ def copy_supported() -> bool:
     return _pg()
 
 
+def relax_durability() -> None:
+    """For writes of derived data (verdicts, scores) that the next evaluation recomputes anyway:
+    commit without waiting for the WAL flush. Still atomic; a crash can only lose the last
+    moments of such writes, never half of them."""
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def copy_text(value: Any) -> str:
     """A value as COPY text (public for callers that build whole lines themselves)."""
     return _text(value)

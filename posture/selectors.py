@@ -399,7 +399,7 @@ def cluster_get(*, pk: int) -> Cluster | None:
 
 
 def cluster_results(*, cluster: Cluster) -> dict[str, ControlResult]:
-    results = ControlResult.objects.filter(cluster=cluster).select_related("scan").defer("scan__error")
+    results = ControlResult.objects.filter(cluster=cluster)
     return {r.control: r for r in results}
 
 

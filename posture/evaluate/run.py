@@ -13,11 +13,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 CHUNK = 2000
 LOCK_STALE = dt.timedelta(minutes=30)
 RESULT_FIELDS = ("status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id")
-RESULT_COLUMNS = ("cluster_id", "control", *RESULT_FIELDS, "since", "scan_id", "updated_at")
+RESULT_COLUMNS = ("cluster_id", "control", *RESULT_FIELDS, "since", "updated_at")
 CONTROL_IDS = tuple(c.id for c in CONTROLS)
 CLUSTER_COLUMNS = (
     "pk",
@@ -155,6 +156,38 @@ def _chunks(scope_id: int, subscriptions: list[str] | None = None) -> Iterator[l
         last = rows[-1]["pk"]
 
 
+class Writer:
+    """Runs a run's writes on a second database connection, one chunk behind the checks, so
+    PostgreSQL stores chunk N while Python evaluates chunk N+1: both cores busy instead of one.
+    Writes stay inline where a second connection could not see the caller's data (inside a
+    transaction, or on SQLite)."""
+
+    def __init__(self) -> None:
+        parallel = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluation-writer") if parallel else None
+        self.pending: Future[None] | None = None
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        if self.pool is None:
+            write(*args)
+            return
+        self.wait()
+        self.pending = self.pool.submit(write, *args)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()  # re-raises a failed write here
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.submit(connections.close_all).result()  # runs in, so closes, the writer's thread
+                self.pool.shutdown()
+
+
 @contextmanager
 def evaluation_lock(scope_id: int, wait_seconds: float = 1800) -> Iterator[None]:
     """One evaluation per scope at a time, across workers (a conditional UPDATE, not a DB lock)."""
@@ -186,19 +219,11 @@ def evaluate_scope(
     started = time.monotonic()
     with evaluation_lock(scope_id):
         ctx = build_context(now)
-        stats, tally = RunStats(), Tally()
-        for rows in _chunks(scope_id, subscriptions):
-            todo = []
-            for row in rows:
-                if ctx.inputs(row, row["evaluated_refs"]) == row["evaluated_inputs"] and len(row["statuses"]) == len(CONTROL_IDS):
-                    # Same facts, same context, same staleness: the stored verdicts still hold.
-                    tally.add(row, tuple(STATUS_OF_CODE[c] for c in row["statuses"]), stored_score(row))
-                else:
-                    todo.append(row)
-            if todo:
-                _evaluate(todo, ctx, tally, scan, stats)
-            stats.clusters += len(rows)
-            heartbeat()
+        stats, tally, writer = RunStats(), Tally(), Writer()
+        try:
+            _run(scope_id, subscriptions, ctx, tally, scan, stats, writer, heartbeat)
+        finally:
+            writer.close()
         if subscriptions is None:
             _save_snapshot(scope_id, scan, ctx, tally, stats)
     stats.seconds = time.monotonic() - started
@@ -214,7 +239,31 @@ def evaluate_scope(
     return stats
 
 
-def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan | None, stats: RunStats) -> None:
+def _run(
+    scope_id: int,
+    subscriptions: list[str] | None,
+    ctx: Context,
+    tally: Tally,
+    scan: Scan | None,
+    stats: RunStats,
+    writer: Writer,
+    heartbeat: Callable[[], None],
+) -> None:
+    for rows in _chunks(scope_id, subscriptions):
+        todo = []
+        for row in rows:
+            if ctx.inputs(row, row["evaluated_refs"]) == row["evaluated_inputs"] and len(row["statuses"]) == len(CONTROL_IDS):
+                # Same facts, same context, same staleness: the stored verdicts still hold.
+                tally.add(row, tuple(STATUS_OF_CODE[c] for c in row["statuses"]), stored_score(row))
+            else:
+                todo.append(row)
+        if todo:
+            _evaluate(todo, ctx, tally, scan, stats, writer)
+        stats.clusters += len(rows)
+        heartbeat()
+
+
+def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan | None, stats: RunStats, writer: Writer) -> None:
     facts = dict(Cluster.objects.filter(pk__in=[row["pk"] for row in todo]).values_list("pk", "facts"))
     fresh, changed, refreshed = [], [], []
     for row in todo:
@@ -234,11 +283,20 @@ def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan
         else:
             refreshed.append({"id": row["pk"], "evaluated_inputs": inputs, "evaluated_refs": refs, "statuses": entry.codes})
     stats.clusters_checked += len(todo)
+    writer.submit(_write, refreshed, fresh, changed, scan, ctx.now, stats)
+
+
+def _write(
+    refreshed: list[dict[str, Any]], fresh: list[Entry], changed: list[Entry], scan: Scan | None, now: dt.datetime, stats: RunStats
+) -> None:
+    if refreshed:
+        with transaction.atomic():
+            bulk.relax_durability()
+            bulk.update(Cluster, "id", ("evaluated_inputs", "evaluated_refs", "statuses"), refreshed)
     if fresh:
-        _store_fresh(fresh, scan, ctx.now, stats)
+        _store_fresh(fresh, scan, now, stats)
     if changed:
-        _store(changed, scan, ctx.now, stats)
-    bulk.update(Cluster, "id", ("evaluated_inputs", "evaluated_refs", "statuses"), refreshed)
+        _store(changed, scan, now, stats)
 
 
 @dataclass
@@ -262,8 +320,9 @@ def _store_fresh(entries: list[Entry], scan: Scan | None, now: dt.datetime, stat
     if not bulk.copy_supported() or ControlResult.objects.filter(cluster_id__in=[e.row["pk"] for e in entries]).exists():
         _store(entries, scan, now, stats)
         return
-    tail = "\t".join((now.isoformat(), bulk.copy_text(scan.pk if scan else None), now.isoformat()))
+    tail = f"{now.isoformat()}\t{now.isoformat()}"
     with transaction.atomic():
+        bulk.relax_durability()
         bulk.copy_lines(ControlResult, RESULT_COLUMNS, (f"{e.row['pk']}\t{line}\t{tail}" for e in entries for line in e.lines))
         _store_scores(entries, scan, now)
     stats.clusters_changed += len(entries)
@@ -345,15 +404,16 @@ def _store(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: Run
                     }
                 )
             since = old["since"] if old is not None and not moved else now
-            results.append({"cluster_id": row["pk"], "control": control, "since": since, "scan_id": scan_id, "updated_at": now, **new})
+            results.append({"cluster_id": row["pk"], "control": control, "since": since, "updated_at": now, **new})
     retired = list(existing)  # controls no longer in the catalog
     with transaction.atomic():
+        bulk.relax_durability()
         bulk.upsert(
             ControlResult,
             RESULT_COLUMNS,
             results,
             conflict=("cluster_id", "control"),
-            update=(*RESULT_FIELDS, "since", "scan_id", "updated_at"),
+            update=(*RESULT_FIELDS, "since", "updated_at"),
         )
         bulk.insert(ChangeEvent, ("cluster_id", "control", "from_status", "to_status", "scan_id", "at"), events)
         _store_scores(entries, scan, now)

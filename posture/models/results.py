@@ -44,7 +44,6 @@ class ControlResult(models.Model):
         "posture.RiskException", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     since = models.DateTimeField(help_text="When the status became what it is")
-    scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     updated_at = models.DateTimeField()
 
     class Meta:
