@@ -94,7 +94,7 @@ class Emulator:
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], concurrency: int, log: Path) -> None:
+    def __init__(self, env: dict[str, str], concurrency: int, log: Path, queues: str = "default,collect") -> None:
         self.log = log
         self.process = subprocess.Popen(
             [
@@ -105,7 +105,7 @@ class Worker:
                 "web",
                 "worker",
                 "-Q",
-                "default,collect",
+                queues,
                 "--pool",
                 "prefork",
                 "--concurrency",
@@ -115,7 +115,7 @@ class Worker:
                 "-l",
                 "warning",
                 "-n",
-                "bench@%h",
+                f"{queues}@%h",
             ],
             cwd=ROOT,
             env=env,
@@ -172,3 +172,28 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids

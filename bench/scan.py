@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -19,7 +20,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_BROKER, DEFAULT_DATABASE, Emulator, Worker, app_env, manage, reset_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_BROKER,
+    DEFAULT_DATABASE,
+    Emulator,
+    Worker,
+    app_env,
+    cpu_seconds,
+    manage,
+    postgres_pids,
+    process_tree,
+    reset_database,
+)
 
 
 def quota_bound(requests: int, quota: str) -> float | None:
@@ -35,7 +47,7 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=50_000)
     parser.add_argument("--quota", default="15/5", help="limit/window_seconds, or off")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (the machine has 2 cores)")
+    parser.add_argument("--concurrency", type=int, default=2, help="collect worker processes (the machine has 2 cores)")
     parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--broker", default=DEFAULT_BROKER)
     args = parser.parse_args()
@@ -43,7 +55,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-scan-"))
     print(f"resetting {args.database} …", flush=True)
     reset_database(args.database)
+    started = time.monotonic()
     emulator = Emulator(args.clusters, args.seed, args.quota, work / "emulator")
+    print(
+        f"emulator: {emulator.info['clusters']:,} clusters in {emulator.info['subscriptions']} subscriptions, up in "
+        f"{time.monotonic() - started:.1f} s",
+        flush=True,
+    )
     try:
         run(args, emulator, work)
     finally:
@@ -51,12 +69,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
-    started = time.monotonic()
     info = emulator.info
-    print(
-        f"emulator: {info['clusters']:,} clusters in {info['subscriptions']} subscriptions, up in {time.monotonic() - started:.1f} s",
-        flush=True,
-    )
     env = app_env(args.database, args.broker, AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
     manage(env, "migrate", "--noinput", "-v0")
     manage(
@@ -78,13 +91,25 @@ def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
     import redis
 
     redis.Redis.from_url(args.broker).flushdb()
-    worker = Worker(env, args.concurrency, work / "worker.log")
+    # As in docker-compose.yml: sweeps on their own workers, evaluation on the default queue's.
+    workers = [
+        Worker(env, args.concurrency, work / "worker-collect.log", queues="collect"),
+        Worker(env, 1, work / "worker-default.log", queues="default"),
+    ]
+    groups = {
+        "emulator": lambda: process_tree(emulator.process.pid),
+        "workers": lambda: [p for w in workers for p in process_tree(w.process.pid)],
+        "postgres": postgres_pids,
+    }
+    cpu_before = {name: cpu_seconds(pids()) for name, pids in groups.items()}
     try:
         began = time.monotonic()
         manage(env, "scan", "--scope", "bench", "--wait")
         wall = time.monotonic() - began
+        cpu = {name: cpu_seconds(pids()) - cpu_before[name] for name, pids in groups.items()}
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
     stats = emulator.stats()
     summary = manage(
         env,
@@ -93,20 +118,30 @@ def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
         "-c",
         (
             "from posture.models import Scan, Cluster, ControlResult;"
+            "from django.db.models import Max;"
             "s = Scan.objects.get();"
+            "stored = s.batches.aggregate(m=Max('finished_at'))['m'];"
             "print(s.state, s.clusters, s.requests, round(s.quota_wait_seconds, 1), s.throttled,"
-            " Cluster.objects.count(), ControlResult.objects.count(), round((s.finished_at - s.started_at).total_seconds(), 1))"
+            " Cluster.objects.count(), ControlResult.objects.count(), round((stored - s.started_at).total_seconds(), 1))"
         ),
     ).split()
-    state, clusters, requests, waited, throttled, stored, results, scan_s = summary
+    state, clusters, requests, waited, throttled, stored, results, collect_s = summary
     arg_requests = stats["arg_accepted"]
     bound = quota_bound(arg_requests, args.quota)
     print(
         f"scan {state}: {int(stored):,} clusters stored, {int(results):,} results, {requests} Azure requests "
-        f"({arg_requests} Resource Graph, {stats['arm_gets']} ARM), 429s={stats['responses_429']}, quota wait {waited} s",
+        f"({arg_requests} Resource Graph, {stats['arm_gets']} ARM), "
+        f"429s: Resource Graph {stats['arg_throttled']}, ARM {stats['arm_throttled']}, quota wait {waited} s",
         flush=True,
     )
-    print(f"worker process tree peak RSS {worker.peak_tree_mb:.0f} MB; worker log {worker.log}")
+    print(f"collected and stored (every batch) in {collect_s} s; the whole scan, evaluation included, in {wall:.1f} s")
+    print(
+        "CPU seconds during the scan: "
+        + ", ".join(f"{name} {seconds:.0f}" for name, seconds in cpu.items())
+        + f" (the machine offers {wall * (os.cpu_count() or 1):.0f} on {os.cpu_count()} cores)"
+    )
+    for worker in workers:
+        print(f"{worker.log.stem}: process tree peak RSS {worker.peak_tree_mb:.0f} MB, largest process {worker.peak_process_mb:.0f} MB")
     print(
         f"clusters={int(clusters)} requests={int(requests)} wall_s={wall:.1f} "
         f"quota_bound_s={bound if bound is not None else 'n/a'} "
@@ -115,7 +150,7 @@ def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
         else f"clusters={int(clusters)} requests={int(requests)} wall_s={wall:.1f} quota_bound_s=n/a ratio=n/a",
         end="",
     )
-    print(f" clusters_per_s={int(clusters) / wall:.0f} worker_peak_rss_mb={worker.peak_process_mb:.0f}")
+    print(f" clusters_per_s={int(clusters) / wall:.0f} worker_peak_rss_mb={max(w.peak_process_mb for w in workers):.0f}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,18 @@ def copy_supported() -> bool:
     return _pg()
 
 
+# Autovacuum analyzes a table only after a delay; queries planned before that, on a table just
+# filled by COPY, would be planned for an empty table.
+ANALYZE_AFTER_ROWS = 5000
+
+
+def analyze(*models_: type[models.Model]) -> None:
+    """Refresh the planner's statistics after a large bulk write (sampled, so cheap)."""
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE " + ", ".join(f'"{m._meta.db_table}"' for m in models_))
+
+
 def relax_durability() -> None:
     """For writes of derived data (verdicts, scores) that the next evaluation recomputes anyway:
     commit without waiting for the WAL flush. Still atomic; a crash can only lose the last

@@ -19,12 +19,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from posture import store
+from posture import bulk, store
 from posture.collect.client import AzureSession
 from posture.collect.errors import AzureError, ForbiddenError
 from posture.collect.sweep import collect_batch_data
 from posture.governance import scopes_needing_evaluation
-from posture.models import Cluster, QueryEvidence, Scan, ScanBatch, Scope, Subscription
+from posture.models import AzureResource, Cluster, QueryEvidence, Scan, ScanBatch, Scope, Subscription
 from posture.queries import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
@@ -130,10 +130,12 @@ class Progress:
         self.pages = self.rows = 0
         self._owner = threading.get_ident()
         self._last = time.monotonic()
+        self._lock = threading.Lock()
 
     def page(self, rows: int) -> None:
-        self.pages += 1 if rows else 0
-        self.rows += rows
+        with self._lock:  # query streams report from their own threads
+            self.pages += 1 if rows else 0
+            self.rows += rows
         self.tick()
 
     def tick(self) -> None:
@@ -204,25 +206,35 @@ def collect_batch(batch_id: int) -> None:
         session.close()
     try:
         _save_batch(batch, claim, data, progress)
+        if len(data.clusters) >= bulk.ANALYZE_AFTER_ROWS:
+            bulk.analyze(Cluster, AzureResource)
     except ClaimLost:
         log.warning("batch %s was taken over by another attempt; discarding this one", batch_id)
         return
-    _evaluate_batch(batch)
-    transaction.on_commit(lambda: maybe_finish(batch.scan_id))
+    transaction.on_commit(lambda: _after_batch(batch))
 
 
-def _evaluate_batch(batch: ScanBatch) -> None:
-    """Evaluate the batch's clusters now, while other batches wait on the quota; the scan's
-    final evaluation then re-checks only clusters whose inputs changed since."""
+def _after_batch(batch: ScanBatch) -> None:
+    from posture.tasks import evaluate_batch as evaluate_batch_task
+
+    # Evaluated by the default queue's workers while collect workers take the next batch.
+    evaluate_batch_task.delay(batch_id=batch.pk)
+    maybe_finish(batch.scan_id)
+
+
+def evaluate_batch(batch_id: int) -> None:
+    """Evaluate one stored batch's clusters early, while the scan is still collecting; the
+    scan's final evaluation then re-checks only clusters whose inputs changed since."""
     from posture.evaluate.run import evaluate_scope
+
+    batch = ScanBatch.objects.select_related("scan").filter(pk=batch_id, state=ScanBatch.State.DONE).first()
+    if batch is None or batch.scan.state not in (Scan.State.RUNNING, Scan.State.EVALUATING):
+        return  # gone, or the scan is over: its final evaluation covered these clusters
 
     def heartbeat() -> None:
         Scan.objects.filter(pk=batch.scan_id).update(heartbeat_at=timezone.now())
 
-    try:
-        evaluate_scope(batch.scan.scope_id, scan=batch.scan, subscriptions=list(batch.subscriptions), heartbeat=heartbeat)
-    except Exception:  # noqa: BLE001 - the data is stored; finish_scan evaluates every cluster anyway
-        log.exception("early evaluation of batch %s failed; the scan's final evaluation covers it", batch.pk)
+    evaluate_scope(batch.scan.scope_id, scan=batch.scan, subscriptions=list(batch.subscriptions), heartbeat=heartbeat)
 
 
 def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progress) -> None:
@@ -350,7 +362,13 @@ def finish_scan(scan_id: str) -> None:
 def _unscanned_subscriptions(scan: Scan, covered: set[str]) -> list[str]:
     """Subscriptions whose clusters this scan could not refresh, said out loud."""
     attempted = {sub for subs in scan.batches.values_list("subscriptions", flat=True) for sub in subs}
-    held = set(Cluster.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True).values_list("subscription_id", flat=True).distinct())
+    # order_by(): the default ordering by name would join the DISTINCT and return every row.
+    held = set(
+        Cluster.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True)
+        .order_by()
+        .values_list("subscription_id", flat=True)
+        .distinct()
+    )
     vanished = sorted(held - attempted)
     if not vanished:
         return []

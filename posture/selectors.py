@@ -366,7 +366,9 @@ def cluster_filter_options(*, version: str) -> dict[str, list[str]]:
     cached until the next evaluation, so the list page never scans the fleet for them."""
 
     def compute() -> dict[str, list[str]]:
-        rows = Cluster.objects.filter(removed_at__isnull=True).values_list("location", "distribution", "infrastructure").distinct()
+        rows = (
+            Cluster.objects.filter(removed_at__isnull=True).order_by().values_list("location", "distribution", "infrastructure").distinct()
+        )
         options: dict[str, set[str]] = {"location": set(), "distribution": set(), "infrastructure": set()}
         for location, distribution, infrastructure in rows[:5000]:
             options["location"].add(location)
@@ -434,12 +436,13 @@ def cluster_evidence(*, cluster: Cluster) -> list[QueryEvidence]:
     ids = [pk for pk, subscriptions in batches if cluster.subscription_id in (subscriptions or [])]
     if not ids:
         return []
-    return list(
-        QueryEvidence.objects.filter(batch_id__in=ids)
-        .select_related("batch")
-        .defer("raw", "request_ids", "batch__subscriptions")
-        .order_by("name")
-    )
+    evidence = QueryEvidence.objects.filter(batch_id__in=ids).select_related("batch").defer("raw", "request_ids", "batch__subscriptions")
+    # A query runs over slices of the batch's subscriptions: keep the slice holding this cluster.
+    return [
+        e
+        for e in evidence.order_by("name", "pk")
+        if cluster.subscription_id in (e.scopes or {}).get("subscriptions", [cluster.subscription_id])
+    ]
 
 
 # --- benchmarks and controls -------------------------------------------------------------------

@@ -22,6 +22,12 @@ def collect_batch(batch_id: int) -> None:
     pipeline.collect_batch(batch_id)
 
 
+@shared_task(name="posture.evaluate_batch")
+def evaluate_batch(batch_id: int) -> None:
+    """Evaluate a stored batch's clusters while the rest of the scan is still collecting."""
+    pipeline.evaluate_batch(batch_id)
+
+
 @shared_task(name="posture.finish_scan")
 def finish_scan(scan_id: str) -> None:
     """Join the batches: mark removed clusters, evaluate, score and close the scan."""

@@ -36,7 +36,7 @@ from django.conf import settings
 
 from posture.collect.credentials import credential_for, describe_credential, endpoints_for
 from posture.collect.errors import AzureError, ForbiddenError
-from posture.collect.pacing import QuotaPacer, observation_from_headers, pacer_for
+from posture.collect.pacing import Observation, QuotaPacer, observation_from_headers, pacer_for
 from posture.queries import ARG_API_VERSION, Query
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ class AzureSession:
         self.on_request = on_request or (lambda: None)
         self._reauthenticated = False
         self._reconnect_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self._connect()
         principal = f"{scope.tenant_id}:{describe_credential(scope)}:{self.endpoints.arm_endpoint}".lower()
         self.pacer: QuotaPacer = pacer_for(principal)
@@ -131,6 +132,11 @@ class AzureSession:
             ],
             connection_verify=self.endpoints.verify,
         )
+
+    def _count(self, **deltas: float) -> None:
+        with self._stats_lock:  # query streams and ARM GETs run in threads
+            for name, delta in deltas.items():
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
 
     def close(self) -> None:
         self.arg.close()
@@ -187,35 +193,47 @@ class AzureSession:
         budget = RetryBudget()
         while True:
             ticket, waited = self.pacer.acquire()
-            self.stats.quota_wait_seconds += waited
-            self.stats.requests += 1
+            self._count(quota_wait_seconds=waited, requests=1)
+            seen: list[Observation] = []
             try:
-                response, http = self.arg.resources(request, cls=lambda pr, body, _h: (body, pr.http_response), **self._timeouts)
+                response, http = self.arg.resources(
+                    request,
+                    cls=lambda pr, body, _h: (body, pr.http_response),
+                    # Read the quota the moment the answer arrives, before the page is deserialized:
+                    # other workers may be waiting on exactly this news.
+                    raw_response_hook=lambda pr, t=ticket, s=seen, b=budget: s.append(self._observe(t, pr.http_response, b)),
+                    **self._timeouts,
+                )
             except (ServiceRequestError, ServiceResponseError, DecodeError, DeserializationError, OSError) as exc:
                 # Before HttpResponseError: DecodeError (a cut or invalid body) is one of them.
-                self.pacer.release(ticket)
+                if not seen:
+                    self.pacer.release(ticket)
                 self.on_request()
                 self._retry_or_raise(self._transport_error(exc, f"query {query.name!r}"), budget)
                 continue
             except HttpResponseError as exc:
-                headers = exc.response.headers if exc.response is not None else {}
-                throttled = exc.status_code == 429
-                seen = observation_from_headers(headers, throttled=throttled)
-                if throttled and seen.resets_after is None:
-                    # A 429 without quota headers: back off exponentially instead.
-                    seen = type(seen)(seen.remaining, _backoff(budget.throttles + 1), True)
-                if throttled or seen.remaining is not None:
-                    self.pacer.observe(ticket, seen)
-                else:
+                if not seen:
                     self.pacer.release(ticket)
                 self.on_request()
                 error = self._translate(exc, f"query {query.name!r}", tuple(subscriptions))
-                self._retry_or_raise(error, budget, throttle_wait=seen.resets_after if throttled else None)
+                throttled = seen[0] if seen and seen[0].throttled else None
+                self._retry_or_raise(error, budget, throttle_wait=throttled.resets_after if throttled else None)
                 continue
-            self.pacer.observe(ticket, observation_from_headers(http.headers))
             self.on_request()
             self._reauthenticated = False
             return response, http
+
+    def _observe(self, ticket: int, response: Any, budget: RetryBudget) -> Observation:
+        throttled = response.status_code == 429
+        seen = observation_from_headers(response.headers, throttled=throttled)
+        if throttled and seen.resets_after is None:
+            # A 429 without quota headers: back off exponentially instead.
+            seen = Observation(seen.remaining, _backoff(budget.throttles + 1), True)
+        if throttled or seen.remaining is not None:
+            self.pacer.observe(ticket, seen)
+        else:
+            self.pacer.release(ticket)
+        return seen
 
     # --- Resource Manager -----------------------------------------------------------------
     def get_resource(self, resource_id: str, api_version: str) -> tuple[dict[str, Any] | None, bytes]:
@@ -223,7 +241,7 @@ class AzureSession:
         budget = RetryBudget()
         what = f"GET {resource_id.rsplit('/providers/', 1)[-1]}"
         while True:
-            self.stats.requests += 1
+            self._count(requests=1)
             request = HttpRequest("GET", f"{self.endpoints.arm_endpoint}{resource_id}", params={"api-version": api_version})
             try:
                 response = self.arm.send_request(request, **self._timeouts)
@@ -273,7 +291,7 @@ class AzureSession:
         if error.permanent:
             raise error
         if throttle_wait is not None:
-            self.stats.throttled += 1
+            self._count(throttled=1)
             budget.throttles += 1
             budget.throttle_wait += throttle_wait
             if budget.throttle_wait > settings.ARC_THROTTLE_MAX_WAIT_SECONDS:
@@ -285,7 +303,7 @@ class AzureSession:
                 )
             return  # ARG: the pacer waits out the reset; ARM: the caller sleeps Retry-After
         budget.attempts += 1
-        self.stats.retries += 1
+        self._count(retries=1)
         if budget.attempts >= settings.ARC_AZURE_MAX_ATTEMPTS:
             raise error
         pause = _backoff(budget.attempts)

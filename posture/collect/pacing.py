@@ -10,7 +10,9 @@ The rule, applied atomically to the shared state:
 - when none is left, wait until the reported reset time;
 - after that time, let one request through ("probe") and learn the new remaining from it.
 Answers are applied in request order; requests still in flight are subtracted, because the
-server had not counted them yet when it answered.
+server had not counted them yet when it answered, and before the reset time an answer can only
+lower the estimate. (A model of the window from our own send times was tried and dropped: under
+load a request reaches ARG later than its send time by more than any fixed margin.)
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def try_acquire(state: QuotaState, now: float) -> tuple[float, int]:
         state.remaining = None
     if state.remaining is None:
         if state.probe_until > now:
-            return min(0.05, state.probe_until - now), 0
+            return min(0.02, state.probe_until - now), 0
         state.probe_until = now + PROBE_TIMEOUT_S
     elif state.remaining <= 0:
         return state.reset_at - now, 0
@@ -101,7 +103,13 @@ def apply_observation(state: QuotaState, ticket: int, seen: Observation, now: fl
         state.remaining = UNMETERED_BUDGET
         state.reset_at = now + UNMETERED_RELEARN_S
     else:
-        state.remaining = seen.remaining - state.inflight
+        estimate = seen.remaining - state.inflight
+        if state.remaining is not None and now < state.reset_at:
+            # No slot has freed since the last answer, so the budget cannot have grown. An answer
+            # can report more than that when its request reached ARG before one whose answer was
+            # applied already (and which is no longer in flight): that request is not counted.
+            estimate = min(estimate, state.remaining)
+        state.remaining = estimate
         state.reset_at = now + (seen.resets_after or 0.0) + RESET_MARGIN_S
 
 

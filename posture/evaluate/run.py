@@ -224,6 +224,8 @@ def evaluate_scope(
             _run(scope_id, subscriptions, ctx, tally, scan, stats, writer, heartbeat)
         finally:
             writer.close()
+        if stats.results_written >= bulk.ANALYZE_AFTER_ROWS:
+            bulk.analyze(ControlResult, Cluster)
         if subscriptions is None:
             _save_snapshot(scope_id, scan, ctx, tally, stats)
     stats.seconds = time.monotonic() - started

@@ -131,3 +131,14 @@ def test_no_quota_headers_means_unmetered() -> None:
 )
 def test_quota_reset_headers_are_read_as_dotnet_timespans(text, seconds) -> None:
     assert parse_timespan(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_an_answer_that_missed_an_earlier_request_cannot_raise_the_budget() -> None:
+    state = QuotaState(remaining=3, reset_at=5.0)
+    late_arrival = try_acquire(state, now=0.2)[1]  # sent first, reaches ARG second
+    early_arrival = try_acquire(state, now=0.3)[1]  # sent second, reaches ARG first
+    assert state.remaining == 1
+    apply_observation(state, late_arrival, Observation(1, 4.9), now=0.6)  # counted both
+    # The other answer was computed before late_arrival reached ARG: it says 2 remain, but 1 does.
+    apply_observation(state, early_arrival, Observation(2, 4.9), now=0.7)
+    assert state.remaining is not None and state.remaining <= 1  # never more than the truth

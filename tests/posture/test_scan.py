@@ -21,6 +21,8 @@ def fast_retries(settings: Any) -> None:
     settings.ARC_AZURE_BACKOFF_CAP_SECONDS = 0.2
 
 
+# Aims a fault at the clusters query only (others mention connected clusters in a filter).
+CLUSTERS_QUERY = "type =~ 'microsoft.kubernetes/connectedclusters'"
 # The documented body of a 400 for bad KQL (azure.md §9.4).
 INVALID_QUERY = {
     "error": {
@@ -69,13 +71,16 @@ def test_a_scan_stores_every_cluster_with_evidence(make_emulator, emulator_scope
     assert AzureResource.objects.filter(type="microsoft.hybridcompute/privatelinkscopes").exists()
     aks = Cluster.objects.filter(kind__iexact="ProvisionedCluster")
     assert aks.exists() and all(c.facts["provisioned_instance"]["found"] for c in aks)
-    # Evidence: the exact bodies Azure sent, hashed.
-    evidence = QueryEvidence.objects.get(batch__scan=scan, name="clusters")
-    raw = gzip.decompress(bytes(evidence.raw))
-    assert hashlib.sha256(raw).hexdigest() == evidence.sha256
-    page = json.loads(raw.splitlines()[0])
-    assert page["totalRecords"] == 150 and page["resultTruncated"] == "false"
-    assert evidence.api_version == "2022-10-01" and "connectedclusters" in evidence.request
+    # Evidence: the exact bodies Azure sent, hashed; a query runs as one stream per subscription slice.
+    slices = list(QueryEvidence.objects.filter(batch__scan=scan, name="clusters"))
+    assert sorted(sub for e in slices for sub in e.scopes["subscriptions"]) == sorted(emulator.fleet.subscriptions)
+    for evidence in slices:
+        raw = gzip.decompress(bytes(evidence.raw))
+        assert hashlib.sha256(raw).hexdigest() == evidence.sha256
+        page = json.loads(raw.splitlines()[0])
+        assert page["totalRecords"] == evidence.rows and page["resultTruncated"] == "false"
+        assert evidence.api_version == "2022-10-01" and "connectedclusters" in evidence.request
+    assert sum(e.rows for e in slices) == 150
     assert {e.name for e in QueryEvidence.objects.filter(batch__scan=scan)} == {
         "clusters",
         "network_resources",
@@ -89,7 +94,8 @@ def test_a_scan_stores_every_cluster_with_evidence(make_emulator, emulator_scope
 
 
 @pytest.mark.slow
-def test_it_pages_through_results_larger_than_a_page(make_emulator, emulator_scope) -> None:
+def test_it_pages_through_results_larger_than_a_page(make_emulator, emulator_scope, settings) -> None:
+    settings.ARC_QUERY_PARTS = 1  # one stream per query: 2100 clusters take three pages
     emulator = make_emulator(clusters=2100)
     scan = run_scan(emulator_scope(emulator))
     assert scan.state == Scan.State.SUCCEEDED, scan.error
@@ -169,7 +175,7 @@ def test_transient_arm_failures_are_retried(make_emulator, emulator_scope) -> No
 
 def test_mangled_rows_are_kept_as_far_as_known(make_emulator, emulator_scope) -> None:
     emulator = make_emulator(clusters=60)
-    emulator.faults.mangle_rows("arg", how="mixed", query="connectedclusters")
+    emulator.faults.mangle_rows("arg", how="mixed", query=CLUSTERS_QUERY)
     scan = run_scan(emulator_scope(emulator))
     assert scan.state == Scan.State.SUCCEEDED, scan.error
     assert Cluster.objects.count() == 60
@@ -228,7 +234,7 @@ def test_a_forbidden_subscription_is_isolated_and_the_rest_is_scanned(make_emula
 
 def test_a_rejected_query_fails_with_the_service_message(make_emulator, emulator_scope) -> None:
     emulator = make_emulator(clusters=20)
-    emulator.faults.add("arg", 400, body=INVALID_QUERY, query="connectedclusters")
+    emulator.faults.add("arg", 400, body=INVALID_QUERY, query=CLUSTERS_QUERY)
     scan = run_scan(emulator_scope(emulator))
     assert scan.state == Scan.State.FAILED
     assert "Resource Graph rejected query 'clusters': BadRequest" in scan.error
@@ -259,7 +265,7 @@ def test_clusters_gone_from_azure_are_removed_only_after_a_complete_scan(make_em
     run_scan(scope)
     victim = next(iter(emulator.fleet.clusters()))["id"]
     emulator.fleet.remove_cluster(victim)
-    emulator.faults.add("arg", 400, body=INVALID_QUERY, query="connectedclusters")  # this scan fails: nothing may be removed
+    emulator.faults.add("arg", 400, body=INVALID_QUERY, query=CLUSTERS_QUERY)  # this scan fails: nothing may be removed
     assert run_scan(scope).state == Scan.State.FAILED
     assert not Cluster.objects.filter(removed_at__isnull=False).exists()
     scan = run_scan(scope)

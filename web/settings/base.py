@@ -196,6 +196,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Azure collection --------------------------------------------------------------------------
 ARC_SCAN_BATCH_SUBSCRIPTIONS = env_int("ARC_SCAN_BATCH_SUBSCRIPTIONS", 300, minimum=1, maximum=1000)
+# Each batch query runs as this many parallel streams over slices of the batch's subscriptions.
+ARC_QUERY_PARTS = env_int("ARC_QUERY_PARTS", 2, minimum=1, maximum=16)
 ARC_HTTP_CONNECT_TIMEOUT = env_float("ARC_HTTP_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 ARC_HTTP_READ_TIMEOUT = env_float("ARC_HTTP_READ_TIMEOUT", 60.0, minimum=0.1)
 ARC_AZURE_MAX_ATTEMPTS = env_int("ARC_AZURE_MAX_ATTEMPTS", 6, minimum=1)
