@@ -21,6 +21,7 @@ class Recorder:
         self._bodies = bodies  # response bodies (whole pages) are kept for the newest entries only
         self._counts: Counter[str] = Counter()
         self._principals: dict[str, Counter[str]] = {}
+        self._span: dict[str, list[str]] = {}  # kind -> [first, last] answer time, for benchmarks
         self._lock = threading.Lock()
 
     def count(self, name: str, principal: str | None = None) -> None:
@@ -55,6 +56,7 @@ class Recorder:
             entry["response"] = response.payload
         with self._lock:
             self._counts[f"requests.{kind}"] += 1
+            self._span.setdefault(kind, [entry["time"], entry["time"]])[1] = entry["time"]
             if response.status == 429 and not response.drop:
                 self._counts["responses_429"] += 1
             self._log.append(entry)
@@ -80,6 +82,7 @@ class Recorder:
                 "faults_applied": counts.get("faults_applied", 0),
                 "tokens_issued": counts.get("tokens_issued", 0),
                 "principals": {p: dict(c) for p, c in self._principals.items()},
+                "span": {k: {"first": v[0], "last": v[1]} for k, v in self._span.items()},
             }
 
     def reset(self) -> None:
@@ -88,6 +91,7 @@ class Recorder:
             self._with_bodies.clear()
             self._counts.clear()
             self._principals.clear()
+            self._span.clear()
 
 
 def _body(request: Request) -> Any:

@@ -113,7 +113,7 @@ class Worker:
                 "--without-gossip",
                 "--without-mingle",
                 "-l",
-                "warning",
+                "info",  # task start and run times, to read where a benchmark's time went
                 "-n",
                 f"{queues}@%h",
             ],
@@ -175,13 +175,14 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far."""
+    """User + system CPU time of these processes so far, with their exited children's (reaped
+    ones are added to the parent's cutime/cstime: PostgreSQL's ended backends, for example)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            total += sum(int(f) for f in fields[11:15]) / ticks
         except (OSError, ValueError, IndexError):
             continue
     return total

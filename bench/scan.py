@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,6 +41,20 @@ def quota_bound(requests: int, quota: str) -> float | None:
         return None
     limit, window = quota.split("/")
     return (math.ceil(requests / int(limit)) - 1) * float(window)
+
+
+def timeline(span: dict[str, dict[str, str]], started_at: str, stored_s: str, finished_at: str) -> str:
+    """Where the wall time went, in seconds after the scan started (the emulator's answer times)."""
+    start = datetime.fromisoformat(started_at)
+
+    def at(stamp: str) -> str:
+        return f"+{(datetime.fromisoformat(stamp) - start).total_seconds():.1f}"
+
+    parts = [f"{label} {at(span[kind]['first'])}…{at(span[kind]['last'])}" for kind, label in KINDS.items() if kind in span]
+    return f"timeline (s after the scan started): {', '.join(parts)}, last batch stored +{stored_s}, scan finished {at(finished_at)}"
+
+
+KINDS = {"arg": "Resource Graph answers", "arm": "ARM answers"}
 
 
 def main() -> None:
@@ -122,10 +137,11 @@ def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
             "s = Scan.objects.get();"
             "stored = s.batches.aggregate(m=Max('finished_at'))['m'];"
             "print(s.state, s.clusters, s.requests, round(s.quota_wait_seconds, 1), s.throttled,"
-            " Cluster.objects.count(), ControlResult.objects.count(), round((stored - s.started_at).total_seconds(), 1))"
+            " Cluster.objects.count(), ControlResult.objects.count(), round((stored - s.started_at).total_seconds(), 1),"
+            " s.started_at.isoformat(), s.finished_at.isoformat())"
         ),
     ).split()
-    state, clusters, requests, waited, throttled, stored, results, collect_s = summary
+    state, clusters, requests, waited, throttled, stored, results, collect_s, started_at, finished_at = summary
     arg_requests = stats["arg_accepted"]
     bound = quota_bound(arg_requests, args.quota)
     print(
@@ -135,6 +151,7 @@ def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
         flush=True,
     )
     print(f"collected and stored (every batch) in {collect_s} s; the whole scan, evaluation included, in {wall:.1f} s")
+    print(timeline(stats["span"], started_at, collect_s, finished_at))
     print(
         "CPU seconds during the scan: "
         + ", ".join(f"{name} {seconds:.0f}" for name, seconds in cpu.items())

@@ -1,6 +1,6 @@
 """Web dashboard latency and SQL queries per page on a large evaluated fleet in PostgreSQL.
 
-    python bench/web.py --clusters 50000 [--concurrency 8] [--requests 200] [--reuse] [--proposed-schema]
+    python bench/web.py --clusters 50000 [--concurrency 8] [--requests 200] [--reuse]
 
 Seeding goes through the production code without HTTP: the emulator's fleet generator and KQL
 engine answer every batch query in-process, posture.collect.sweep.collect_batch_data normalizes
@@ -199,29 +199,6 @@ def seed(clusters: int, seed_value: int) -> None:
     print(f"seeded in {time.monotonic() - began:.0f} s", flush=True)
 
 
-# Schema changes proposed for the models (see docs/performance.md "Web"), applied with
-# --proposed-schema to measure them before they are made in posture/models and migrations.
-PROPOSED_SCHEMA = (
-    # Keep the facts JSON out of the cluster rows: list pages scan narrow rows.
-    "ALTER TABLE posture_cluster SET (toast_tuple_target = 128)",
-    "VACUUM FULL posture_cluster",
-    # The list's default order and every drill-down (EXISTS probes in name order).
-    "CREATE INDEX IF NOT EXISTS cluster_current_name ON posture_cluster (name, id) WHERE removed_at IS NULL",
-    # Stale and offline clusters on the overview; sorting by last contact.
-    "CREATE INDEX IF NOT EXISTS cluster_current_contact ON posture_cluster (last_connectivity_at, id) WHERE removed_at IS NULL",
-    "ANALYZE posture_cluster",
-)
-
-
-def apply_proposed_schema() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        for statement in PROPOSED_SCHEMA:
-            cursor.execute(statement)
-    print("proposed schema applied: " + "; ".join(s.split(" (")[0] for s in PROPOSED_SCHEMA), flush=True)
-
-
 def table_sizes() -> str:
     from django.db import connection
 
@@ -397,7 +374,6 @@ def main() -> None:
     parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--broker", default=DEFAULT_BROKER, help="Redis for the cache (as in production)")
     parser.add_argument("--reuse", action="store_true", help="keep the database of a previous run with the same --clusters")
-    parser.add_argument("--proposed-schema", action="store_true", help="apply the index/storage changes proposed for the models first")
     args = parser.parse_args()
 
     env = app_env(args.database, args.broker, ALLOWED_HOSTS="127.0.0.1,localhost")
@@ -412,8 +388,6 @@ def main() -> None:
 
     if not args.reuse or Cluster.objects.count() == 0:
         seed(args.clusters, args.seed)
-    if args.proposed_schema:
-        apply_proposed_schema()
     print(table_sizes(), flush=True)
     clusters = Cluster.objects.filter(removed_at__isnull=True).count()
     rng = random.Random(args.seed)

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -24,8 +24,11 @@ from posture.collect.client import AzureSession
 from posture.collect.errors import AzureError, ForbiddenError
 from posture.collect.sweep import collect_batch_data
 from posture.governance import scopes_needing_evaluation
-from posture.models import AzureResource, Cluster, QueryEvidence, Scan, ScanBatch, Scope, Subscription
+from posture.models import AzureResource, Cluster, ControlResult, QueryEvidence, Scan, ScanBatch, Scope, Subscription
 from posture.queries import SUBSCRIPTIONS
+
+if TYPE_CHECKING:
+    from posture.evaluate.run import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +54,10 @@ def start_scan(scan_id: str) -> None:
     if not subscriptions:
         _fail_scan(scan, f"The scanning identity can read no subscription in scope {scan.scope.name}.")
         return
-    size = settings.ARC_SCAN_BATCH_SUBSCRIPTIONS
     with transaction.atomic():
         batches = ScanBatch.objects.bulk_create(
-            ScanBatch(scan=scan, number=n, subscriptions=subscriptions[start : start + size], queued_at=now)
-            for n, start in enumerate(range(0, len(subscriptions), size), start=1)
+            ScanBatch(scan=scan, number=n, subscriptions=part, queued_at=now)
+            for n, part in enumerate(plan_batches(subscriptions, settings.ARC_SCAN_BATCH_SUBSCRIPTIONS), start=1)
         )
         Scan.objects.filter(pk=scan.pk).update(
             subscriptions=len(subscriptions),
@@ -67,6 +69,26 @@ def start_scan(scan_id: str) -> None:
         )
         ids = list(ScanBatch.objects.filter(scan=scan).values_list("pk", flat=True))
         transaction.on_commit(lambda: _enqueue_batches(ids))
+
+
+# The scan ends when its last batch is stored and evaluated, work that cannot start before that
+# batch's final Resource Graph answer. So the last `size` subscriptions go in this many smaller
+# batches: what is left after the final answer is a fraction of a batch.
+TAIL_BATCHES = 4
+
+
+def plan_batches(subscriptions: list[str], size: int) -> list[list[str]]:
+    """Batches of at most `size` subscriptions, in order: even-sized ones, then a tail of small ones."""
+    if len(subscriptions) <= size:
+        return [subscriptions] if subscriptions else []
+    body, tail = subscriptions[: len(subscriptions) - size], subscriptions[len(subscriptions) - size :]
+    return _even(body, -(-len(body) // size)) + _even(tail, min(TAIL_BATCHES, len(tail)))
+
+
+def _even(items: list[str], count: int) -> list[list[str]]:
+    step, extra = divmod(len(items), count)
+    bounds = [n * step + min(n, extra) for n in range(count + 1)]
+    return [items[bounds[n] : bounds[n + 1]] for n in range(count)]
 
 
 def list_subscriptions(session: AzureSession, scope: Scope) -> list[str]:
@@ -88,11 +110,13 @@ def list_subscriptions(session: AzureSession, scope: Scope) -> list[str]:
         if not explicit:
             raise
         log.warning("listing subscription names of scope %s failed; scanning its list as is", scope.name)
-    for sub_id, info in found.items():
-        Subscription.objects.update_or_create(
-            subscription_id=sub_id,
-            defaults={"name": info["name"], "state": info["state"], "scope": scope, "last_seen_at": now},
-        )
+    Subscription.objects.bulk_create(
+        [Subscription(subscription_id=sub, name=i["name"], state=i["state"], scope=scope, last_seen_at=now) for sub, i in found.items()],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["subscription_id"],
+        update_fields=["name", "state", "scope", "last_seen_at"],
+    )
     return sorted(set(explicit) if explicit else set(found))
 
 
@@ -206,20 +230,23 @@ def collect_batch(batch_id: int) -> None:
         session.close()
     try:
         _save_batch(batch, claim, data, progress)
-        if len(data.clusters) >= bulk.ANALYZE_AFTER_ROWS:
-            bulk.analyze(Cluster, AzureResource)
     except ClaimLost:
         log.warning("batch %s was taken over by another attempt; discarding this one", batch_id)
         return
     transaction.on_commit(lambda: _after_batch(batch))
+    # After the hand-over, so the batch's evaluation does not wait for it; the next batch's
+    # writes are planned with the new statistics.
+    if len(data.clusters) >= bulk.ANALYZE_AFTER_ROWS:
+        bulk.analyze(Cluster, AzureResource)
 
 
 def _after_batch(batch: ScanBatch) -> None:
     from posture.tasks import evaluate_batch as evaluate_batch_task
 
-    # Evaluated by the default queue's workers while collect workers take the next batch.
-    evaluate_batch_task.delay(batch_id=batch.pk)
-    maybe_finish(batch.scan_id)
+    if not maybe_finish(batch.scan_id):
+        # Evaluated by the default queue's workers while collect workers take the next batch.
+        # The last batch is not: the scan's final evaluation covers it in the same pass.
+        evaluate_batch_task.delay(batch_id=batch.pk)
 
 
 def evaluate_batch(batch_id: int) -> None:
@@ -251,6 +278,7 @@ def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progres
         for evidence in data.evidence:
             evidence.batch = batch
         QueryEvidence.objects.bulk_create(data.evidence)
+        ScanBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())  # stored, not only collected
         Scan.objects.filter(pk=scan.pk).update(
             batches_done=F("batches_done") + 1,
             requests=F("requests") + counters["requests"],
@@ -318,11 +346,14 @@ def _split_or_fail(batch: ScanBatch, claim: uuid.UUID, exc: ForbiddenError) -> N
 
 
 # --- finish ----------------------------------------------------------------------------------
-def maybe_finish(scan_id: Any) -> None:
-    if not ScanBatch.objects.filter(scan_id=scan_id, state__in=[ScanBatch.State.PENDING, ScanBatch.State.RUNNING]).exists():
-        from posture.tasks import finish_scan as finish_scan_task
+def maybe_finish(scan_id: Any) -> bool:
+    """Enqueue the scan's finish once no batch is left to collect; True when it did."""
+    if ScanBatch.objects.filter(scan_id=scan_id, state__in=[ScanBatch.State.PENDING, ScanBatch.State.RUNNING]).exists():
+        return False
+    from posture.tasks import finish_scan as finish_scan_task
 
-        finish_scan_task.delay(scan_id=str(scan_id))
+    finish_scan_task.delay(scan_id=str(scan_id))
+    return True
 
 
 def finish_scan(scan_id: str) -> None:
@@ -347,7 +378,7 @@ def finish_scan(scan_id: str) -> None:
     if done and not failed:
         removed = store.mark_removed(scan, covered, now)
     warnings = _unscanned_subscriptions(scan, covered)
-    finish_evaluation(scan)
+    evaluation = finish_evaluation(scan)
     prune_evidence(scan.scope_id)
     state = Scan.State.SUCCEEDED if done and not failed else Scan.State.PARTIAL if done else Scan.State.FAILED
     error = ""
@@ -357,6 +388,8 @@ def finish_scan(scan_id: str) -> None:
     Scan.objects.filter(pk=scan.pk, state=Scan.State.EVALUATING).update(
         state=state, finished_at=timezone.now(), error=error[:4000], clusters_removed=removed, warnings=warnings
     )
+    if evaluation.analyze_deferred:  # housekeeping for later queries; the results are out already
+        bulk.analyze(ControlResult, Cluster)
 
 
 def _unscanned_subscriptions(scan: Scan, covered: set[str]) -> list[str]:
@@ -379,14 +412,14 @@ def _unscanned_subscriptions(scan: Scan, covered: set[str]) -> list[str]:
     ]
 
 
-def finish_evaluation(scan: Scan) -> None:
+def finish_evaluation(scan: Scan) -> RunStats:
     """Evaluate every control on the scope's clusters, score them and snapshot the fleet."""
     from posture.evaluate.run import evaluate_scope
 
     def heartbeat() -> None:
         Scan.objects.filter(pk=scan.pk).update(heartbeat_at=timezone.now())
 
-    evaluate_scope(scan.scope_id, scan=scan, heartbeat=heartbeat)
+    return evaluate_scope(scan.scope_id, scan=scan, heartbeat=heartbeat, defer_analyze=True)
 
 
 def prune_evidence(scope_id: int) -> None:

@@ -151,10 +151,14 @@ def collect_batch_data(session: AzureSession, subscriptions: list[str], *, on_pa
     return data
 
 
+# A slice smaller than this fills a page or two per query: another stream would only add requests.
+MIN_SUBSCRIPTIONS_PER_PART = 25
+
+
 def split(subscriptions: list[str], parts: int) -> list[list[str]]:
     """Subscriptions in up to `parts` slices, each queried by its own stream."""
-    count = max(1, min(parts, len(subscriptions)))
-    size = -(-len(subscriptions) // count)
+    count = max(1, min(parts, len(subscriptions) // MIN_SUBSCRIPTIONS_PER_PART))
+    size = max(1, -(-len(subscriptions) // count))
     return [subscriptions[i : i + size] for i in range(0, len(subscriptions), size)] or [subscriptions]
 
 

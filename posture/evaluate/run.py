@@ -67,6 +67,7 @@ class RunStats:
     results_written: int = 0
     change_events: int = 0
     seconds: float = 0.0
+    analyze_deferred: bool = False
 
     @property
     def writes(self) -> int:
@@ -199,7 +200,7 @@ def evaluation_lock(scope_id: int, wait_seconds: float = 1800) -> Iterator[None]
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"scope {scope_id} stayed locked by another evaluation")
-        time.sleep(1.0)
+        time.sleep(0.25)
     try:
         yield
     finally:
@@ -213,9 +214,11 @@ def evaluate_scope(
     now: dt.datetime | None = None,
     subscriptions: list[str] | None = None,
     heartbeat: Callable[[], None] = lambda: None,
+    defer_analyze: bool = False,
 ) -> RunStats:
     """Evaluate the scope's clusters (or only those of `subscriptions`: one batch of a running
-    scan, without a snapshot) and, for a whole scope, snapshot the fleet."""
+    scan, without a snapshot) and, for a whole scope, snapshot the fleet. With `defer_analyze`
+    the caller refreshes the planner statistics (stats.analyze_deferred) once its work is visible."""
     started = time.monotonic()
     with evaluation_lock(scope_id):
         ctx = build_context(now)
@@ -225,7 +228,10 @@ def evaluate_scope(
         finally:
             writer.close()
         if stats.results_written >= bulk.ANALYZE_AFTER_ROWS:
-            bulk.analyze(ControlResult, Cluster)
+            if defer_analyze:
+                stats.analyze_deferred = True
+            else:
+                bulk.analyze(ControlResult, Cluster)
         if subscriptions is None:
             _save_snapshot(scope_id, scan, ctx, tally, stats)
     stats.seconds = time.monotonic() - started

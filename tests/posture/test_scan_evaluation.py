@@ -46,3 +46,17 @@ def test_a_rescan_without_changes_writes_nothing_and_one_change_gives_exactly_it
     assert rewritten == {target.results.get(control="ARC-ID-01").pk}
     assert FleetSnapshot.objects.get(scan=third).changes["events"] == 1
     assert ScoreHistory.objects.filter(cluster=target).count() == 2
+
+
+def test_batches_are_evaluated_as_they_land_and_the_last_one_by_the_final_pass(make_emulator, emulator_scope, settings) -> None:
+    settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 2
+    emulator = make_emulator(clusters=120)
+    scan = run_scan(emulator_scope(emulator))
+    batches = list(scan.batches.order_by("number"))
+    assert len(batches) > 2
+    final = FleetSnapshot.objects.get(scan=scan).created_at
+    evaluated = {b.number: set(Cluster.objects.filter(subscription_id__in=b.subscriptions).values_list("evaluated_at", flat=True)) for b in batches}
+    assert evaluated[batches[-1].number] == {final}  # evaluated once, in the final pass
+    # Evaluated early; only clusters whose inputs a later batch changed are checked again.
+    assert any(at < final for at in evaluated[batches[0].number])
+    assert ControlResult.objects.count() == 120 * 15

@@ -117,3 +117,17 @@ def test_every_setting_read_from_the_environment_is_documented() -> None:
     readme = (ROOT / "README.md").read_text()
     assert len(names) > 30
     assert sorted(n for n in names if f"`{n}`" not in readme and f"`{n} /" not in readme and f" {n}`" not in readme) == []
+
+
+def test_cached_fragments_of_one_release_are_not_served_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from web.settings import base
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "web").mkdir()
+    page = tmp_path / "templates" / "page.html"
+    page.write_text("<p>{{ old }}</p>")
+    monkeypatch.setattr(base, "BASE_DIR", tmp_path)
+    before = base._render_version()
+    assert base._render_version() == before  # stable while nothing changes
+    page.write_text("<p>{{ new }}</p>")
+    assert base._render_version() != before

@@ -7,6 +7,7 @@ in-process, a local-memory cache. Production adds only stricter requirements
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from pathlib import Path
 
@@ -94,7 +95,18 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(str(DATABASES["default"]["NAME"])).parent.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
 # --- Redis: cache (login throttling) and the shared ARG quota pacer --------------------------
+def _render_version() -> str:
+    """Digest of what rendered fragments are made from, so a release never serves HTML cached by
+    the one before (fragments are keyed by data only and live up to a day)."""
+    digest = hashlib.sha256()
+    sources = [BASE_DIR / "templates", BASE_DIR / "web", BASE_DIR / "posture" / "catalog"]
+    for path in sorted(p for source in sources for p in source.rglob("*") if p.suffix in (".html", ".py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL")
 REDIS_URL = env_secret("REDIS_URL") or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
 if REDIS_URL:
@@ -102,7 +114,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "arc-posture",
+            "KEY_PREFIX": f"arc-posture:{_render_version()}",
             "TIMEOUT": 300,
         }
     }

@@ -8,10 +8,12 @@ from typing import Any
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_safe
 
 from posture import selectors
-from posture.catalog.controls import CONTROLS
+from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.models import Cluster, ControlResult, Scan, Status
 from web.forms import ClusterFilterForm
 from web.views.common import VIEW, cluster_values, fill_commands, page_size, paginate, split_references
@@ -84,20 +86,27 @@ def _count(state: selectors.FleetState, filters: dict[str, Any], clusters: Any) 
     return selectors.cluster_count(clusters=clusters, key=key, version=state.version)
 
 
+@functools.cache
+def control_reference(control_id: str) -> SafeString:
+    """A control's rationale, remediation and references: the same on every cluster's page, and
+    the catalog is code, so rendered once per process instead of on every page view."""
+    control = CONTROLS_BY_ID[control_id]
+    printed, closer = split_references(control)
+    return render_to_string("posture/partials/control_reference.html", {"control": control, "printed": printed, "closer": closer})
+
+
 def _control_rows(cluster: Cluster, results: dict[str, ControlResult]) -> list[dict[str, Any]]:
     values = cluster_values(cluster)
     rows = []
     for control in CONTROLS:
         result = results.get(control.id)
         status = result.status if result else ""
-        printed, closer = split_references(control)
         rows.append(
             {
                 "control": control,
                 "result": result,
                 "commands": fill_commands(control.remediation.az, values),
-                "printed": printed,
-                "closer": closer,
+                "reference": control_reference(control.id),
                 "can_attest": status in ATTESTABLE and (result is None or result.raw_status == Status.UNKNOWN),
                 "can_except": status in EXCEPTABLE,
             }
