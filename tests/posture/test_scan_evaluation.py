@@ -49,8 +49,8 @@ def test_a_rescan_without_changes_writes_nothing_and_one_change_gives_exactly_it
 
 
 def test_batches_are_evaluated_as_they_land_and_the_last_one_by_the_final_pass(make_emulator, emulator_scope, settings) -> None:
-    settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 2
-    emulator = make_emulator(clusters=120)
+    settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 1
+    emulator = make_emulator(clusters=200)  # four subscriptions
     scan = run_scan(emulator_scope(emulator))
     batches = list(scan.batches.order_by("number"))
     assert len(batches) > 2
@@ -59,4 +59,4 @@ def test_batches_are_evaluated_as_they_land_and_the_last_one_by_the_final_pass(m
     assert evaluated[batches[-1].number] == {final}  # evaluated once, in the final pass
     # Evaluated early; only clusters whose inputs a later batch changed are checked again.
     assert any(at < final for at in evaluated[batches[0].number])
-    assert ControlResult.objects.count() == 120 * 15
+    assert ControlResult.objects.count() == 200 * 15
