@@ -76,6 +76,8 @@ def ensure_free(address: str) -> None:
 
 
 def main() -> None:
+    # A `kill` stops the emulator and the server too, as Ctrl-C does (they run in sessions of their own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ensure_free(ADDRESS)
     VAR.mkdir(exist_ok=True)
     print(f"Starting the Azure emulator with {CLUSTERS} demo clusters …", flush=True)
