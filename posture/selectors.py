@@ -385,16 +385,12 @@ def cluster_count(*, clusters: QuerySet[Cluster], key: str, version: str) -> int
 
 
 def cluster_get(*, pk: int) -> Cluster | None:
-    """The cluster, its scope and facts scan, and the newest finished scan of its scope
-    (`latest_scan_id`, `latest_scan_state`, `latest_scan_at`): one query."""
+    """The cluster, its scope and facts scan, and the id of the newest finished scan of its scope
+    (`latest_scan_id`): one query."""
     finished = Scan.objects.filter(scope=OuterRef("scope"), state__in=Scan.FINISHED_STATES).order_by("-created_at")
     return (
         Cluster.objects.select_related("scope", "facts_scan")
-        .annotate(
-            latest_scan_id=Subquery(finished.values("pk")[:1]),
-            latest_scan_state=Subquery(finished.values("state")[:1]),
-            latest_scan_at=Subquery(finished.values("created_at")[:1]),
-        )
+        .annotate(latest_scan_id=Subquery(finished.values("pk")[:1]))
         .filter(pk=pk)
         .first()
     )
@@ -422,13 +418,23 @@ def _covering(cluster: Cluster) -> Q:
 def cluster_governance(*, cluster: Cluster, limit: int = 50) -> tuple[list[Attestation], list[RiskException]]:
     """Attestations and exceptions whose target covers the cluster (any state)."""
     facts = {"pk": cluster.pk, "subscription_id": cluster.subscription_id, "resource_group": cluster.resource_group, "tags": cluster.tags}
-    attestations = Attestation.objects.filter(_covering(cluster)).select_related("cluster", "attested_by")[:limit]
-    exceptions = RiskException.objects.filter(_covering(cluster)).select_related("cluster", "requested_by", "decided_by")[:limit]
-    return [a for a in attestations if a.matches(facts)], [e for e in exceptions if e.matches(facts)]
+
+    def covering(model: type[Attestation] | type[RiskException]) -> list[Any]:
+        found = [item for item in model.objects.filter(_covering(cluster))[:limit] if item.matches(facts)]
+        for item in found:
+            if item.cluster_id == cluster.pk:
+                item.cluster = cluster  # a target on this cluster names it: no join needed
+        return found
+
+    return covering(Attestation), covering(RiskException)
 
 
-def cluster_evidence(*, cluster: Cluster) -> list[QueryEvidence]:
-    """The raw responses of the batch that collected the cluster's current facts (two queries)."""
+EVIDENCE_LISTED = ("pk", "name", "requests", "rows", "sha256", "scopes")
+
+
+def cluster_evidence(*, cluster: Cluster) -> list[dict[str, Any]]:
+    """The raw responses of the batch that collected the cluster's current facts (two queries),
+    as rows of EVIDENCE_LISTED: the page lists them, the download reads the body."""
     if cluster.facts_scan_id is None:
         return []
     batches = ScanBatch.objects.filter(scan_id=cluster.facts_scan_id, state=ScanBatch.State.DONE).values_list("pk", "subscriptions")
@@ -436,13 +442,9 @@ def cluster_evidence(*, cluster: Cluster) -> list[QueryEvidence]:
     ids = [pk for pk, subscriptions in batches if cluster.subscription_id in (subscriptions or [])]
     if not ids:
         return []
-    evidence = QueryEvidence.objects.filter(batch_id__in=ids).select_related("batch").defer("raw", "request_ids", "batch__subscriptions")
+    evidence = QueryEvidence.objects.filter(batch_id__in=ids).order_by("name", "pk").values(*EVIDENCE_LISTED)
     # A query runs over slices of the batch's subscriptions: keep the slice holding this cluster.
-    return [
-        e
-        for e in evidence.order_by("name", "pk")
-        if cluster.subscription_id in (e.scopes or {}).get("subscriptions", [cluster.subscription_id])
-    ]
+    return [e for e in evidence if cluster.subscription_id in (e["scopes"] or {}).get("subscriptions", [cluster.subscription_id])]
 
 
 # --- benchmarks and controls -------------------------------------------------------------------

@@ -120,9 +120,10 @@ def _freshness_warning(cluster: Any) -> dict[str, Any] | None:
     latest = cluster.latest_scan_id
     if latest is None or latest in (cluster.facts_scan_id, cluster.last_seen_scan_id):
         return None
-    if cluster.latest_scan_state not in (Scan.State.PARTIAL, Scan.State.FAILED):
+    scan = selectors.scan_get(scan_id=latest)  # rare: the newest scan did not see this cluster
+    if scan is None or scan.state not in (Scan.State.PARTIAL, Scan.State.FAILED):
         return None
-    return {"pk": latest, "state": Scan.State(cluster.latest_scan_state).label, "created_at": cluster.latest_scan_at}
+    return {"pk": latest, "state": scan.get_state_display(), "created_at": scan.created_at}
 
 
 @require_safe
