@@ -65,6 +65,7 @@ class RetryBudget:
     attempts: int = 0
     throttles: int = 0
     throttle_wait: float = 0.0
+    renewed: bool = False  # this request already had its rejected token renewed once
     started: float = field(default_factory=time.monotonic)
 
 
@@ -103,14 +104,19 @@ class AzureSession:
         self.endpoints = endpoints_for(scope)
         self.stats = CallStats()
         self.on_request = on_request or (lambda: None)
-        self._reauthenticated = False
         self._reconnect_lock = threading.Lock()
         self._stats_lock = threading.Lock()
+        # Bumped by every reconnect, so threads that all saw one token rejected renew it once.
+        self.generation = 0
+        self._retired: list[Any] = []
         self._connect()
         principal = f"{scope.tenant_id}:{describe_credential(scope)}:{self.endpoints.arm_endpoint}".lower()
         self.pacer: QuotaPacer = pacer_for(principal)
 
     def _connect(self) -> None:
+        if self.generation:  # closed with the session: other threads may still be mid-request on them
+            self._retired += [self.arg, self.arm, self.credential]
+        self.generation += 1
         self.credential = credential_for(self.scope)
         common: dict[str, Any] = {
             "credential_scopes": [self.endpoints.credential_scope],
@@ -139,11 +145,10 @@ class AzureSession:
                 setattr(self.stats, name, getattr(self.stats, name) + delta)
 
     def close(self) -> None:
-        self.arg.close()
-        self.arm.close()
-        close = getattr(self.credential, "close", None)
-        if close:
-            close()
+        for client in [*self._retired, self.arg, self.arm, self.credential]:
+            close = getattr(client, "close", None)
+            if close:
+                close()
 
     @property
     def _timeouts(self) -> dict[str, float]:
@@ -195,6 +200,7 @@ class AzureSession:
             ticket, waited = self.pacer.acquire()
             self._count(quota_wait_seconds=waited, requests=1)
             seen: list[Observation] = []
+            generation = self.generation
             try:
                 response, http = self.arg.resources(
                     request,
@@ -209,7 +215,7 @@ class AzureSession:
                 if not seen:
                     self.pacer.release(ticket)
                 self.on_request()
-                self._retry_or_raise(self._transport_error(exc, f"query {query.name!r}"), budget)
+                self._retry_or_raise(self._transport_error(exc, f"query {query.name!r}"), budget, generation)
                 continue
             except HttpResponseError as exc:
                 if not seen:
@@ -217,10 +223,9 @@ class AzureSession:
                 self.on_request()
                 error = self._translate(exc, f"query {query.name!r}", tuple(subscriptions))
                 throttled = seen[0] if seen and seen[0].throttled else None
-                self._retry_or_raise(error, budget, throttle_wait=throttled.resets_after if throttled else None)
+                self._retry_or_raise(error, budget, generation, throttle_wait=throttled.resets_after if throttled else None)
                 continue
             self.on_request()
-            self._reauthenticated = False
             return response, http
 
     def _observe(self, ticket: int, response: Any, budget: RetryBudget) -> Observation:
@@ -242,18 +247,17 @@ class AzureSession:
         what = f"GET {resource_id.rsplit('/providers/', 1)[-1]}"
         while True:
             self._count(requests=1)
+            generation = self.generation
             request = HttpRequest("GET", f"{self.endpoints.arm_endpoint}{resource_id}", params={"api-version": api_version})
             try:
                 response = self.arm.send_request(request, **self._timeouts)
                 raw = response.read()
             except (ServiceRequestError, ServiceResponseError, OSError) as exc:
                 self.on_request()
-                self._retry_or_raise(self._transport_error(exc, what), budget)
+                self._retry_or_raise(self._transport_error(exc, what), budget, generation)
                 continue
             self.on_request()
             self._respect_arm_throttle(response.headers)
-            if response.status_code < 400:
-                self._reauthenticated = False
             if response.status_code == 404:
                 return None, raw
             if response.status_code == 200:
@@ -261,17 +265,19 @@ class AzureSession:
                     body = json.loads(raw)
                 except ValueError:
                     self._retry_or_raise(
-                        AzureError(f"{what}: Resource Manager sent a body that is not JSON.", kind="malformed", permanent=False), budget
+                        AzureError(f"{what}: Resource Manager sent a body that is not JSON.", kind="malformed", permanent=False),
+                        budget,
+                        generation,
                     )
                     continue
                 return (body if isinstance(body, dict) else None), raw
             error = self._translate(HttpResponseError(response=response), what, ())
             if response.status_code == 429:
                 pause = _retry_after(response.headers) or _backoff(budget.throttles + 1)
-                self._retry_or_raise(error, budget, throttle_wait=pause)
+                self._retry_or_raise(error, budget, generation, throttle_wait=pause)
                 time.sleep(pause)
             else:
-                self._retry_or_raise(error, budget)
+                self._retry_or_raise(error, budget, generation)
 
     def _respect_arm_throttle(self, headers: Any) -> None:
         remaining = headers.get("x-ms-ratelimit-remaining-subscription-reads")
@@ -280,13 +286,14 @@ class AzureSession:
             time.sleep(1.0)
 
     # --- Errors and retries ---------------------------------------------------------------
-    def _retry_or_raise(self, error: AzureError, budget: RetryBudget, *, throttle_wait: float | None = None) -> None:
-        if error.kind == "auth_expired" and not self._reauthenticated:
-            # A token rejected mid-scan (expired, revoked): get a new one. Twice in a row is final.
-            # Not closed: other threads may still be mid-request on the old clients.
+    def _retry_or_raise(self, error: AzureError, budget: RetryBudget, generation: int, *, throttle_wait: float | None = None) -> None:
+        if error.kind == "auth_expired" and not budget.renewed:
+            # A token rejected mid-scan (expired, revoked): get a new one, once for all the threads
+            # that sent it; the request is retried. Rejected again after that is final.
+            budget.renewed = True
             with self._reconnect_lock:
-                self._reauthenticated = True
-                self._connect()
+                if self.generation == generation:
+                    self._connect()
             return
         if error.permanent:
             raise error

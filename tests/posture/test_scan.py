@@ -200,6 +200,18 @@ def test_a_token_rejected_mid_scan_is_renewed_once(make_emulator, emulator_scope
     assert emulator.stats()["tokens_issued"] >= 2
 
 
+def test_a_token_rejected_on_parallel_streams_is_renewed_for_all_of_them(make_emulator, emulator_scope) -> None:
+    emulator = make_emulator(clusters=60)
+    # The batch's query streams start together, so all of them meet the rejected token.
+    for table in ("kubernetesconfigurationresources", "policyresources", "securityresources", CLUSTERS_QUERY):
+        emulator.faults.add("arg", 401, count=1, query=table)
+    scan = run_scan(emulator_scope(emulator))
+    assert scan.state == Scan.State.SUCCEEDED, scan.error
+    batch = ScanBatch.objects.get(scan=scan)
+    assert (batch.attempts, batch.error) == (1, "")  # renewed in place, not failed and retried
+    assert sum(1 for r in emulator.requests("arg") if r["status"] == 401) == 4
+
+
 def test_tokens_expiring_during_a_scan_are_refreshed(make_emulator, emulator_scope) -> None:
     # Requests are slowed past the token lifetime, so the scan outlives several tokens.
     emulator = make_emulator(clusters=60, token_lifetime=2)
