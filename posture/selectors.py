@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -116,10 +116,10 @@ def cached(key: str, version: str, compute: Callable[[], T], timeout: int = 24 *
     if not version:
         return compute()
     full = "selectors:" + hashlib.sha256(f"{version}|{key}".encode()).hexdigest()
-    value = cache.get(full)
+    value = caches["pages"].get(full)
     if value is None:
         value = compute()
-        cache.set(full, value, timeout)
+        caches["pages"].set(full, value, timeout)
     return value
 
 
@@ -487,23 +487,24 @@ def results_for(*, clusters: Iterable[Cluster], control: str) -> dict[int, Contr
 
 
 def remediation_targets(*, control: str, scope_ids: list[int] | None) -> Iterable[dict[str, Any]]:
-    """Every current cluster failing `control`, streamed, with what the command templates need."""
+    """Every current cluster failing `control`, streamed, each row the command templates' values
+    (the keys of web.views.common.cluster_values)."""
     results = ControlResult.objects.filter(control=control, status=Status.FAIL, cluster__removed_at__isnull=True)
     if scope_ids is not None:
         results = results.filter(cluster__scope_id__in=scope_ids)
-    return (
-        results.annotate(private_link_scope_id=KeyTextTransform("private_link_scope_id", "cluster__facts"))
-        .order_by("cluster__subscription_id", "cluster__name", "cluster_id")
+    rows = (
+        results.order_by("cluster__subscription_id", "cluster__name", "cluster_id")
         .values(
-            "private_link_scope_id",
             name=F("cluster__name"),
             resource_group=F("cluster__resource_group"),
             subscription_id=F("cluster__subscription_id"),
             location=F("cluster__location"),
-            arm_id=F("cluster__arm_id"),
+            arm_id=F("cluster__arm_id"),  # `id` would clash with the result's own field
+            scope_id=KeyTextTransform("private_link_scope_id", "cluster__facts"),
         )
         .iterator(chunk_size=2000)
     )
+    return ({**row, "id": row.pop("arm_id")} for row in rows)
 
 
 # --- scans -----------------------------------------------------------------------------------

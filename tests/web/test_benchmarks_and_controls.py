@@ -107,3 +107,13 @@ def test_subscription_wide_commands_appear_once_in_the_script(fleet: Any, analys
     assign = "az policy assignment create --name arc-allowed-ports --policy 233a2a17-77ca-4fb1-9b6b-69223d272a44 --scope /subscriptions/"
     assert script.count(assign + SUB + "\n") == 1 and script.count(assign + SUB2 + "\n") == 1
     assert script.count("az policy state list --resource") == len(fleet.clusters)  # per-cluster commands stay
+
+
+@pytest.mark.django_db
+def test_the_script_fills_each_clusters_private_link_scope(fleet: Any, analyst: Any) -> None:
+    cluster = fleet.clusters[1]
+    scope_id = "/subscriptions/x/resourceGroups/net/providers/Microsoft.HybridCompute/privateLinkScopes/pls one"
+    Cluster.objects.filter(pk=cluster.pk).update(facts={**cluster.facts, "private_link_scope_id": scope_id})
+    ControlResult.objects.filter(cluster=cluster, control="ARC-PL-02").update(status="fail")
+    script = b"".join(logged_in(analyst).get(reverse("control-remediation", args=["ARC-PL-02"])).streaming_content).decode()
+    assert f"az resource update --ids '{scope_id}' --set properties.publicNetworkAccess=Disabled" in script

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -96,12 +97,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-# --- Redis: cache (login throttling) and the shared ARG quota pacer --------------------------
+# --- Redis: caches (login throttling, sessions, rendered pages) and the shared ARG quota pacer --
 def _render_version() -> str:
-    """Digest of what rendered fragments are made from, so a release never serves HTML cached by
-    the one before (fragments are keyed by data only and live up to a day)."""
+    """Digest of the code and templates that rendered pages and cached selector values are made
+    of, so a release never serves what the one before cached (those entries are keyed by data
+    only and live up to a day)."""
     digest = hashlib.sha256()
-    sources = [BASE_DIR / "templates", BASE_DIR / "web", BASE_DIR / "posture" / "catalog"]
+    sources = [BASE_DIR / "templates", BASE_DIR / "web", BASE_DIR / "posture"]
     for path in sorted(p for source in sources for p in source.rglob("*") if p.suffix in (".html", ".py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -110,16 +112,20 @@ def _render_version() -> str:
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL")
 REDIS_URL = env_secret("REDIS_URL") or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"arc-posture:{_render_version()}",
-            "TIMEOUT": 300,
-        }
-    }
+
+    def _redis_cache(prefix: str) -> dict[str, Any]:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": prefix, "TIMEOUT": 300}
+
+    # "default" (throttle counters, sessions) outlives releases; "pages" does not.
+    CACHES = {"default": _redis_cache("arc-posture"), "pages": _redis_cache(f"arc-posture:{_render_version()}")}
+    # Sessions read from Redis and written through to the database. Not with per-process
+    # caches: a sign-out would stay unseen by the other processes.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+        "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages"},
+    }
 
 # --- Celery (reliability options live in web/celery.py, beside the app) ------------------------
 # Without a broker, tasks run in-process: the embedded default needs no server.
@@ -147,8 +153,6 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
-# Sessions are read from the cache (Redis in production) and written through to the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Security headers ------------------------------------------------------------------------
 # HTTPS=true when the app is reached over TLS (directly or behind a proxy that sets

@@ -83,8 +83,7 @@ def _script(control: Control, scope_ids: list[int] | None, scope_label: str) -> 
     subscriptions: list[str] = []
     seen: set[str] = set()  # subscription-wide commands repeat across clusters: write them once
     count = 0
-    for row in selectors.remediation_targets(control=control.id, scope_ids=scope_ids):
-        values = {**row, "id": row["arm_id"]}
+    for values in selectors.remediation_targets(control=control.id, scope_ids=scope_ids):
         if count >= MAX_SCRIPT_CLUSTERS:
             yield f"# Stopped after {MAX_SCRIPT_CLUSTERS} clusters.\n"
             break
