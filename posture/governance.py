@@ -90,10 +90,14 @@ def exception_request(*, user: Any, **fields: Any) -> RiskException:
     return exception
 
 
-def _decide(exception: RiskException, user: Any, state: str, note: str, allowed_from: tuple[str, ...]) -> RiskException:
+def _decide(
+    exception: RiskException, user: Any, state: str, note: str, allowed_from: tuple[str, ...], permitted: Any = None
+) -> RiskException:
     current = RiskException.objects.select_for_update().get(pk=exception.pk)
     if current.state not in allowed_from:
         raise ValidationError(f"This exception is {current.state}; it cannot become {state}.")
+    if permitted is not None and not permitted(current, user):  # judged on the locked row
+        raise PermissionDenied("Only an administrator, or the requester before a decision, may revoke this exception.")
     if state == RiskException.State.APPROVED:
         if settings.ARC_EXCEPTION_FOUR_EYES and current.requested_by_id == getattr(user, "pk", None):
             raise PermissionDenied("Separation of duties: someone other than the requester must approve.")
@@ -117,9 +121,21 @@ def exception_reject(*, exception: RiskException, user: Any, note: str = "") -> 
     return _decide(exception, user, RiskException.State.REJECTED, note, (RiskException.State.REQUESTED,))
 
 
+def may_revoke(exception: RiskException, user: Any) -> bool:
+    """Admins revoke any live exception; a requester may withdraw their own request before a decision."""
+    if user.has_perm("posture.approve_exception"):
+        return exception.state in (RiskException.State.REQUESTED, RiskException.State.APPROVED)
+    return (
+        user.has_perm("posture.request_exception")
+        and exception.requested_by_id == user.pk
+        and exception.state == RiskException.State.REQUESTED
+    )
+
+
 @transaction.atomic
 def exception_revoke(*, exception: RiskException, user: Any, note: str = "") -> RiskException:
-    return _decide(exception, user, RiskException.State.REVOKED, note, (RiskException.State.APPROVED, RiskException.State.REQUESTED))
+    live = (RiskException.State.APPROVED, RiskException.State.REQUESTED)
+    return _decide(exception, user, RiskException.State.REVOKED, note, live, permitted=may_revoke)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,15 @@ def sync_roles() -> None:
         group.permissions.set(perms)
 
 
+def role_from_permissions(user: Any) -> str | None:
+    """The highest role whose permissions the user holds, from the permissions Django caches on
+    the user (no query on a page that already checked one)."""
+    for role in (ADMIN, ANALYST, VIEWER):
+        if all(user.has_perm(f"posture.{codename}") for codename in ROLE_PERMISSIONS[role]):
+            return role
+    return None
+
+
 def user_role(user: Any) -> str | None:
     """The highest role a user holds, for display."""
     if user.is_superuser:

@@ -110,3 +110,15 @@ def test_exception_audit_lists_expired_expiring_and_unused(analyst, admin_user) 
     assert [e.pk for e in audit.expired] == [lapsed.pk]
     assert [e.pk for e in audit.expiring_soon] == [expiring.pk]
     assert {e.pk for e in audit.unused} == {expiring.pk, later.pk}  # no cluster results point at them
+
+
+@pytest.mark.django_db
+def test_a_requester_cannot_withdraw_a_request_an_admin_approved_meanwhile(analyst, admin_user) -> None:
+    exc = governance.exception_request(
+        user=analyst, control="ARC-PL-01", subscription_id=SUB, justification="j", owner="o", expires_at=soon(30)
+    )
+    seen_by_requester = RiskException.objects.get(pk=exc.pk)  # still "requested" on their screen
+    governance.exception_approve(exception=exc, user=admin_user)
+    with pytest.raises(PermissionDenied):
+        governance.exception_revoke(exception=seen_by_requester, user=analyst)
+    assert RiskException.objects.get(pk=exc.pk).state == RiskException.State.APPROVED

@@ -55,7 +55,9 @@ def test_batches_are_evaluated_as_they_land_and_the_last_one_by_the_final_pass(m
     batches = list(scan.batches.order_by("number"))
     assert len(batches) > 2
     final = FleetSnapshot.objects.get(scan=scan).created_at
-    evaluated = {b.number: set(Cluster.objects.filter(subscription_id__in=b.subscriptions).values_list("evaluated_at", flat=True)) for b in batches}
+    evaluated = {
+        b.number: set(Cluster.objects.filter(subscription_id__in=b.subscriptions).values_list("evaluated_at", flat=True)) for b in batches
+    }
     assert evaluated[batches[-1].number] == {final}  # evaluated once, in the final pass
     # Evaluated early; only clusters whose inputs a later batch changed are checked again.
     assert any(at < final for at in evaluated[batches[0].number])

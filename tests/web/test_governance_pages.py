@@ -205,3 +205,18 @@ def test_an_attestation_longer_than_allowed_is_refused(fleet: Any, analyst_clien
     data = {"control": "ARC-NP-02", "target": "subscription", "subscription_id": SUB, "statement": "x", "expires_on": in_days(45)}
     html = analyst_client.post(reverse("attestation-create"), data).content.decode()
     assert "at most 30 days away" in html and not Attestation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_decision_with_a_note_too_long_is_refused_not_stripped(fleet: Any, analyst: Any, admin_client: Any) -> None:
+    pending = governance.exception_request(
+        user=analyst,
+        control="ARC-PL-01",
+        subscription_id=SUB,
+        justification="x",
+        owner="o",
+        expires_at=timezone.now() + dt.timedelta(days=5),
+    )
+    html = admin_client.post(reverse("exception-approve", args=[pending.pk]), {"note": "n" * 2001}, follow=True).content.decode()
+    pending.refresh_from_db()
+    assert pending.state == "requested" and "at most 2000 characters" in html

@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from posture.models import NetworkPath, Reason, Status
 from posture.scoring import NO_GRADE
+from web.views.common import comment_safe
 
 register = template.Library()
 STATUS_LABELS = dict(Status.choices)
@@ -130,7 +131,7 @@ def tag_param(key: str, value: str) -> str:
 @register.filter
 def one_line(value: Any) -> str:
     """Text for a `# comment` line in a shown script: control characters cannot end the comment."""
-    return "".join("?" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in str(value))
+    return comment_safe(str(value))
 
 
 EVIDENCE_LINES_SHOWN = 20

@@ -76,7 +76,7 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
     if request.GET.get("control") in CONTROLS_BY_ID:
         initial["control"] = request.GET["control"]
     cluster_pk = request.GET.get("cluster", "")
-    cluster = Cluster.objects.filter(pk=int(cluster_pk)).only("arm_id").first() if cluster_pk.isdigit() else None
+    cluster = Cluster.objects.filter(pk=int(cluster_pk)).only("arm_id").first() if cluster_pk.isdecimal() and cluster_pk.isascii() else None
     if cluster is not None:
         initial.update(target="cluster", cluster=cluster.arm_id)
     elif request.GET.get("subscription_id"):
@@ -197,23 +197,18 @@ def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "versions": _versions(selectors.governance_history(kind="exception", object_id=exception.pk)),
         "covered": selectors.covered_results(field_name="exception", object_id=exception.pk),
         "decision_form": DecisionForm(),
-        "can_withdraw": _may_revoke(request, exception),
+        "can_withdraw": governance.may_revoke(exception, request.user),
     }
     return render(request, "posture/exception_detail.html", context)
-
-
-def _may_revoke(request: HttpRequest, exception: RiskException) -> bool:
-    """Admins revoke any exception; a requester may withdraw their own request before a decision."""
-    user: Any = request.user
-    if user.has_perm(APPROVE):
-        return exception.state in (RiskException.State.REQUESTED, RiskException.State.APPROVED)
-    return user.has_perm(REQUEST_EXCEPTION) and exception.requested_by_id == user.pk and exception.state == RiskException.State.REQUESTED
 
 
 def _decide(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
     exception = _get_exception_or_404(pk)
     form = DecisionForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("exception-detail", pk=exception.pk)
+    note = form.cleaned_data["note"]
     try:
         action(exception=exception, user=request.user, note=note)
     except (ValidationError, PermissionDenied) as exc:
@@ -239,6 +234,8 @@ def exception_reject(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(REQUEST_EXCEPTION, raise_exception=True)
 def exception_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     exception = _get_exception_or_404(pk)
-    if not _may_revoke(request, exception) and exception.state in (RiskException.State.REQUESTED, RiskException.State.APPROVED):
+    # Refused outright here when plainly not theirs; the service judges again on the locked row.
+    live = exception.state in (RiskException.State.REQUESTED, RiskException.State.APPROVED)
+    if live and not governance.may_revoke(exception, request.user):
         raise PermissionDenied("Only an administrator, or the requester before a decision, may revoke this exception.")
     return _decide(request, pk, governance.exception_revoke, "Exception revoked; the clusters it covered are being re-evaluated.")
