@@ -58,11 +58,6 @@ def relax_durability() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def copy_text(value: Any) -> str:
-    """A value as COPY text (public for callers that build whole lines themselves)."""
-    return _text(value)
-
-
 def copy_lines(model: type[models.Model], fields: Sequence[str], lines: Iterable[str]) -> None:
     """COPY pre-formatted text lines (tab-separated, in `fields` order) into the model's table."""
     columns = ", ".join(f'"{_column(model, f)}"' for f in fields)

@@ -82,13 +82,7 @@ def plan_batches(subscriptions: list[str], size: int) -> list[list[str]]:
     if len(subscriptions) <= size:
         return [subscriptions] if subscriptions else []
     body, tail = subscriptions[: len(subscriptions) - size], subscriptions[len(subscriptions) - size :]
-    return _even(body, -(-len(body) // size)) + _even(tail, min(TAIL_BATCHES, len(tail)))
-
-
-def _even(items: list[str], count: int) -> list[list[str]]:
-    step, extra = divmod(len(items), count)
-    bounds = [n * step + min(n, extra) for n in range(count + 1)]
-    return [items[bounds[n] : bounds[n + 1]] for n in range(count)]
+    return store.even_parts(body, -(-len(body) // size)) + store.even_parts(tail, min(TAIL_BATCHES, len(tail)))
 
 
 def list_subscriptions(session: AzureSession, scope: Scope) -> list[str]:
@@ -229,14 +223,14 @@ def collect_batch(batch_id: int) -> None:
     finally:
         session.close()
     try:
-        _save_batch(batch, claim, data, progress)
+        written = _save_batch(batch, claim, data, progress)
     except ClaimLost:
         log.warning("batch %s was taken over by another attempt; discarding this one", batch_id)
         return
     transaction.on_commit(lambda: _after_batch(batch))
     # After the hand-over, so the batch's evaluation does not wait for it; the next batch's
     # writes are planned with the new statistics.
-    if len(data.clusters) >= bulk.ANALYZE_AFTER_ROWS:
+    if written >= bulk.ANALYZE_AFTER_ROWS:
         bulk.analyze(Cluster, AzureResource)
 
 
@@ -252,19 +246,15 @@ def _after_batch(batch: ScanBatch) -> None:
 def evaluate_batch(batch_id: int) -> None:
     """Evaluate one stored batch's clusters early, while the scan is still collecting; the
     scan's final evaluation then re-checks only clusters whose inputs changed since."""
-    from posture.evaluate.run import evaluate_scope
 
     batch = ScanBatch.objects.select_related("scan").filter(pk=batch_id, state=ScanBatch.State.DONE).first()
-    if batch is None or batch.scan.state not in (Scan.State.RUNNING, Scan.State.EVALUATING):
-        return  # gone, or the scan is over: its final evaluation covered these clusters
-
-    def heartbeat() -> None:
-        Scan.objects.filter(pk=batch.scan_id).update(heartbeat_at=timezone.now())
-
-    evaluate_scope(batch.scan.scope_id, scan=batch.scan, subscriptions=list(batch.subscriptions), heartbeat=heartbeat)
+    if batch is None or batch.scan.state != Scan.State.RUNNING:
+        return  # gone, or the scan is finishing: its final evaluation covers these clusters
+    evaluate_scan(batch.scan, subscriptions=list(batch.subscriptions))
 
 
-def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progress) -> None:
+def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progress) -> int:
+    """Store the batch if its claim still holds; returns how many rows were written."""
     now = timezone.now()
     counters = progress.counters()
     with transaction.atomic():
@@ -273,8 +263,7 @@ def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progres
         ):
             raise ClaimLost
         scan = batch.scan
-        store.store_clusters(data.clusters, scan, now)
-        store.store_resources(data.resources, scan, now)
+        written = store.store_clusters(data.clusters, scan, now) + store.store_resources(data.resources, scan, now)
         for evidence in data.evidence:
             evidence.batch = batch
         QueryEvidence.objects.bulk_create(data.evidence)
@@ -289,6 +278,7 @@ def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progres
             quota_wait_seconds=F("quota_wait_seconds") + counters["quota_wait_seconds"],
             heartbeat_at=now,
         )
+    return written
 
 
 def _end_batch(batch: ScanBatch, claim: uuid.UUID, state: str, error: str) -> bool:
@@ -366,19 +356,18 @@ def finish_scan(scan_id: str) -> None:
     ):
         return
     scan = Scan.objects.select_related("scope").get(pk=scan_id)
-    batches = ScanBatch.objects.filter(scan=scan)
-    if batches.filter(state__in=[ScanBatch.State.PENDING, ScanBatch.State.RUNNING]).exists():
+    batches = list(ScanBatch.objects.filter(scan=scan).values_list("state", "subscriptions", "error"))
+    if any(state in (ScanBatch.State.PENDING, ScanBatch.State.RUNNING) for state, _, _ in batches):
         Scan.objects.filter(pk=scan.pk).update(state=Scan.State.RUNNING)  # finished too early
         return
-    failed = list(batches.filter(state=ScanBatch.State.FAILED).values_list("error", flat=True))
-    done_subscriptions = list(batches.filter(state=ScanBatch.State.DONE).values_list("subscriptions", flat=True))
+    failed = [error for state, _, error in batches if state == ScanBatch.State.FAILED]
+    done_subscriptions = [subs for state, subs, _ in batches if state == ScanBatch.State.DONE]
     done = len(done_subscriptions)
-    covered = {sub for subs in done_subscriptions for sub in subs}
     removed = 0
     if done and not failed:
-        removed = store.mark_removed(scan, covered, now)
-    warnings = _unscanned_subscriptions(scan, covered)
-    evaluation = finish_evaluation(scan)
+        removed = store.mark_removed(scan, {sub for subs in done_subscriptions for sub in subs}, now)
+    warnings = _unscanned_subscriptions(scan, {sub for _, subs, _ in batches for sub in subs})
+    evaluation = evaluate_scan(scan)
     prune_evidence(scan.scope_id)
     state = Scan.State.SUCCEEDED if done and not failed else Scan.State.PARTIAL if done else Scan.State.FAILED
     error = ""
@@ -392,9 +381,8 @@ def finish_scan(scan_id: str) -> None:
         bulk.analyze(ControlResult, Cluster)
 
 
-def _unscanned_subscriptions(scan: Scan, covered: set[str]) -> list[str]:
+def _unscanned_subscriptions(scan: Scan, attempted: set[str]) -> list[str]:
     """Subscriptions whose clusters this scan could not refresh, said out loud."""
-    attempted = {sub for subs in scan.batches.values_list("subscriptions", flat=True) for sub in subs}
     # order_by(): the default ordering by name would join the DISTINCT and return every row.
     held = set(
         Cluster.objects.filter(scope_id=scan.scope_id, removed_at__isnull=True)
@@ -412,14 +400,15 @@ def _unscanned_subscriptions(scan: Scan, covered: set[str]) -> list[str]:
     ]
 
 
-def finish_evaluation(scan: Scan) -> RunStats:
-    """Evaluate every control on the scope's clusters, score them and snapshot the fleet."""
+def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None) -> RunStats:
+    """Evaluate the clusters of `subscriptions` (one stored batch, early), or every cluster of the
+    scope with a fleet snapshot, keeping the scan's heartbeat going."""
     from posture.evaluate.run import evaluate_scope
 
     def heartbeat() -> None:
         Scan.objects.filter(pk=scan.pk).update(heartbeat_at=timezone.now())
 
-    return evaluate_scope(scan.scope_id, scan=scan, heartbeat=heartbeat, defer_analyze=True)
+    return evaluate_scope(scan.scope_id, scan=scan, subscriptions=subscriptions, heartbeat=heartbeat, defer_analyze=subscriptions is None)
 
 
 def prune_evidence(scope_id: int) -> None:

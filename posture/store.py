@@ -24,6 +24,13 @@ def chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+def even_parts(items: list[Any], count: int) -> list[list[Any]]:
+    """`items` in `count` consecutive parts whose sizes differ by one at most."""
+    step, extra = divmod(len(items), count)
+    bounds = [n * step + min(n, extra) for n in range(count + 1)]
+    return [items[bounds[n] : bounds[n + 1]] for n in range(count)]
+
+
 def _existing_hashes(model: type[Model], hash_field: str, keys: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in chunks(keys):

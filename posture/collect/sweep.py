@@ -24,6 +24,7 @@ from django.utils import timezone
 from posture import normalize, queries
 from posture.collect.client import AzureSession
 from posture.models import QueryEvidence
+from posture.store import even_parts
 
 PCI_PATH = "/providers/Microsoft.HybridContainerService/provisionedClusterInstances/default"
 CHILD_QUERIES: dict[str, tuple[queries.Query, Callable[[Any], Any]]] = {
@@ -157,9 +158,7 @@ MIN_SUBSCRIPTIONS_PER_PART = 25
 
 def split(subscriptions: list[str], parts: int) -> list[list[str]]:
     """Subscriptions in up to `parts` slices, each queried by its own stream."""
-    count = max(1, min(parts, len(subscriptions) // MIN_SUBSCRIPTIONS_PER_PART))
-    size = max(1, -(-len(subscriptions) // count))
-    return [subscriptions[i : i + size] for i in range(0, len(subscriptions), size)] or [subscriptions]
+    return even_parts(subscriptions, max(1, min(parts, len(subscriptions) // MIN_SUBSCRIPTIONS_PER_PART)))
 
 
 def _wait(futures: list[concurrent.futures.Future[Any]], on_page: Callable[[int], None]) -> None:

@@ -55,7 +55,6 @@ CLUSTER_COLUMNS = (
 )
 NULL = "\\N"
 STATUS_CODES = {"pass": "P", "fail": "F", "unknown": "U", "not_applicable": "N", "attested": "A", "excepted": "E"}
-CODE_OF_STATUS = {status: code for status, code in STATUS_CODES.items()}
 STATUS_OF_CODE = {code: status for status, code in STATUS_CODES.items()}
 
 
@@ -138,10 +137,6 @@ def result_line(control: str, v: Verdict) -> str:
 
 def digest_lines(lines: list[str]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def digest(verdicts: dict[str, Verdict]) -> str:
-    return digest_lines([result_line(c, verdicts[c]) for c in CONTROL_IDS])
 
 
 def _chunks(scope_id: int, subscriptions: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -283,7 +278,7 @@ def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan
         statuses = tuple(verdicts[c].status for c in CONTROL_IDS)
         tally.add(row, statuses, score)
         lines = [result_line(c, verdicts[c]) for c in CONTROL_IDS]
-        entry = Entry(row, verdicts, score, digest_lines(lines), inputs, refs, "".join(CODE_OF_STATUS[s] for s in statuses), lines)
+        entry = Entry(row, verdicts, score, digest_lines(lines), inputs, refs, "".join(STATUS_CODES[s] for s in statuses), lines)
         if not row["results_hash"]:
             fresh.append(entry)
         elif entry.digest != row["results_hash"]:

@@ -51,10 +51,15 @@ class Command(BaseCommand):
     def _wait(self, scan: Scan, timeout: float) -> int:
         started = time.monotonic()
         interactive = self.stderr.isatty()
+        last = ""
         while True:
             progress = scan_progress(scan.pk)
             line = bar(progress)
-            self.stderr.write(f"\r{line}" if interactive else line, ending="" if interactive else "\n")
+            if interactive:
+                self.stderr.write(f"\r{line}", ending="")
+            elif line != last:  # a log (cron, CI) gets a line per change, not one per poll
+                self.stderr.write(line)
+                last = line
             if progress.state in Scan.FINISHED_STATES:
                 break
             if timeout and time.monotonic() - started > timeout:
