@@ -52,6 +52,7 @@ CLUSTER_COLUMNS = (
     "network_path",
     "connectivity_status",
     "last_connectivity_at",
+    "first_seen_at",
 )
 NULL = "\\N"
 STATUS_CODES = {"pass": "P", "fail": "F", "unknown": "U", "not_applicable": "N", "attested": "A", "excepted": "E"}
@@ -361,6 +362,13 @@ def _store_scores(entries: list[Entry], scan: Scan | None, now: dt.datetime) -> 
         }
         for e in entries
     ]
+    if scan_id is not None and history:  # one point per cluster and scan, however often it was scored
+        earlier = dict(
+            ScoreHistory.objects.filter(scan_id=scan_id, cluster_id__in=[h["cluster_id"] for h in history]).values_list("cluster_id", "pk")
+        )
+        again = [{"id": earlier[h["cluster_id"]], **h} for h in history if h["cluster_id"] in earlier]
+        bulk.update(ScoreHistory, "id", ("at", "score", "grade", "coverage"), again)
+        history = [h for h in history if h["cluster_id"] not in earlier]
     bulk.insert(ScoreHistory, ("cluster_id", "scan_id", "at", "score", "grade", "coverage"), history)
     bulk.update(
         Cluster,
@@ -377,9 +385,14 @@ def _store(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: Run
         for r in ControlResult.objects.filter(cluster_id__in=ids).values("cluster_id", "control", "since", *RESULT_FIELDS)
     }
     scan_id = scan.pk if scan else None
-    results, events = [], []
+    # A scan evaluates each batch early and then the whole scope: a status moved twice within one
+    # scan is one change, and a cluster new in the scan had no status to change from.
+    in_scan = _events_of_scan(scan, ids)
+    started = scan.started_at if scan is not None and scan.started_at is not None else None
+    results, events, retargeted, dropped = [], [], [], []
     for entry in entries:
         row = entry.row
+        new_in_scan = started is not None and row["first_seen_at"] >= started
         for control, verdict in entry.verdicts.items():
             new = {
                 "status": verdict.status,
@@ -395,7 +408,13 @@ def _store(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: Run
                 continue
             new["evidence"] = bulk.RawJson(verdict.evidence_json)
             moved = old is not None and old["status"] != verdict.status
-            if moved:
+            earlier = in_scan.get((row["pk"], control)) if moved else None
+            if earlier is not None:
+                if earlier["from_status"] == verdict.status:
+                    dropped.append(earlier["pk"])  # back where the scan found it
+                else:
+                    retargeted.append({"id": earlier["pk"], "to_status": verdict.status, "at": now})
+            elif moved and not new_in_scan:
                 events.append(
                     {
                         "cluster_id": row["pk"],
@@ -419,12 +438,21 @@ def _store(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: Run
             update=(*RESULT_FIELDS, "since", "updated_at"),
         )
         bulk.insert(ChangeEvent, ("cluster_id", "control", "from_status", "to_status", "scan_id", "at"), events)
+        bulk.update(ChangeEvent, "id", ("to_status", "at"), retargeted)
+        ChangeEvent.objects.filter(pk__in=dropped).delete()
         _store_scores(entries, scan, now)
         for cluster_id, control in retired:
             ControlResult.objects.filter(cluster_id=cluster_id, control=control).delete()
     stats.clusters_changed += len(entries)
     stats.results_written += len(results)
-    stats.change_events += len(events)
+    stats.change_events += len(events) + len(retargeted) - len(dropped)
+
+
+def _events_of_scan(scan: Scan | None, cluster_ids: list[int]) -> dict[tuple[int, str], dict[str, Any]]:
+    if scan is None:
+        return {}
+    events = ChangeEvent.objects.filter(scan=scan, cluster_id__in=cluster_ids).values("pk", "cluster_id", "control", "from_status")
+    return {(e["cluster_id"], e["control"]): e for e in events}
 
 
 def _save_snapshot(scope_id: int, scan: Scan | None, ctx: Context, tally: Tally, stats: RunStats) -> None:
@@ -455,8 +483,9 @@ def _changes(scope_id: int, scan: Scan | None, now: dt.datetime) -> dict[str, in
     return {
         "events": events.count(),
         "clusters_changed": events.values("cluster_id").distinct().count(),
-        "worse": events.filter(from_status__in=GOOD).exclude(to_status__in=GOOD).count(),
-        "better": events.exclude(from_status__in=GOOD).filter(to_status__in=GOOD).count(),
+        # Clusters with a control that got worse (better); a cluster may count in both.
+        "worse": events.filter(from_status__in=GOOD).exclude(to_status__in=GOOD).values("cluster_id").distinct().count(),
+        "better": events.exclude(from_status__in=GOOD).filter(to_status__in=GOOD).values("cluster_id").distinct().count(),
     }
 
 

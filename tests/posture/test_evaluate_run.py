@@ -144,3 +144,31 @@ def test_only_clusters_whose_inputs_changed_are_checked_again(scope) -> None:
     AzureResource.objects.filter(pk=scope_row.pk).update(data={**scope_row.data, "public_network_access": "Enabled"}, data_hash="v2")
     stats = evaluate_scope(scope.pk)
     assert stats.clusters_checked == 2 and stats.change_events == 2
+
+
+@pytest.mark.django_db
+def test_a_status_moved_twice_within_one_scan_is_one_change_or_none(scope) -> None:
+    from posture.models import Scan
+
+    cluster = add_cluster(scope, 0)
+    evaluate_scope(scope.pk)  # before the scan: workload identity passes
+    scan = Scan.objects.create(scope=scope, state=Scan.State.RUNNING, started_at=timezone.now())
+
+    def set_identity(enabled: bool | None) -> None:
+        facts = {**Cluster.objects.get(pk=cluster.pk).facts, "workload_identity_enabled": enabled}
+        Cluster.objects.filter(pk=cluster.pk).update(facts=facts, facts_hash=normalize.fact_hash(facts))
+
+    set_identity(None)  # an early batch evaluation sees it missing ...
+    evaluate_scope(scope.pk, scan=scan, subscriptions=[SUB])
+    set_identity(False)  # ... and the final pass sees it disabled: one change, pass → fail
+    evaluate_scope(scope.pk, scan=scan)
+    events = list(ChangeEvent.objects.filter(cluster=cluster).values_list("control", "from_status", "to_status", "scan_id"))
+    assert events == [("ARC-ID-01", "pass", "fail", scan.pk)]
+    assert ScoreHistory.objects.filter(cluster=cluster, scan=scan).count() == 1
+
+    again = Scan.objects.create(scope=scope, state=Scan.State.RUNNING, started_at=timezone.now())
+    set_identity(True)  # moved early in the next scan, back where it was by its end: no change
+    evaluate_scope(scope.pk, scan=again, subscriptions=[SUB])
+    set_identity(False)
+    evaluate_scope(scope.pk, scan=again)
+    assert not ChangeEvent.objects.filter(scan=again).exists()

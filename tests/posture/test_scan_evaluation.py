@@ -62,3 +62,15 @@ def test_batches_are_evaluated_as_they_land_and_the_last_one_by_the_final_pass(m
     # Evaluated early; only clusters whose inputs a later batch changed are checked again.
     assert any(at < final for at in evaluated[batches[0].number])
     assert ControlResult.objects.count() == 200 * 15
+
+
+def test_a_first_scan_in_batches_records_no_drift_and_one_score_point_per_cluster(make_emulator, emulator_scope, settings) -> None:
+    settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 1  # early batch verdicts that later batches revise
+    emulator = make_emulator(clusters=200)
+    scope = emulator_scope(emulator)
+    scan = run_scan(scope)
+    assert ChangeEvent.objects.count() == 0  # every cluster is new: nothing changed
+    assert ScoreHistory.objects.filter(scan=scan).count() == ScoreHistory.objects.count() == 200
+    assert FleetSnapshot.objects.get(scan=scan).changes["events"] == 0
+    run_scan(scope)
+    assert ChangeEvent.objects.count() == 0 and ScoreHistory.objects.count() == 200

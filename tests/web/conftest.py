@@ -127,11 +127,12 @@ def make_fleet(db: Any) -> Callable[..., Fleet]:
                 extra.update(name=HOSTILE[i], tags={HOSTILE[i]: HOSTILE[(i + 1) % len(HOSTILE)]})
             fleet.clusters.append(add_cluster(scope, scan, i, **extra))
         evaluate_scope(scope.pk, scan=scan)
-        # A second evaluation after a change gives the pages a previous snapshot and drift.
+        # A re-evaluation after a change gives the pages a previous snapshot and drift (within
+        # one scan, a change would only revise that scan's provisional verdicts).
         first = fleet.clusters[0]
         facts = dict(first.facts, workload_identity_enabled=not first.facts["workload_identity_enabled"])
         Cluster.objects.filter(pk=first.pk).update(facts=facts, facts_hash=normalize.fact_hash(facts))
-        evaluate_scope(scope.pk, scan=scan)
+        evaluate_scope(scope.pk)
         for cluster in fleet.clusters:
             cluster.refresh_from_db()
         return fleet
