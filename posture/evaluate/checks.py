@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from posture.catalog.policies import NETWORK_GUARDRAIL_POLICIES
-from posture.evaluate.context import VAULT_EXTENSIONS, Context
+from posture.evaluate.context import STALE_STATUSES, VAULT_EXTENSIONS, Context
 from posture.evaluate.verdict import Verdict, failed, not_applicable, passed, unknown
 from posture.models.results import Reason
 from posture.normalize import network_path, parse_time
@@ -289,14 +289,14 @@ def evidence_fresh(f: Facts, ctx: Context) -> Verdict:
     evidence = {"connectivity_status": status, "last_connectivity_time": last, "threshold_hours": threshold}
     if status is None:
         return unknown(Reason.DATA_MISSING, "connectivityStatus is missing.", **evidence)
-    if status in ("Offline", "Expired", "AgentNotInstalled"):
+    if status in STALE_STATUSES:
         return failed(f"The cluster is {status}.", **evidence)
     if status == "Connecting":
         return unknown(Reason.IN_PROGRESS, "The cluster is still connecting.", **evidence)
     if status != "Connected":
         return unknown(Reason.UNKNOWN_VALUE, f"Unknown connectivityStatus {status!r}.", **evidence)
     contact = parse_time(last) if last else None
-    if contact is not None and ctx.now - contact > ctx.stale_after:
+    if ctx.is_stale(status, contact):  # the same rule that makes other verdicts stale
         return failed(f"Connected, but the last contact ({last}) is more than {threshold} h old.", **evidence)
     return passed("The cluster is connected.", **evidence)
 

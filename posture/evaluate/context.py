@@ -32,23 +32,38 @@ class Context:
     resource_hashes: dict[str, str] = field(default_factory=dict)
     vault_hashes: dict[str, str] = field(default_factory=dict)
     network_user_hashes: dict[str, str] = field(default_factory=dict)
-    decisions: list[tuple[Attestation | RiskException, str]] = field(default_factory=list)
     base: str = ""
+    # Live decisions by what they target, built from `attestations` and `exceptions` on first use.
+    _targets: dict[tuple[str, Any], list[tuple[int, str, Decision]]] | None = field(default=None, repr=False)
+    _last: tuple[Any, list[tuple[str, Decision]]] = field(default=(None, []), repr=False)
 
     def resource(self, key: str | None) -> dict[str, Any] | None:
         return self.resources.get(key) if key else None
 
+    def covering(self, cluster: dict[str, Any]) -> list[tuple[str, Decision]]:
+        """The live attestations, then exceptions, whose target covers `cluster` (pk,
+        subscription_id, resource_group, tags), newest first. Looked up by target, so the cost
+        follows the decisions that can apply, not all of them."""
+        memo = (cluster["pk"], cluster["subscription_id"], cluster["resource_group"], repr(sorted((cluster.get("tags") or {}).items())))
+        if self._last[0] == memo:  # the fingerprint and then each control ask for the same cluster
+            return self._last[1]
+        if self._targets is None:
+            self._targets = {}
+            decisions = [(c, d) for group in (self.attestations, self.exceptions) for c, items in group.items() for d in items]
+            for order, (control, decision) in enumerate(decisions):
+                self._targets.setdefault(_target_key(decision), []).append((order, control, decision))
+        keys = [("cluster", cluster["pk"]), ("subscription", cluster["subscription_id"])]
+        keys += [("tag", str(key)) for key in cluster.get("tags") or {}]
+        found = sorted((item for key in keys for item in self._targets.get(key, ())), key=lambda item: item[0])
+        covering = [(control, decision) for _, control, decision in found if decision.matches(cluster)]
+        self._last = (memo, covering)
+        return covering
+
     def attestation_for(self, control: str, cluster: dict[str, Any]) -> Attestation | None:
-        for attestation in self.attestations.get(control, ()):
-            if attestation.matches(cluster):
-                return attestation
-        return None
+        return next((d for c, d in self.covering(cluster) if c == control and isinstance(d, Attestation)), None)
 
     def exception_for(self, control: str, cluster: dict[str, Any]) -> RiskException | None:
-        for exception in self.exceptions.get(control, ()):
-            if exception.matches(cluster):
-                return exception
-        return None
+        return next((d for c, d in self.covering(cluster) if c == control and isinstance(d, RiskException)), None)
 
     def is_stale(self, connectivity_status: str | None, last_contact: dt.datetime | None) -> bool:
         """Offline, Expired, AgentNotInstalled, or silent for longer than the threshold."""
@@ -71,9 +86,24 @@ class Context:
             for connection in (self.resources.get(ref) or {}).get("connections") or ():
                 target = connection.get("target")
                 parts.append(f"{target}={self.resource_hashes.get(target, '-')}")
-        cluster = {"pk": row["pk"], "subscription_id": row["subscription_id"], "resource_group": row["resource_group"], "tags": row["tags"]}
-        parts += [version for decision, version in self.decisions if decision.matches(cluster)]
+        parts += [_decision_version(decision) for _, decision in self.covering(cluster_keys(row))]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+Decision = Attestation | RiskException
+
+
+def cluster_keys(row: dict[str, Any]) -> dict[str, Any]:
+    """What decisions are matched on (see Target.matches), from a cluster row."""
+    return {"pk": row["pk"], "subscription_id": row["subscription_id"], "resource_group": row["resource_group"], "tags": row["tags"]}
+
+
+def _target_key(decision: Decision) -> tuple[str, Any]:
+    if decision.cluster_id:
+        return ("cluster", decision.cluster_id)
+    if decision.subscription_id:
+        return ("subscription", decision.subscription_id)
+    return ("tag", decision.tag_key)
 
 
 VAULTS = "vaults:"
@@ -115,14 +145,14 @@ def build_context(now: dt.datetime | None = None) -> Context:
             users[network].add(key)
     ctx.logical_network_users = dict(users)
     ctx.network_user_hashes = {network: _digest(sorted(keys)) for network, keys in users.items()}
-    for attestation in Attestation.objects.filter(revoked_at__isnull=True, expires_at__gt=now).order_by("pk"):
+    # Newest first: the verdict cites the latest decision; the pk makes the order total.
+    for attestation in Attestation.objects.filter(revoked_at__isnull=True, expires_at__gt=now).order_by("-created_at", "-pk"):
         ctx.attestations.setdefault(attestation.control, []).append(attestation)
-        ctx.decisions.append((attestation, _decision_version(attestation, attestation.statement, attestation.evidence_url)))
-    for exception in RiskException.objects.filter(state=RiskException.State.APPROVED, expires_at__gt=now).order_by("pk"):
+    for exception in RiskException.objects.filter(state=RiskException.State.APPROVED, expires_at__gt=now).order_by("-requested_at", "-pk"):
         ctx.exceptions.setdefault(exception.control, []).append(exception)
-        ctx.decisions.append((exception, _decision_version(exception, exception.owner, exception.justification)))
     return ctx
 
 
-def _decision_version(obj: Any, *texts: str) -> str:
-    return f"{type(obj).__name__}{obj.pk}:{obj.control}:{obj.expires_at.isoformat()}:{_digest(texts)}"
+def _decision_version(decision: Decision) -> str:
+    texts = (decision.statement, decision.evidence_url) if isinstance(decision, Attestation) else (decision.owner, decision.justification)
+    return f"{type(decision).__name__}{decision.pk}:{decision.control}:{decision.expires_at.isoformat()}:{_digest(texts)}"

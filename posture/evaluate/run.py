@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from posture import bulk
 from posture.catalog.controls import CATALOG_VERSION, CONTROLS
-from posture.evaluate.context import Context, build_context, context_refs
+from posture.evaluate.context import Context, build_context, cluster_keys, context_refs
 from posture.evaluate.rules import evaluate_cluster
 from posture.evaluate.verdict import Verdict
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Scope, ScoreHistory, Status
@@ -273,7 +273,7 @@ def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan
     for row in todo:
         refs = context_refs(facts[row["pk"]])
         inputs = ctx.inputs(row, refs)
-        cluster = {"pk": row["pk"], "subscription_id": row["subscription_id"], "resource_group": row["resource_group"], "tags": row["tags"]}
+        cluster = cluster_keys(row)
         verdicts = evaluate_cluster(facts[row["pk"]], cluster, ctx)
         score = score_cluster((c, v.status, v.raw_status) for c, v in verdicts.items())
         statuses = tuple(verdicts[c].status for c in CONTROL_IDS)

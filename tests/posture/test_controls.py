@@ -529,3 +529,24 @@ def test_expired_and_revoked_decisions_are_not_loaded(django_user_model) -> None
     ctx = build_context(NOW)
     assert [a.pk for a in ctx.attestations["ARC-NP-02"]] == [live_att.pk]
     assert [e.pk for e in ctx.exceptions["ARC-NP-02"]] == [live_exc.pk]
+
+
+@pytest.mark.django_db
+def test_the_newest_covering_attestation_is_cited() -> None:
+    from posture.evaluate.context import build_context
+    from posture.models import Attestation
+
+    older = Attestation.objects.create(
+        control="ARC-NP-02",
+        subscription_id=SUB,
+        statement="old",
+        expires_at=NOW + dt.timedelta(days=5),
+        created_at=NOW - dt.timedelta(days=9),
+    )
+    newer = Attestation.objects.create(
+        control="ARC-NP-02", subscription_id=SUB, statement="renewed", expires_at=NOW + dt.timedelta(days=90), created_at=NOW
+    )
+    Attestation.objects.create(control="ARC-NP-02", subscription_id=HUB, statement="elsewhere", expires_at=NOW + dt.timedelta(days=90))
+    fact = facts()
+    verdict = evaluate_cluster(fact, cluster_info(fact), build_context(NOW))["ARC-NP-02"]
+    assert verdict.status == Status.ATTESTED and verdict.attestation_id == newer.pk != older.pk
