@@ -8,6 +8,7 @@ serves until SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         log_bodies=args.log_bodies,
     )
+    # This process is the emulator's own: keep its fleet out of the cycle collector, whose full
+    # collections over millions of rows would stall request threads for a second or more.
+    gc.freeze()
     emulator.start()
     try:
         sys.stdout.write(json.dumps(emulator.summary()) + "\n")

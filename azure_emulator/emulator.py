@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import gc
 import json
 import secrets
 import shutil
@@ -51,9 +50,6 @@ class Emulator:
         scope_limit: int = 10_000,
     ) -> None:
         self.fleet: Fleet = generate_fleet(clusters, seed, now=now)
-        # Keep the fleet out of the cycle collector: full collections over millions of rows
-        # would otherwise stall request threads for a second or more.
-        gc.freeze()
         self.tenant_id = self.fleet.tenant_id
         self.client_id = stable_guid("client", seed)
         self.object_id = stable_guid("service-principal", seed)

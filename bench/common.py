@@ -54,6 +54,16 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def add_scope(env: dict[str, str], info: dict[str, Any], name: str = "bench") -> None:
+    """Migrate, then add a scope that scans the emulator `info` describes, as a user would."""
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(
+        env,
+        *("scope", "add", name, "--tenant-id", info["tenant_id"], "--cloud", "Custom"),
+        *("--authority", info["base_url"], "--arm-endpoint", info["base_url"], "--ca-file", info["ca_file"]),
+    )
+
+
 class Emulator:
     """`python -m azure_emulator serve` in a process of its own, as a real service would be."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_DATABASE, Emulator, app_env, manage, reset_database  # noqa: E402
+from bench.common import DEFAULT_DATABASE, Emulator, add_scope, app_env, manage, reset_database  # noqa: E402
 
 
 def main() -> None:
@@ -36,25 +36,9 @@ def main() -> None:
     # No broker: the scan runs in this machine's own process, start to finish (setup, not timed).
     env = app_env(args.database, "", AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
     env.pop("CELERY_BROKER_URL")
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(
-        env,
-        "scope",
-        "add",
-        "bench",
-        "--tenant-id",
-        info["tenant_id"],
-        "--cloud",
-        "Custom",
-        "--authority",
-        info["base_url"],
-        "--arm-endpoint",
-        info["base_url"],
-        "--ca-file",
-        info["ca_file"],
-    )
-    began = time.monotonic()
     try:
+        add_scope(env, info)
+        began = time.monotonic()
         manage(env, "scan", "--scope", "bench", "--wait")
     finally:
         emulator.stop()

@@ -26,6 +26,7 @@ from bench.common import (  # noqa: E402
     DEFAULT_DATABASE,
     Emulator,
     Worker,
+    add_scope,
     app_env,
     cpu_seconds,
     manage,
@@ -86,23 +87,7 @@ def main() -> None:
 def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
     info = emulator.info
     env = app_env(args.database, args.broker, AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(
-        env,
-        "scope",
-        "add",
-        "bench",
-        "--tenant-id",
-        info["tenant_id"],
-        "--cloud",
-        "Custom",
-        "--authority",
-        info["base_url"],
-        "--arm-endpoint",
-        info["base_url"],
-        "--ca-file",
-        info["ca_file"],
-    )
+    add_scope(env, info)
     import redis
 
     redis.Redis.from_url(args.broker).flushdb()

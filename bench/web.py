@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_BROKER, DEFAULT_DATABASE, ROOT, app_env, reset_database  # noqa: E402
+from bench.common import DEFAULT_BROKER, DEFAULT_DATABASE, ROOT, app_env, cpu_seconds, process_tree, reset_database  # noqa: E402
 
 PASSWORD = "bench password for the web dashboard"  # noqa: S105 - a throwaway benchmark database
 USERNAME = "bench-admin"
@@ -257,21 +257,6 @@ def count_queries(urls: dict[str, list[str]]) -> dict[str, int]:
     return counts
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (gunicorn master and workers)."""
-    from bench.common import process_tree
-
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for member in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -400,11 +385,11 @@ def main() -> None:
         warm = {kind: sorted(set(kind_urls))[:10] for kind, kind_urls in urls.items()}
         measure(base, warm, args.concurrency, rng)  # connections, caches, first-request imports
         load_before = os.getloadavg()[0]
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(process_tree(server.pid))
         began = time.monotonic()
         latencies = measure(base, urls, args.concurrency, rng)
         wall = time.monotonic() - began
-        app_cpu = cpu_seconds(server.pid) - cpu_before
+        app_cpu = cpu_seconds(process_tree(server.pid)) - cpu_before
         load_after = os.getloadavg()[0]
     finally:
         os.killpg(server.pid, signal.SIGTERM)

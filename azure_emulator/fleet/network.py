@@ -98,7 +98,7 @@ def _scope(ctx: GenContext, plan: SubPlan, n: int, cover: bool) -> Scope:
             ctx,
             plan,
             row["id"],
-            f"{name}-pe-{i}",
+            f"{name}-s{plan.index:04d}-pe-{i}",  # unique in the hub subscription too
             status,
             hub=(cover and i == 0) or (not cover and rng.random() < 0.3),
             moved=(cover and i == 0) or (not cover and rng.random() < 0.2),

@@ -42,12 +42,7 @@ class InList:
     values: tuple[Any, ...]
 
 
-@dataclass(frozen=True)
-class Negate:
-    operand: Expr
-
-
-Expr = Literal | Path | Call | Binary | InList | Negate
+Expr = Literal | Path | Call | Binary | InList
 
 
 @dataclass(frozen=True)

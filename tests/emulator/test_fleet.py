@@ -310,3 +310,11 @@ def _parse(text: str) -> Any:
     from datetime import datetime
 
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=NOW.tzinfo)
+
+
+def test_no_two_rows_of_a_table_share_an_id() -> None:
+    # Real ARG never returns one id twice; the product keys its records by id.
+    fleet = generate_fleet(3000, 0)
+    for table, by_subscription in fleet.tables.items():
+        ids = Counter(row["id"].lower() for rows in by_subscription.values() for row in rows)
+        assert [i for i, n in ids.items() if n > 1] == [], table
