@@ -52,7 +52,6 @@ CLUSTER_COLUMNS = (
     "network_path",
     "connectivity_status",
     "last_connectivity_at",
-    "first_seen_at",
 )
 NULL = "\\N"
 STATUS_CODES = {"pass": "P", "fail": "F", "unknown": "U", "not_applicable": "N", "attested": "A", "excepted": "E"}
@@ -256,7 +255,8 @@ def _run(
     for rows in _chunks(scope_id, subscriptions):
         todo = []
         for row in rows:
-            if ctx.inputs(row, row["evaluated_refs"]) == row["evaluated_inputs"] and len(row["statuses"]) == len(CONTROL_IDS):
+            row["inputs"] = ctx.inputs(row, row["evaluated_refs"])
+            if row["inputs"] == row["evaluated_inputs"] and len(row["statuses"]) == len(CONTROL_IDS):
                 # Same facts, same context, same staleness: the stored verdicts still hold.
                 tally.add(row, tuple(STATUS_OF_CODE[c] for c in row["statuses"]), stored_score(row))
             else:
@@ -272,7 +272,7 @@ def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan
     fresh, changed, refreshed = [], [], []
     for row in todo:
         refs = context_refs(facts[row["pk"]])
-        inputs = ctx.inputs(row, refs)
+        inputs = row["inputs"] if refs == row["evaluated_refs"] else ctx.inputs(row, refs)
         cluster = cluster_keys(row)
         verdicts = evaluate_cluster(facts[row["pk"]], cluster, ctx)
         score = score_cluster((c, v.status, v.raw_status) for c, v in verdicts.items())
@@ -388,11 +388,10 @@ def _store(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: Run
     # A scan evaluates each batch early and then the whole scope: a status moved twice within one
     # scan is one change, and a cluster new in the scan had no status to change from.
     in_scan = _events_of_scan(scan, ids)
-    started = scan.started_at if scan is not None and scan.started_at is not None else None
+    new_in_scan = _new_in_scan(scan, ids)
     results, events, retargeted, dropped = [], [], [], []
     for entry in entries:
         row = entry.row
-        new_in_scan = started is not None and row["first_seen_at"] >= started
         for control, verdict in entry.verdicts.items():
             new = {
                 "status": verdict.status,
@@ -414,7 +413,7 @@ def _store(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: Run
                     dropped.append(earlier["pk"])  # back where the scan found it
                 else:
                     retargeted.append({"id": earlier["pk"], "to_status": verdict.status, "at": now})
-            elif moved and not new_in_scan:
+            elif moved and row["pk"] not in new_in_scan:
                 events.append(
                     {
                         "cluster_id": row["pk"],
@@ -446,6 +445,12 @@ def _store(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: Run
     stats.clusters_changed += len(entries)
     stats.results_written += len(results)
     stats.change_events += len(events) + len(retargeted) - len(dropped)
+
+
+def _new_in_scan(scan: Scan | None, cluster_ids: list[int]) -> set[int]:
+    if scan is None or scan.started_at is None:
+        return set()
+    return set(Cluster.objects.filter(pk__in=cluster_ids, first_seen_at__gte=scan.started_at).values_list("pk", flat=True))
 
 
 def _events_of_scan(scan: Scan | None, cluster_ids: list[int]) -> dict[tuple[int, str], dict[str, Any]]:

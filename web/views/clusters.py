@@ -64,12 +64,14 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "sort": filters["sort"],
-        "filtered": any(k not in ("sort", "removed") for k in filters) or filters["removed"],
-        "active_filters": sum(1 for k in filters if k not in ("sort", "removed")) + int(filters["removed"]),
+        "active_filters": (active := sum(1 for k in filters if k not in ("sort", "removed")) + int(filters["removed"])),
+        "filtered": active > 0,
         "sort_columns": _sort_columns(filters["sort"]),
         # The rows change only when an evaluation runs (or a scan stores clusters just before
-        # one): the table is cached per fleet version and query string.
+        # one): the table is cached per fleet version and validated view (not the raw query
+        # string, so junk parameters cannot multiply cache entries).
         "fragment_key": state.version,
+        "rows_key": f"{sorted(filters.items())}|{page.number}|{page.paginator.per_page}",
         "fragment_timeout": FRAGMENT_SECONDS if state.version else 0,
     }
     return render(request, "posture/cluster_list.html", context)
