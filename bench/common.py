@@ -104,10 +104,11 @@ class Emulator:
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], concurrency: int, log: Path, queues: str = "default,collect") -> None:
+    def __init__(self, env: dict[str, str], concurrency: int, log: Path, queues: str = "default,collect", nice: int = 0) -> None:
         self.log = log
         self.process = subprocess.Popen(
             [
+                *(["nice", "-n", str(nice)] if nice else []),
                 sys.executable,
                 "-m",
                 "celery",

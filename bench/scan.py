@@ -91,10 +91,11 @@ def run(args: argparse.Namespace, emulator: Emulator, work: Path) -> None:
     import redis
 
     redis.Redis.from_url(args.broker).flushdb()
-    # As in docker-compose.yml: sweeps on their own workers, evaluation on the default queue's.
+    # As in docker-compose.yml: sweeps on their own workers, evaluation on the default queue's,
+    # which yield the CPU to the sweeps: the quota sets their pace, and a late page costs quota time.
     workers = [
         Worker(env, args.concurrency, work / "worker-collect.log", queues="collect"),
-        Worker(env, 1, work / "worker-default.log", queues="default"),
+        Worker(env, 1, work / "worker-default.log", queues="default", nice=10),
     ]
     groups = {
         "emulator": lambda: process_tree(emulator.process.pid),

@@ -206,7 +206,8 @@ def collect_batch(batch_id: int) -> None:
     if batch.scan.state != Scan.State.RUNNING:
         _end_batch(batch, claim, ScanBatch.State.FAILED, f"scan is {batch.scan.state}")
         return
-    session = AzureSession(batch.scan.scope)
+    # The oldest batch has the quota first: batches finish collecting one after another.
+    session = AzureSession(batch.scan.scope, priority=batch.pk)
     progress = Progress(batch, claim, session.stats)
     session.on_request = progress.tick
     try:
@@ -250,6 +251,8 @@ def evaluate_batch(batch_id: int) -> None:
     batch = ScanBatch.objects.select_related("scan").filter(pk=batch_id, state=ScanBatch.State.DONE).first()
     if batch is None or batch.scan.state != Scan.State.RUNNING:
         return  # gone, or the scan is finishing: its final evaluation covers these clusters
+    if not ScanBatch.objects.filter(scan_id=batch.scan_id, state__in=(ScanBatch.State.PENDING, ScanBatch.State.RUNNING)).exists():
+        return  # every batch is stored and the final evaluation is queued: it covers these clusters
     evaluate_scan(batch.scan, subscriptions=list(batch.subscriptions))
 
 

@@ -99,8 +99,9 @@ def _error_text(exc: HttpResponseError) -> tuple[str, str]:
 class AzureSession:
     """One scope's connection to Azure, used by one task at a time."""
 
-    def __init__(self, scope: Any, *, on_request: Callable[[], None] | None = None) -> None:
+    def __init__(self, scope: Any, *, on_request: Callable[[], None] | None = None, priority: int = 0) -> None:
         self.scope = scope
+        self.priority = priority  # for the quota: lower goes first
         self.endpoints = endpoints_for(scope)
         self.stats = CallStats()
         self.on_request = on_request or (lambda: None)
@@ -197,7 +198,7 @@ class AzureSession:
     def _post(self, request: QueryRequest, query: Query, subscriptions: tuple[str, ...] | list[str]) -> Any:
         budget = RetryBudget()
         while True:
-            ticket, waited = self.pacer.acquire()
+            ticket, waited = self.pacer.acquire(self.priority)
             self._count(quota_wait_seconds=waited, requests=1)
             seen: list[Observation] = []
             generation = self.generation

@@ -13,13 +13,20 @@ Answers are applied in request order; requests still in flight are subtracted, b
 server had not counted them yet when it answered, and before the reset time an answer can only
 lower the estimate. (A model of the window from our own send times was tried and dropped: under
 load a request reaches ARG later than its send time by more than any fixed margin.)
+
+Waiters carry a priority (a scan's batches: the oldest first). When slots are scarce, a waiter
+leaves them to the waiters ahead of it, so the oldest batch finishes collecting first and its
+worker stores it while the next batch has the whole quota, instead of all batches finishing
+together and the quota standing idle while they all store.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,6 +38,10 @@ PROBE_TIMEOUT_S = 15.0
 UNMETERED_BUDGET = 10_000
 UNMETERED_RELEARN_S = 60.0
 STATE_TTL_S = 3600
+# A waiter left behind by a slot kept for one ahead of it looks again after this.
+YIELD_S = 0.03
+# A waiter that stopped asking (its thread ended) no longer holds others back after this.
+WAITER_GRACE_S = 0.5
 
 
 @dataclass
@@ -41,6 +52,7 @@ class QuotaState:
     seq: int = 0
     applied: int = 0
     probe_until: float = 0.0
+    waiting: dict[str, list[float]] = field(default_factory=dict)  # waiter -> [priority, expires]
 
     def to_redis(self) -> dict[str, str]:
         return {
@@ -50,6 +62,7 @@ class QuotaState:
             "seq": str(self.seq),
             "applied": str(self.applied),
             "probe_until": repr(self.probe_until),
+            "waiting": json.dumps(self.waiting, separators=(",", ":")),
         }
 
     @classmethod
@@ -63,6 +76,7 @@ class QuotaState:
             seq=int(get("seq", "0")),
             applied=int(get("applied", "0")),
             probe_until=float(get("probe_until", "0")),
+            waiting=json.loads(get("waiting", "{}")),
         )
 
 
@@ -73,18 +87,32 @@ class Observation:
     throttled: bool = False
 
 
-def try_acquire(state: QuotaState, now: float) -> tuple[float, int]:
-    """Mutates `state`; returns (seconds to wait, 0) or (0, ticket) when a request may go."""
+def try_acquire(state: QuotaState, now: float, priority: int = 0, waiter: str = "") -> tuple[float, int]:
+    """Mutates `state`; returns (seconds to wait, 0) or (0, ticket) when a request may go.
+
+    A lower `priority` goes first; `waiter` names the caller across its attempts."""
+    state.waiting = {name: entry for name, entry in state.waiting.items() if entry[1] > now and name != waiter}
+    ahead = sum(1 for entry in state.waiting.values() if entry[0] < priority)
     if state.remaining is not None and state.remaining <= 0 and now >= state.reset_at:
         state.remaining = None
+    wait = 0.0
     if state.remaining is None:
         if state.probe_until > now:
-            return min(0.02, state.probe_until - now), 0
-        state.probe_until = now + PROBE_TIMEOUT_S
+            wait = min(0.02, state.probe_until - now)
+        elif ahead:
+            wait = YIELD_S
+        else:
+            state.probe_until = now + PROBE_TIMEOUT_S
     elif state.remaining <= 0:
-        return state.reset_at - now, 0
+        wait = state.reset_at - now
+    elif state.remaining <= ahead:
+        wait = YIELD_S
     else:
         state.remaining -= 1
+    if wait > 0:
+        if waiter:
+            state.waiting[waiter] = [priority, now + wait + WAITER_GRACE_S]
+        return wait, 0
     state.seq += 1
     state.inflight += 1
     return 0.0, state.seq
@@ -120,13 +148,17 @@ def release(state: QuotaState) -> None:
 
 
 class QuotaPacer(Protocol):
-    def acquire(self) -> tuple[int, float]: ...
+    def acquire(self, priority: int = 0) -> tuple[int, float]: ...
     def observe(self, ticket: int, seen: Observation) -> None: ...
     def release(self, ticket: int) -> None: ...
 
 
 def _jitter() -> float:
     return random.uniform(0.0, 0.02)  # noqa: S311 - spreading waiters, not security
+
+
+def _waiter() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass
@@ -136,11 +168,11 @@ class LocalPacer:
     state: QuotaState = field(default_factory=QuotaState)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def acquire(self) -> tuple[int, float]:
-        waited = 0.0
+    def acquire(self, priority: int = 0) -> tuple[int, float]:
+        waited, waiter = 0.0, _waiter()
         while True:
             with self.lock:
-                wait, ticket = try_acquire(self.state, time.time())
+                wait, ticket = try_acquire(self.state, time.time(), priority, waiter)
             if ticket:
                 return ticket, waited
             pause = max(wait, 0.001) + _jitter()
@@ -179,10 +211,10 @@ class RedisPacer:
 
         return self.redis.transaction(run, self.key, value_from_callable=True)  # type: ignore[attr-defined]
 
-    def acquire(self) -> tuple[int, float]:
-        waited = 0.0
+    def acquire(self, priority: int = 0) -> tuple[int, float]:
+        waited, waiter = 0.0, _waiter()
         while True:
-            wait, ticket = self._update(try_acquire)  # type: ignore[misc]
+            wait, ticket = self._update(lambda state, now: try_acquire(state, now, priority, waiter))  # type: ignore[misc]
             if ticket:
                 return ticket, waited
             pause = max(wait, 0.001) + _jitter()

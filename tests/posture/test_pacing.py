@@ -142,3 +142,71 @@ def test_an_answer_that_missed_an_earlier_request_cannot_raise_the_budget() -> N
     # The other answer was computed before late_arrival reached ARG: it says 2 remain, but 1 does.
     apply_observation(state, early_arrival, Observation(2, 4.9), now=0.7)
     assert state.remaining is not None and state.remaining <= 1  # never more than the truth
+
+
+def test_when_slots_are_scarce_the_waiter_with_the_lower_priority_number_goes_first() -> None:
+    state = QuotaState(remaining=0, reset_at=5.0)
+    assert try_acquire(state, now=1.0, priority=1, waiter="oldest-batch") == (4.0, 0)
+    assert try_acquire(state, now=1.0, priority=2, waiter="newer-batch")[1] == 0
+    # After the reset the newer batch asks first, but the one probe is left to the oldest batch.
+    wait, ticket = try_acquire(state, now=5.01, priority=2, waiter="newer-batch")
+    assert ticket == 0 and wait > 0
+    _, probe = try_acquire(state, now=5.02, priority=1, waiter="oldest-batch")
+    assert probe
+    apply_observation(state, probe, Observation(2, 4.9), now=5.1)
+    assert try_acquire(state, now=5.11, priority=2, waiter="newer-batch")[1]  # nobody ahead now
+
+
+def test_a_waiter_ahead_holds_back_only_the_slots_it_needs() -> None:
+    state = QuotaState(remaining=0, reset_at=1.0)
+    try_acquire(state, now=0.5, priority=1, waiter="ahead")
+    state.remaining, state.reset_at = 2, 6.0  # an answer freed two slots
+    assert try_acquire(state, now=1.0, priority=5, waiter="behind")[1]  # one left for "ahead"
+    assert try_acquire(state, now=1.0, priority=5, waiter="behind-too")[1] == 0
+    assert try_acquire(state, now=1.0, priority=1, waiter="ahead")[1]
+
+
+def test_a_waiter_that_stopped_asking_no_longer_holds_others_back() -> None:
+    state = QuotaState(remaining=0, reset_at=1.0)
+    try_acquire(state, now=0.9, priority=1, waiter="gone")  # its thread ends without asking again
+    state.remaining, state.reset_at = 1, 6.0
+    assert try_acquire(state, now=1.0, priority=9, waiter="next")[1] == 0
+    assert try_acquire(state, now=2.0, priority=9, waiter="next")[1]
+
+
+def test_equal_priorities_do_not_wait_for_each_other() -> None:
+    state = QuotaState(remaining=0, reset_at=1.0)
+    try_acquire(state, now=0.5, priority=3, waiter="a")
+    state.remaining, state.reset_at = 1, 6.0
+    assert try_acquire(state, now=1.0, priority=3, waiter="b")[1]
+
+
+def test_waiters_survive_the_round_trip_through_redis() -> None:
+    state = QuotaState(remaining=0, reset_at=1.0)
+    try_acquire(state, now=0.5, priority=7, waiter="w")
+    raw = {k.encode(): v.encode() for k, v in state.to_redis().items()}
+    assert QuotaState.from_redis(raw).waiting == {"w": [7, pytest.approx(0.5 + 0.5 + 0.5)]}
+
+
+def test_under_a_full_quota_the_first_priority_finishes_long_before_the_second() -> None:
+    server = SlidingWindowServer(limit=4, window=0.4)
+    pacer = LocalPacer()
+    finished: dict[int, float] = {}
+    made = collections.Counter()
+
+    def client(priority: int) -> None:
+        for _ in range(16):
+            ticket, _waited = pacer.acquire(priority)
+            time.sleep(0.002)
+            pacer.observe(ticket, server.handle())
+            made[priority] += 1
+        finished[priority] = time.monotonic()
+
+    threads = [threading.Thread(target=client, args=(p,)) for p in (2, 2, 1, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert server.rejected == 0
+    # 64 requests at 4 per 0.4 s: the second priority gets slots only once the first is done.
+    assert finished[1] < finished[2] - 1.5

@@ -74,3 +74,24 @@ def test_a_first_scan_in_batches_records_no_drift_and_one_score_point_per_cluste
     assert FleetSnapshot.objects.get(scan=scan).changes["events"] == 0
     run_scan(scope)
     assert ChangeEvent.objects.count() == 0 and ScoreHistory.objects.count() == 200
+
+
+def test_a_batch_evaluation_left_waiting_until_every_batch_is_stored_is_left_to_the_final_pass(
+    make_emulator, emulator_scope, settings
+) -> None:
+    from posture import pipeline
+    from posture.models import ScanBatch
+
+    settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 1
+    scan = run_scan(emulator_scope(make_emulator(clusters=200)))
+    first, second = scan.batches.order_by("number")[:2]
+    clusters = Cluster.objects.filter(subscription_id__in=first.subscriptions)
+    Scan.objects.filter(pk=scan.pk).update(state=Scan.State.RUNNING)
+    clusters.update(evaluated_inputs="")  # as if never evaluated
+
+    pipeline.evaluate_batch(first.pk)  # every batch is done: the final pass would do it once
+    assert set(clusters.values_list("evaluated_inputs", flat=True)) == {""}
+
+    ScanBatch.objects.filter(pk=second.pk).update(state=ScanBatch.State.RUNNING)
+    pipeline.evaluate_batch(first.pk)  # another batch still collecting: evaluate now
+    assert "" not in set(clusters.values_list("evaluated_inputs", flat=True))
