@@ -97,7 +97,7 @@ def _decide(
     if current.state not in allowed_from:
         raise ValidationError(f"This exception is {current.state}; it cannot become {state}.")
     if permitted is not None and not permitted(current, user):  # judged on the locked row
-        raise PermissionDenied("Only an administrator, or the requester before a decision, may revoke this exception.")
+        raise PermissionDenied(REVOKE_REFUSED)
     if state == RiskException.State.APPROVED:
         if settings.ARC_EXCEPTION_FOUR_EYES and current.requested_by_id == getattr(user, "pk", None):
             raise PermissionDenied("Separation of duties: someone other than the requester must approve.")
@@ -121,10 +121,13 @@ def exception_reject(*, exception: RiskException, user: Any, note: str = "") -> 
     return _decide(exception, user, RiskException.State.REJECTED, note, (RiskException.State.REQUESTED,))
 
 
+REVOKE_REFUSED = "Only an administrator, or the requester before a decision, may revoke this exception."
+
+
 def may_revoke(exception: RiskException, user: Any) -> bool:
     """Admins revoke any live exception; a requester may withdraw their own request before a decision."""
     if user.has_perm("posture.approve_exception"):
-        return exception.state in (RiskException.State.REQUESTED, RiskException.State.APPROVED)
+        return exception.state in RiskException.LIVE_STATES
     return (
         user.has_perm("posture.request_exception")
         and exception.requested_by_id == user.pk
@@ -134,8 +137,7 @@ def may_revoke(exception: RiskException, user: Any) -> bool:
 
 @transaction.atomic
 def exception_revoke(*, exception: RiskException, user: Any, note: str = "") -> RiskException:
-    live = (RiskException.State.APPROVED, RiskException.State.REQUESTED)
-    return _decide(exception, user, RiskException.State.REVOKED, note, live, permitted=may_revoke)
+    return _decide(exception, user, RiskException.State.REVOKED, note, RiskException.LIVE_STATES, permitted=may_revoke)
 
 
 @dataclass(frozen=True)

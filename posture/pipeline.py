@@ -251,7 +251,7 @@ def evaluate_batch(batch_id: int) -> None:
     batch = ScanBatch.objects.select_related("scan").filter(pk=batch_id, state=ScanBatch.State.DONE).first()
     if batch is None or batch.scan.state != Scan.State.RUNNING:
         return  # gone, or the scan is finishing: its final evaluation covers these clusters
-    if not ScanBatch.objects.filter(scan_id=batch.scan_id, state__in=(ScanBatch.State.PENDING, ScanBatch.State.RUNNING)).exists():
+    if not _collecting(batch.scan_id):
         return  # every batch is stored and the final evaluation is queued: it covers these clusters
     evaluate_scan(batch.scan, subscriptions=list(batch.subscriptions))
 
@@ -339,9 +339,14 @@ def _split_or_fail(batch: ScanBatch, claim: uuid.UUID, exc: ForbiddenError) -> N
 
 
 # --- finish ----------------------------------------------------------------------------------
+def _collecting(scan_id: Any) -> bool:
+    """Whether any batch of the scan is still to be collected."""
+    return ScanBatch.objects.filter(scan_id=scan_id, state__in=(ScanBatch.State.PENDING, ScanBatch.State.RUNNING)).exists()
+
+
 def maybe_finish(scan_id: Any) -> bool:
     """Enqueue the scan's finish once no batch is left to collect; True when it did."""
-    if ScanBatch.objects.filter(scan_id=scan_id, state__in=[ScanBatch.State.PENDING, ScanBatch.State.RUNNING]).exists():
+    if _collecting(scan_id):
         return False
     from posture.tasks import finish_scan as finish_scan_task
 

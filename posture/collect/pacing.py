@@ -27,6 +27,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -153,12 +154,16 @@ class QuotaPacer(Protocol):
     def release(self, ticket: int) -> None: ...
 
 
-def _jitter() -> float:
-    return random.uniform(0.0, 0.02)  # noqa: S311 - spreading waiters, not security
-
-
-def _waiter() -> str:
-    return uuid.uuid4().hex[:12]
+def _wait_for_ticket(attempt: Callable[[str], tuple[float, int]]) -> tuple[int, float]:
+    """(ticket, seconds waited): `attempt` (a try_acquire on the pacer's state) until it grants one."""
+    waited, waiter = 0.0, uuid.uuid4().hex[:12]
+    while True:
+        wait, ticket = attempt(waiter)
+        if ticket:
+            return ticket, waited
+        pause = max(wait, 0.001) + random.uniform(0.0, 0.02)  # noqa: S311 - spreading waiters, not security
+        time.sleep(pause)
+        waited += pause
 
 
 @dataclass
@@ -169,15 +174,11 @@ class LocalPacer:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def acquire(self, priority: int = 0) -> tuple[int, float]:
-        waited, waiter = 0.0, _waiter()
-        while True:
+        def attempt(waiter: str) -> tuple[float, int]:
             with self.lock:
-                wait, ticket = try_acquire(self.state, time.time(), priority, waiter)
-            if ticket:
-                return ticket, waited
-            pause = max(wait, 0.001) + _jitter()
-            time.sleep(pause)
-            waited += pause
+                return try_acquire(self.state, time.time(), priority, waiter)
+
+        return _wait_for_ticket(attempt)
 
     def observe(self, ticket: int, seen: Observation) -> None:
         with self.lock:
@@ -212,14 +213,10 @@ class RedisPacer:
         return self.redis.transaction(run, self.key, value_from_callable=True)  # type: ignore[attr-defined]
 
     def acquire(self, priority: int = 0) -> tuple[int, float]:
-        waited, waiter = 0.0, _waiter()
-        while True:
-            wait, ticket = self._update(lambda state, now: try_acquire(state, now, priority, waiter))  # type: ignore[misc]
-            if ticket:
-                return ticket, waited
-            pause = max(wait, 0.001) + _jitter()
-            time.sleep(pause)
-            waited += pause
+        def attempt(waiter: str) -> tuple[float, int]:
+            return self._update(lambda state, now: try_acquire(state, now, priority, waiter))  # type: ignore[return-value]
+
+        return _wait_for_ticket(attempt)
 
     def observe(self, ticket: int, seen: Observation) -> None:
         self._update(lambda state, now: apply_observation(state, ticket, seen, now))

@@ -2,9 +2,9 @@
 
 The queries run side by side, each over a few slices of the batch's subscriptions and each slice
 its own $skipToken loop: one stream of large pages cannot keep the principal's Resource Graph
-quota busy. ARM GETs of AKS-on-Azure-Local instances start
-as soon as the clusters are known. Raw responses are kept as evidence exactly as received; rows
-are normalized page by page, so no batch of raw rows is held in memory.
+quota busy. ARM GETs of AKS-on-Azure-Local instances start as soon as the clusters are known.
+Raw responses are kept as evidence exactly as received; rows are normalized page by page, so no
+batch of raw rows is held in memory.
 """
 
 from __future__ import annotations

@@ -83,6 +83,8 @@ class RiskException(Target):
         REJECTED = "rejected"
         REVOKED = "revoked"
 
+    LIVE_STATES = (State.REQUESTED, State.APPROVED)  # may still be revoked
+
     control = models.CharField(max_length=32)
     justification = models.TextField()
     owner = models.CharField(max_length=200, help_text="Who owns the risk and its remediation")

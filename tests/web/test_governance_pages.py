@@ -20,6 +20,13 @@ def in_days(days: int) -> str:
     return (timezone.now().date() + dt.timedelta(days=days)).isoformat()
 
 
+def request_exception(user: Any, control: str = "ARC-PL-01", owner: str = "o", days: int = 5) -> Any:
+    """An exception requested on the whole test subscription."""
+    return governance.exception_request(
+        user=user, control=control, subscription_id=SUB, justification="x", owner=owner, expires_at=timezone.now() + dt.timedelta(days=days)
+    )
+
+
 def exception_form(target_cluster: Any, **overrides: Any) -> dict[str, Any]:
     data = {
         "control": "ARC-PL-01",
@@ -101,14 +108,7 @@ def test_a_subscription_and_resource_group_target(fleet: Any, analyst_client: An
 @pytest.mark.django_db
 def test_four_eyes_refusal_is_shown_as_a_message(fleet: Any, admin_user: Any, admin_client: Any, settings: Any) -> None:
     settings.ARC_EXCEPTION_FOUR_EYES = True
-    exception = governance.exception_request(
-        user=admin_user,
-        control="ARC-PL-01",
-        subscription_id=SUB,
-        justification="x",
-        owner="o",
-        expires_at=timezone.now() + dt.timedelta(days=5),
-    )
+    exception = request_exception(admin_user)
     response = admin_client.post(reverse("exception-approve", args=[exception.pk]), follow=True)
     assert "Separation of duties" in response.content.decode()
     exception.refresh_from_db()
@@ -117,14 +117,9 @@ def test_four_eyes_refusal_is_shown_as_a_message(fleet: Any, admin_user: Any, ad
 
 @pytest.mark.django_db
 def test_reject_and_revoke_are_recorded(fleet: Any, analyst: Any, admin_client: Any) -> None:
-    later = timezone.now() + dt.timedelta(days=5)
-    first = governance.exception_request(
-        user=analyst, control="ARC-PL-01", subscription_id=SUB, justification="x", owner="o", expires_at=later
-    )
+    first = request_exception(analyst)
     admin_client.post(reverse("exception-reject", args=[first.pk]), {"note": "fix it instead"})
-    second = governance.exception_request(
-        user=analyst, control="ARC-ID-01", subscription_id=SUB, justification="x", owner="o", expires_at=later
-    )
+    second = request_exception(analyst, control="ARC-ID-01")
     governance.exception_approve(exception=second, user=make_user("other-admin", ADMIN))
     admin_client.post(reverse("exception-revoke", args=[second.pk]))
     states = dict(RiskException.objects.values_list("pk", "state"))
@@ -137,10 +132,7 @@ def test_reject_and_revoke_are_recorded(fleet: Any, analyst: Any, admin_client: 
 
 @pytest.mark.django_db
 def test_a_requester_may_withdraw_only_their_own_pending_request(fleet: Any, analyst: Any) -> None:
-    later = timezone.now() + dt.timedelta(days=5)
-    own = governance.exception_request(
-        user=analyst, control="ARC-PL-01", subscription_id=SUB, justification="x", owner="o", expires_at=later
-    )
+    own = request_exception(analyst)
     client = logged_in(analyst)
     assert "Withdraw the request" in client.get(reverse("exception-detail", args=[own.pk])).content.decode()
     assert client.post(reverse("exception-revoke", args=[own.pk])).status_code == 302
@@ -150,23 +142,9 @@ def test_a_requester_may_withdraw_only_their_own_pending_request(fleet: Any, ana
 
 @pytest.mark.django_db
 def test_the_exception_list_filters_by_state_and_shows_the_audit(fleet: Any, analyst: Any, admin_user: Any, viewer_client: Any) -> None:
-    soon = governance.exception_request(
-        user=analyst,
-        control="ARC-PL-01",
-        subscription_id=SUB,
-        justification="x",
-        owner="soon-owner",
-        expires_at=timezone.now() + dt.timedelta(days=3),
-    )
+    soon = request_exception(analyst, owner="soon-owner", days=3)
     governance.exception_approve(exception=soon, user=admin_user)
-    governance.exception_request(
-        user=analyst,
-        control="ARC-ID-01",
-        subscription_id=SUB,
-        justification="x",
-        owner="pending-owner",
-        expires_at=timezone.now() + dt.timedelta(days=90),
-    )
+    request_exception(analyst, control="ARC-ID-01", owner="pending-owner", days=90)
     active = viewer_client.get(reverse("exception-list")).content.decode()
     assert "soon-owner" in active and "pending-owner" not in active
     assert "Expiring soon" in active and "Needs attention" in active
@@ -209,14 +187,7 @@ def test_an_attestation_longer_than_allowed_is_refused(fleet: Any, analyst_clien
 
 @pytest.mark.django_db
 def test_a_decision_with_a_note_too_long_is_refused_not_stripped(fleet: Any, analyst: Any, admin_client: Any) -> None:
-    pending = governance.exception_request(
-        user=analyst,
-        control="ARC-PL-01",
-        subscription_id=SUB,
-        justification="x",
-        owner="o",
-        expires_at=timezone.now() + dt.timedelta(days=5),
-    )
+    pending = request_exception(analyst)
     html = admin_client.post(reverse("exception-approve", args=[pending.pk]), {"note": "n" * 2001}, follow=True).content.decode()
     pending.refresh_from_db()
     assert pending.state == "requested" and "at most 2000 characters" in html

@@ -235,7 +235,6 @@ def exception_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def exception_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     exception = _get_exception_or_404(pk)
     # Refused outright here when plainly not theirs; the service judges again on the locked row.
-    live = exception.state in (RiskException.State.REQUESTED, RiskException.State.APPROVED)
-    if live and not governance.may_revoke(exception, request.user):
-        raise PermissionDenied("Only an administrator, or the requester before a decision, may revoke this exception.")
+    if exception.state in RiskException.LIVE_STATES and not governance.may_revoke(exception, request.user):
+        raise PermissionDenied(governance.REVOKE_REFUSED)
     return _decide(request, pk, governance.exception_revoke, "Exception revoked; the clusters it covered are being re-evaluated.")
