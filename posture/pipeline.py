@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -238,10 +239,17 @@ def collect_batch(batch_id: int) -> None:
 def _after_batch(batch: ScanBatch) -> None:
     from posture.tasks import evaluate_batch as evaluate_batch_task
 
-    if not maybe_finish(batch.scan_id):
+    if _collecting(batch.scan_id):
         # Evaluated by the default queue's workers while collect workers take the next batch.
-        # The last batch is not: the scan's final evaluation covers it in the same pass.
         evaluate_batch_task.delay(batch_id=batch.pk)
+    else:
+        # The last batch: its worker, free now, finishes the scan itself instead of queueing the
+        # finish behind batch evaluations. The final pass evaluates this batch with the others.
+        finish_scan(str(batch.scan_id))
+
+
+class EvaluationSuperseded(Exception):
+    """Every batch is stored: the scan's final pass takes over this batch's evaluation."""
 
 
 def evaluate_batch(batch_id: int) -> None:
@@ -251,9 +259,18 @@ def evaluate_batch(batch_id: int) -> None:
     batch = ScanBatch.objects.select_related("scan").filter(pk=batch_id, state=ScanBatch.State.DONE).first()
     if batch is None or batch.scan.state != Scan.State.RUNNING:
         return  # gone, or the scan is finishing: its final evaluation covers these clusters
-    if not _collecting(batch.scan_id):
-        return  # every batch is stored and the final evaluation is queued: it covers these clusters
-    evaluate_scan(batch.scan, subscriptions=list(batch.subscriptions))
+
+    def superseded() -> bool:
+        return not _collecting(batch.scan_id)
+
+    if superseded():
+        return
+    try:
+        evaluate_scan(batch.scan, subscriptions=list(batch.subscriptions), superseded=superseded)
+    except EvaluationSuperseded:
+        # Stopped between chunks, so the final pass need not wait: what was written stands, and
+        # the pass re-checks the rest by their fingerprints.
+        log.info("batch %s: evaluation left to the final pass", batch_id)
 
 
 def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progress) -> int:
@@ -408,15 +425,29 @@ def _unscanned_subscriptions(scan: Scan, attempted: set[str]) -> list[str]:
     ]
 
 
-def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None) -> RunStats:
+def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None, *, superseded: Callable[[], bool] = lambda: False) -> RunStats:
     """Evaluate the clusters of `subscriptions` (one stored batch, early), or every cluster of the
-    scope with a fleet snapshot, keeping the scan's heartbeat going."""
+    scope with a fleet snapshot, keeping the scan's heartbeat going. A batch's evaluation raises
+    EvaluationSuperseded between chunks once `superseded()`."""
     from posture.evaluate.run import evaluate_scope
 
     def heartbeat() -> None:
+        if superseded():
+            raise EvaluationSuperseded
         Scan.objects.filter(pk=scan.pk).update(heartbeat_at=timezone.now())
 
-    return evaluate_scope(scan.scope_id, scan=scan, subscriptions=subscriptions, heartbeat=heartbeat, defer_analyze=subscriptions is None)
+    return evaluate_scope(
+        scan.scope_id,
+        scan=scan,
+        subscriptions=subscriptions,
+        heartbeat=heartbeat,
+        defer_analyze=subscriptions is None,
+        chunk=BATCH_EVALUATION_CHUNK if subscriptions is not None else None,
+    )
+
+
+# Clusters a batch's evaluation checks between two looks at whether the final pass took over.
+BATCH_EVALUATION_CHUNK = 500
 
 
 def prune_evidence(scope_id: int) -> None:

@@ -80,9 +80,5 @@ def sections_by_control() -> dict[tuple[str, str], list[str]]:
 SECTION_CONTROLS = sections_by_control()
 
 
-def cluster_sections(statuses: dict[str, str]) -> dict[tuple[str, str], str]:
-    return {key: section_status(statuses[c] for c in controls) for key, controls in SECTION_CONTROLS.items()}
-
-
 def empty_section_tally() -> dict[str, dict[str, Counter[str]]]:
     return {fid: {s.id: Counter() for s in f.sections} for fid, f in FRAMEWORKS.items()}

@@ -27,6 +27,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.core.pipeline import policies
+from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 from azure.mgmt.core import ARMPipelineClient
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
@@ -96,6 +97,24 @@ def _error_text(exc: HttpResponseError) -> tuple[str, str]:
     return code, text[:2000]
 
 
+class HeadersFirstTransport(RequestsTransport):
+    """The requests transport, handing each answer to the call's `on_headers` option as soon as
+    its status and headers are in, before its body is read: the quota news in the headers of a
+    large page reaches the other workers' pacers without waiting for the page to download."""
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        on_headers = kwargs.pop("on_headers", None)
+        if on_headers is None or kwargs.get("stream"):
+            return super().send(request, **kwargs)
+        response = super().send(request, **{**kwargs, "stream": True})
+        try:
+            on_headers(response)
+            response.read()  # as the unstreamed call would have
+        finally:
+            response.close()
+        return response
+
+
 class AzureSession:
     """One scope's connection to Azure, used by one task at a time."""
 
@@ -125,7 +144,13 @@ class AzureSession:
             "retry_total": 0,
             "user_agent": USER_AGENT,
         }
-        self.arg = ResourceGraphClient(self.credential, base_url=self.endpoints.arm_endpoint, api_version=ARG_API_VERSION, **common)
+        self.arg = ResourceGraphClient(
+            self.credential,
+            base_url=self.endpoints.arm_endpoint,
+            api_version=ARG_API_VERSION,
+            transport=HeadersFirstTransport(connection_verify=self.endpoints.verify),
+            **common,
+        )
         self.arm = ARMPipelineClient(
             base_url=self.endpoints.arm_endpoint,
             policies=[
@@ -206,9 +231,9 @@ class AzureSession:
                 response, http = self.arg.resources(
                     request,
                     cls=lambda pr, body, _h: (body, pr.http_response),
-                    # Read the quota the moment the answer arrives, before the page is deserialized:
-                    # other workers may be waiting on exactly this news.
-                    raw_response_hook=lambda pr, t=ticket, s=seen, b=budget: s.append(self._observe(t, pr.http_response, b)),
+                    # Read the quota the moment the answer's headers arrive, before the page is even
+                    # downloaded: other workers may be waiting on exactly this news.
+                    on_headers=lambda response, t=ticket, s=seen, b=budget: s.append(self._observe(t, response, b)),
                     **self._timeouts,
                 )
             except (ServiceRequestError, ServiceResponseError, DecodeError, DeserializationError, OSError) as exc:

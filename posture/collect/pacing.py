@@ -9,10 +9,13 @@ The rule, applied atomically to the shared state:
 - while the last answer left requests in the window, take one (remaining - 1);
 - when none is left, wait until the reported reset time;
 - after that time, let one request through ("probe") and learn the new remaining from it.
-Answers are applied in request order; requests still in flight are subtracted, because the
-server had not counted them yet when it answered, and before the reset time an answer can only
-lower the estimate. (A model of the window from our own send times was tried and dropped: under
-load a request reaches ARG later than its send time by more than any fixed margin.)
+Every answer bounds the budget from below: its remaining, less every request the server may not
+have counted yet (those still in flight, and those answered since this one was granted: they may
+have reached ARG after it). The newest answer sets the estimate; an older one arriving later can
+only raise it. So a slot that frees between two answers is used at once, and the estimate never
+exceeds the truth. (A model of the window from our own send
+times was tried and dropped: under load a request reaches ARG later than its send time by more
+than any fixed margin.)
 
 Waiters carry a priority (a scan's batches: the oldest first). When slots are scarce, a waiter
 leaves them to the waiters ahead of it, so the oldest batch finishes collecting first and its
@@ -41,8 +44,14 @@ UNMETERED_RELEARN_S = 60.0
 STATE_TTL_S = 3600
 # A waiter left behind by a slot kept for one ahead of it looks again after this.
 YIELD_S = 0.03
+# How often a waiter looks for news while answers that may free slots are on their way.
+NEWS_POLL_S = 0.1
 # A waiter that stopped asking (its thread ended) no longer holds others back after this.
-WAITER_GRACE_S = 0.5
+WAITER_GRACE_S = 0.15
+# A lapsed waiter is forgotten this long after it lapsed (it might just be registering again).
+WAITER_FORGET_S = 10.0
+# Grants kept on record for their answers; more are in flight only if workers died mid-request.
+MAX_TRACKED_TICKETS = 200
 
 
 @dataclass
@@ -54,8 +63,16 @@ class QuotaState:
     applied: int = 0
     probe_until: float = 0.0
     waiting: dict[str, list[float]] = field(default_factory=dict)  # waiter -> [priority, expires]
+    answered: int = 0  # answers and releases so far
+    # The latest answers: [their number in `answered`, the latest time their window's oldest slot
+    # frees (None: unknown)], to tell which were measured before a later answer (_uncounted).
+    answers: list[list[float | None]] = field(default_factory=list)
+    granted: dict[str, list[float]] = field(default_factory=dict)  # ticket in flight -> [`answered`, time] at its grant
+    estimated_at: float = 0.0  # when an answer last set `remaining`
+    reset_floor: float = 0.0  # the slot freeing at reset_at frees no earlier than this
 
     def to_redis(self) -> dict[str, str]:
+        """The shared budget; the waiters are kept in a hash of their own (see RedisPacer)."""
         return {
             "remaining": "" if self.remaining is None else str(self.remaining),
             "reset_at": repr(self.reset_at),
@@ -63,11 +80,15 @@ class QuotaState:
             "seq": str(self.seq),
             "applied": str(self.applied),
             "probe_until": repr(self.probe_until),
-            "waiting": json.dumps(self.waiting, separators=(",", ":")),
+            "answered": str(self.answered),
+            "answers": json.dumps(self.answers, separators=(",", ":")),
+            "granted": json.dumps(self.granted, separators=(",", ":")),
+            "estimated_at": repr(self.estimated_at),
+            "reset_floor": repr(self.reset_floor),
         }
 
     @classmethod
-    def from_redis(cls, raw: dict[bytes, bytes]) -> QuotaState:
+    def from_redis(cls, raw: dict[bytes, bytes], waiting: dict[bytes, bytes] | None = None) -> QuotaState:
         get = {k.decode(): v.decode() for k, v in raw.items()}.get
         remaining = get("remaining", "")
         return cls(
@@ -77,7 +98,12 @@ class QuotaState:
             seq=int(get("seq", "0")),
             applied=int(get("applied", "0")),
             probe_until=float(get("probe_until", "0")),
-            waiting=json.loads(get("waiting", "{}")),
+            waiting={k.decode(): json.loads(v) for k, v in (waiting or {}).items()},
+            answered=int(get("answered", "0")),
+            answers=json.loads(get("answers", "[]")),
+            granted=json.loads(get("granted", "{}")),
+            estimated_at=float(get("estimated_at", "0")),
+            reset_floor=float(get("reset_floor", "0")),
         )
 
 
@@ -92,10 +118,13 @@ def try_acquire(state: QuotaState, now: float, priority: int = 0, waiter: str = 
     """Mutates `state`; returns (seconds to wait, 0) or (0, ticket) when a request may go.
 
     A lower `priority` goes first; `waiter` names the caller across its attempts."""
-    state.waiting = {name: entry for name, entry in state.waiting.items() if entry[1] > now and name != waiter}
-    ahead = sum(1 for entry in state.waiting.values() if entry[0] < priority)
+    state.waiting = {name: entry for name, entry in state.waiting.items() if entry[1] > now - WAITER_FORGET_S and name != waiter}
+    ahead = sum(1 for entry in state.waiting.values() if entry[1] > now and entry[0] < priority)
     if state.remaining is not None and state.remaining <= 0 and now >= state.reset_at:
-        state.remaining = None
+        # The reset freed one slot the estimate does not count. Below zero, requests in flight
+        # may take it: probe only once their answers are in.
+        if state.remaining == 0 or not state.inflight:
+            state.remaining = None
     wait = 0.0
     if state.remaining is None:
         if state.probe_until > now:
@@ -105,7 +134,9 @@ def try_acquire(state: QuotaState, now: float, priority: int = 0, waiter: str = 
         else:
             state.probe_until = now + PROBE_TIMEOUT_S
     elif state.remaining <= 0:
-        wait = state.reset_at - now
+        wait = state.reset_at - now if now < state.reset_at else NEWS_POLL_S
+        if state.inflight:  # an answer on its way may free a slot before the reset: look again soon
+            wait = min(wait, NEWS_POLL_S)
     elif state.remaining <= ahead:
         wait = YIELD_S
     else:
@@ -116,35 +147,91 @@ def try_acquire(state: QuotaState, now: float, priority: int = 0, waiter: str = 
         return wait, 0
     state.seq += 1
     state.inflight += 1
+    state.granted[str(state.seq)] = [state.answered, now]
+    if len(state.granted) > MAX_TRACKED_TICKETS:  # tickets of dead workers, never answered
+        for stale in sorted(state.granted, key=int)[: len(state.granted) - MAX_TRACKED_TICKETS]:
+            del state.granted[stale]
     return 0.0, state.seq
 
 
 def apply_observation(state: QuotaState, ticket: int, seen: Observation, now: float) -> None:
+    grant = state.granted.pop(str(ticket), None)
     state.inflight = max(0, state.inflight - 1)
+    # Every answer bounds the budget from below: its remaining, less each request the server may
+    # not have counted yet (still in flight, or answered since this one was granted: it may have
+    # reached ARG after this one). Without the grant on record (long ago), the bound is zero.
+    bound = None
+    if seen.remaining is not None and not seen.throttled:
+        bound = seen.remaining - state.inflight - _uncounted(state, grant, seen) if grant is not None else 0
+    _count_answer(state, now + seen.resets_after if bound is not None and seen.resets_after else None)
     if ticket < state.applied:
-        return  # an older answer: the state already reflects a newer one
+        # An older answer: the state reflects a newer one, but this one may free what the newer
+        # one had to count as in flight, or know of a slot that frees sooner.
+        if bound is not None and state.remaining is not None and bound > state.remaining:
+            state.remaining, state.estimated_at = bound, now
+            _learn_reset(state, seen, grant, now, sets_estimate=True)
+        elif bound is not None and state.remaining is not None:
+            _learn_reset(state, seen, grant, now, sets_estimate=False)
+        return
     state.applied = ticket
     state.probe_until = 0.0
+    state.estimated_at = now
     if seen.throttled:
         state.remaining = 0
         state.reset_at = now + (seen.resets_after if seen.resets_after is not None else 5.0) + RESET_MARGIN_S
-    elif seen.remaining is None:
+        state.reset_floor = 0.0
+    elif bound is None:
         state.remaining = UNMETERED_BUDGET
         state.reset_at = now + UNMETERED_RELEARN_S
+        state.reset_floor = 0.0
     else:
-        estimate = seen.remaining - state.inflight
-        if state.remaining is not None and now < state.reset_at:
-            # No slot has freed since the last answer, so the budget cannot have grown. An answer
-            # can report more than that when its request reached ARG before one whose answer was
-            # applied already (and which is no longer in flight): that request is not counted.
-            estimate = min(estimate, state.remaining)
-        state.remaining = estimate
-        state.reset_at = now + (seen.resets_after or 0.0) + RESET_MARGIN_S
+        state.remaining = bound
+        _learn_reset(state, seen, grant, now, sets_estimate=True)
 
 
-def release(state: QuotaState) -> None:
+def _uncounted(state: QuotaState, grant: list[float], seen: Observation) -> int:
+    """Answers since this request's grant whose requests ARG may have counted after measuring
+    this one's quota: all of them, except those provably measured before it. A sliding window's
+    oldest slot never frees earlier for a later measurement, so an answer whose oldest slot
+    freed (at the latest) before this one's did (at the earliest: grant + resets-after) was
+    measured first, and its request is in this answer's count."""
+    answered_at, granted_at = int(grant[0]), grant[1]
+    earliest = granted_at + seen.resets_after if seen.resets_after else None
+    first_listed = int(state.answers[0][0] or 0) if state.answers else state.answered
+    unlisted = max(0, first_listed - answered_at)  # too long ago to be listed: counted
+    listed = [frees for number, frees in state.answers if int(number or 0) >= answered_at]
+    return unlisted + sum(1 for frees in listed if earliest is None or frees is None or frees >= earliest)
+
+
+def _count_answer(state: QuotaState, frees: float | None) -> None:
+    state.answers.append([state.answered, frees])
+    del state.answers[:-MAX_TRACKED_TICKETS]
+    state.answered += 1
+
+
+def _learn_reset(state: QuotaState, seen: Observation, grant: list[float] | None, now: float, *, sets_estimate: bool) -> None:
+    """Keep the earliest known time at which a slot frees that the estimate does not count yet.
+
+    An answer's `resets-after` was measured by ARG between the request's grant and its answer:
+    the window's oldest slot frees between grant + resets-after (floor) and answer +
+    resets-after. That slot is not counted as free by an estimate made before it freed, so a
+    reset whose floor is later than the estimate's time stays usable: a slow answer (measured
+    long before it arrived) no longer postpones a reset that a quicker one already told of."""
+    after = seen.resets_after or 0.0
+    candidate = (now + after + RESET_MARGIN_S, (grant[1] if grant is not None else now) + after)
+    known = (state.reset_at, state.reset_floor)
+    if sets_estimate:  # the answer's own reset always counts for its own estimate
+        options = [candidate] + ([known] if known[1] > state.estimated_at else [])
+    else:
+        options = [known] + ([candidate] if candidate[1] > state.estimated_at else [])
+    state.reset_at, state.reset_floor = min(options)
+
+
+def release(state: QuotaState, ticket: int) -> None:
     """A request that never reached ARG (or whose answer carried no news)."""
+    state.granted.pop(str(ticket), None)
     state.inflight = max(0, state.inflight - 1)
+    _count_answer(state, None)
     state.probe_until = 0.0
 
 
@@ -186,16 +273,20 @@ class LocalPacer:
 
     def release(self, ticket: int) -> None:
         with self.lock:
-            release(self.state)
+            release(self.state, ticket)
 
 
 class RedisPacer:
-    """The rule over a Redis hash, changed in WATCH/MULTI transactions, timed by Redis' clock
-    so that workers on machines with skewed clocks agree."""
+    """The rule over Redis, timed by Redis' clock so that workers on machines with skewed clocks
+    agree. The budget is one hash, changed in WATCH/MULTI transactions; the waiters are another,
+    so that waiting, which changes only the waiter's own entry, never conflicts with the
+    transactions that grant and that apply answers (under many waiters, an answer could
+    otherwise be retried for seconds while the slots it frees stay unused)."""
 
     def __init__(self, client: object, principal: str) -> None:
         self.redis = client
         self.key = f"arc-posture:arg-quota:{principal}"
+        self.waiting_key = f"{self.key}:waiting"
 
     def _now(self, pipe: object) -> float:
         seconds, micros = pipe.time()  # type: ignore[attr-defined]
@@ -203,11 +294,23 @@ class RedisPacer:
 
     def _update(self, change: object) -> object:
         def run(pipe: object) -> object:
-            state = QuotaState.from_redis(pipe.hgetall(self.key))  # type: ignore[attr-defined]
+            state = QuotaState.from_redis(pipe.hgetall(self.key), pipe.hgetall(self.waiting_key))  # type: ignore[attr-defined]
+            budget, waiting = state.to_redis(), dict(state.waiting)
             result = change(state, self._now(pipe))  # type: ignore[operator]
+            changed = state.to_redis()
+            if changed == budget:
+                pipe.unwatch()  # type: ignore[attr-defined]  # read only: a concurrent change cannot invalidate it
             pipe.multi()  # type: ignore[attr-defined]
-            pipe.hset(self.key, mapping=state.to_redis())  # type: ignore[attr-defined]
-            pipe.expire(self.key, STATE_TTL_S)  # type: ignore[attr-defined]
+            if changed != budget:
+                pipe.hset(self.key, mapping=changed)  # type: ignore[attr-defined]
+                pipe.expire(self.key, STATE_TTL_S)  # type: ignore[attr-defined]
+            gone = [name for name in waiting if name not in state.waiting]
+            if gone:
+                pipe.hdel(self.waiting_key, *gone)  # type: ignore[attr-defined]
+            news = {name: json.dumps(entry) for name, entry in state.waiting.items() if waiting.get(name) != entry}
+            if news:
+                pipe.hset(self.waiting_key, mapping=news)  # type: ignore[attr-defined]
+                pipe.expire(self.waiting_key, STATE_TTL_S)  # type: ignore[attr-defined]
             return result
 
         return self.redis.transaction(run, self.key, value_from_callable=True)  # type: ignore[attr-defined]
@@ -222,7 +325,7 @@ class RedisPacer:
         self._update(lambda state, now: apply_observation(state, ticket, seen, now))
 
     def release(self, ticket: int) -> None:
-        self._update(lambda state, now: release(state))
+        self._update(lambda state, now: release(state, ticket))
 
 
 _local_pacers: dict[str, LocalPacer] = {}

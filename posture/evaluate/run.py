@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection, connections, transaction
@@ -28,7 +29,7 @@ from posture.evaluate.context import Context, build_context, cluster_keys, conte
 from posture.evaluate.rules import evaluate_cluster
 from posture.evaluate.verdict import Verdict
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Scope, ScoreHistory, Status
-from posture.scoring import ClusterScore, cluster_sections, score_cluster
+from posture.scoring import SECTION_CONTROLS, ClusterScore, score_cluster, section_status
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
@@ -48,7 +49,6 @@ CLUSTER_COLUMNS = (
     "coverage",
     "subscription_id",
     "resource_group",
-    "tags",
     "network_path",
     "connectivity_status",
     "last_connectivity_at",
@@ -56,6 +56,8 @@ CLUSTER_COLUMNS = (
 NULL = "\\N"
 STATUS_CODES = {"pass": "P", "fail": "F", "unknown": "U", "not_applicable": "N", "attested": "A", "excepted": "E"}
 STATUS_OF_CODE = {code: status for status, code in STATUS_CODES.items()}
+# Each benchmark section's controls picked out of a status vector (a letter, or a tuple of them).
+SECTION_PICKERS = {key: itemgetter(*(CONTROL_IDS.index(c) for c in controls)) for key, controls in SECTION_CONTROLS.items()}
 
 
 @dataclass
@@ -75,8 +77,9 @@ class RunStats:
 
 @dataclass
 class Tally:
-    """Fleet aggregates. Clusters are counted by their vector of control statuses: a fleet has
-    far fewer distinct vectors than clusters, so sections are resolved once per vector."""
+    """Fleet aggregates. Clusters are counted by their vector of control statuses (one letter per
+    control, as stored): a fleet has far fewer distinct vectors than clusters, and each section
+    has fewer still, so statuses are resolved once per distinct vector or section sub-vector."""
 
     clusters: int = 0
     scored: int = 0
@@ -84,11 +87,11 @@ class Tally:
     covered: int = 0
     coverage_sum: float = 0.0
     grades: Counter[str] = field(default_factory=Counter)
-    vectors: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    vectors: Counter[str] = field(default_factory=Counter)
     paths: Counter[str] = field(default_factory=Counter)
     connectivity: Counter[str] = field(default_factory=Counter)
 
-    def add(self, row: dict[str, Any], statuses: tuple[str, ...], score: ClusterScore) -> None:
+    def add(self, row: dict[str, Any], codes: str, score: ClusterScore) -> None:
         self.clusters += 1
         if score.score is not None:
             self.scored += 1
@@ -97,23 +100,29 @@ class Tally:
             self.covered += 1
             self.coverage_sum += score.coverage
         self.grades[score.grade] += 1
-        self.vectors[statuses] += 1
+        self.vectors[codes] += 1
         self.paths[row["network_path"] or "unknown"] += 1
         self.connectivity[row["connectivity_status"] or "Unknown"] += 1
 
     def controls(self) -> dict[str, dict[str, int]]:
         result: dict[str, Counter[str]] = {c: Counter() for c in CONTROL_IDS}
-        for vector, count in self.vectors.items():
-            for control, status in zip(CONTROL_IDS, vector, strict=True):
-                result[control][status] += count
+        for codes, count in self.vectors.items():
+            for control, code in zip(CONTROL_IDS, codes, strict=True):
+                result[control][STATUS_OF_CODE[code]] += count
         return {c: dict(v) for c, v in result.items()}
 
     def sections(self) -> dict[str, dict[str, dict[str, int]]]:
-        result: dict[str, dict[str, Counter[str]]] = {}
-        for vector, count in self.vectors.items():
-            for (framework, section), status in cluster_sections(dict(zip(CONTROL_IDS, vector, strict=True))).items():
-                result.setdefault(framework, {}).setdefault(section, Counter())[status] += count
-        return {f: {s: dict(c) for s, c in secs.items()} for f, secs in result.items()}
+        result: dict[str, dict[str, dict[str, int]]] = {}
+        for (framework, section), pick in SECTION_PICKERS.items():
+            # How many clusters show each combination of this section's control statuses.
+            combinations: Counter[Any] = Counter()
+            for codes, count in self.vectors.items():
+                combinations[pick(codes)] += count
+            counts: Counter[str] = Counter()
+            for combination, count in combinations.items():
+                counts[section_status(STATUS_OF_CODE[code] for code in combination)] += count
+            result.setdefault(framework, {})[section] = dict(counts)
+        return result
 
 
 def result_line(control: str, v: Verdict) -> str:
@@ -139,13 +148,13 @@ def digest_lines(lines: list[str]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _chunks(scope_id: int, subscriptions: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
+def _chunks(scope_id: int, subscriptions: list[str] | None, size: int, columns: tuple[str, ...]) -> Iterator[list[dict[str, Any]]]:
     last = 0
     base = Cluster.objects.filter(scope_id=scope_id, removed_at__isnull=True).order_by("pk")
     if subscriptions is not None:
         base = base.filter(subscription_id__in=subscriptions)
     while True:
-        rows = list(base.filter(pk__gt=last).values(*CLUSTER_COLUMNS)[:CHUNK])
+        rows = list(base.filter(pk__gt=last).values(*columns)[:size])
         if not rows:
             return
         yield rows
@@ -210,16 +219,18 @@ def evaluate_scope(
     subscriptions: list[str] | None = None,
     heartbeat: Callable[[], None] = lambda: None,
     defer_analyze: bool = False,
+    chunk: int | None = None,
 ) -> RunStats:
     """Evaluate the scope's clusters (or only those of `subscriptions`: one batch of a running
     scan, without a snapshot) and, for a whole scope, snapshot the fleet. With `defer_analyze`
-    the caller refreshes the planner statistics (stats.analyze_deferred) once its work is visible."""
+    the caller refreshes the planner statistics (stats.analyze_deferred) once its work is visible.
+    `heartbeat` is called after each `chunk` clusters (default CHUNK) and may raise to stop."""
     started = time.monotonic()
     with evaluation_lock(scope_id):
         ctx = build_context(now)
         stats, tally, writer = RunStats(), Tally(), Writer()
         try:
-            _run(scope_id, subscriptions, ctx, tally, scan, stats, writer, heartbeat)
+            _run(scope_id, subscriptions, ctx, tally, scan, stats, writer, heartbeat, chunk or CHUNK)
         finally:
             writer.close()
         if stats.results_written >= bulk.ANALYZE_AFTER_ROWS:
@@ -251,14 +262,17 @@ def _run(
     stats: RunStats,
     writer: Writer,
     heartbeat: Callable[[], None],
+    chunk: int,
 ) -> None:
-    for rows in _chunks(scope_id, subscriptions):
+    # Tags (long, JSON) are read only where decisions may match on them, or to evaluate a cluster.
+    columns = (*CLUSTER_COLUMNS, "tags") if ctx.attestations or ctx.exceptions else CLUSTER_COLUMNS
+    for rows in _chunks(scope_id, subscriptions, chunk, columns):
         todo = []
         for row in rows:
             row["inputs"] = ctx.inputs(row, row["evaluated_refs"])
             if row["inputs"] == row["evaluated_inputs"] and len(row["statuses"]) == len(CONTROL_IDS):
                 # Same facts, same context, same staleness: the stored verdicts still hold.
-                tally.add(row, tuple(STATUS_OF_CODE[c] for c in row["statuses"]), stored_score(row))
+                tally.add(row, row["statuses"], stored_score(row))
             else:
                 todo.append(row)
         if todo:
@@ -268,18 +282,21 @@ def _run(
 
 
 def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan | None, stats: RunStats, writer: Writer) -> None:
-    facts = dict(Cluster.objects.filter(pk__in=[row["pk"] for row in todo]).values_list("pk", "facts"))
+    facts, tags = {}, {}
+    for pk, cluster_facts, cluster_tags in Cluster.objects.filter(pk__in=[row["pk"] for row in todo]).values_list("pk", "facts", "tags"):
+        facts[pk], tags[pk] = cluster_facts, cluster_tags
     fresh, changed, refreshed = [], [], []
     for row in todo:
+        row["tags"] = tags[row["pk"]]
         refs = context_refs(facts[row["pk"]])
         inputs = row["inputs"] if refs == row["evaluated_refs"] else ctx.inputs(row, refs)
         cluster = cluster_keys(row)
         verdicts = evaluate_cluster(facts[row["pk"]], cluster, ctx)
         score = score_cluster((c, v.status, v.raw_status) for c, v in verdicts.items())
-        statuses = tuple(verdicts[c].status for c in CONTROL_IDS)
-        tally.add(row, statuses, score)
+        codes = "".join(STATUS_CODES[verdicts[c].status] for c in CONTROL_IDS)
+        tally.add(row, codes, score)
         lines = [result_line(c, verdicts[c]) for c in CONTROL_IDS]
-        entry = Entry(row, verdicts, score, digest_lines(lines), inputs, refs, "".join(STATUS_CODES[s] for s in statuses), lines)
+        entry = Entry(row, verdicts, score, digest_lines(lines), inputs, refs, codes, lines)
         if not row["results_hash"]:
             fresh.append(entry)
         elif entry.digest != row["results_hash"]:

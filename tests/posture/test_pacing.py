@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import collections
+import random
 import threading
 import time
 
 import pytest
 
 from posture.collect.pacing import (
+    RESET_MARGIN_S,
     LocalPacer,
     Observation,
     QuotaState,
@@ -101,13 +103,94 @@ def test_only_one_probe_goes_out_while_the_quota_is_unknown() -> None:
     assert try_acquire(state, now=10.04)[1] == 0
 
 
-def test_in_flight_requests_are_subtracted_and_old_answers_ignored() -> None:
+def test_in_flight_requests_are_subtracted_and_an_older_answer_can_only_raise_the_estimate() -> None:
     state = QuotaState(remaining=10, reset_at=50.0)
     tickets = [try_acquire(state, now=1.0)[1] for _ in range(3)]
     apply_observation(state, tickets[2], Observation(7, 4.0), now=1.1)  # 2 others still in flight
     assert state.remaining == 5
-    apply_observation(state, tickets[0], Observation(9, 4.0), now=1.2)  # older news: ignored
-    assert state.remaining == 5 and state.inflight == 1
+    # The first request reached ARG first (9 left after it); only the second may be uncounted by
+    # the newer answer, and the third was answered since: 9 - 1 - 1.
+    apply_observation(state, tickets[0], Observation(9, 4.0), now=1.2)
+    assert state.remaining == 7 and state.inflight == 1
+    apply_observation(state, tickets[1], Observation(1, 4.0), now=1.3)  # older and lower: no news
+    assert state.remaining == 7 and state.inflight == 0
+
+
+def test_requests_overtaking_each_other_on_the_way_never_exceed_the_window() -> None:
+    server = SlidingWindowServer(limit=5, window=0.3)
+    pacer = LocalPacer()
+    rng = random.Random(7)
+
+    def client() -> None:
+        for _ in range(12):
+            ticket, _waited = pacer.acquire()
+            time.sleep(rng.uniform(0, 0.02))  # to ARG: later grants may arrive first
+            seen = server.handle()
+            time.sleep(rng.uniform(0, 0.15))  # back: a large page takes longer, up to half the window
+            pacer.observe(ticket, seen)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert server.rejected == 0
+
+
+def test_an_answer_provably_measured_before_another_is_not_subtracted_from_it() -> None:
+    state = QuotaState(remaining=2, reset_at=9.0)
+    earlier, later = try_acquire(state, now=0.0)[1], try_acquire(state, now=0.05)[1]
+    # The first answer's oldest slot frees by 0.15 at the latest; the second one's (measured
+    # later: 1 slot left) not before 0.05 + 2.9. So the first request is in the second's count.
+    apply_observation(state, earlier, Observation(1, 0.05), now=0.1)
+    apply_observation(state, later, Observation(1, 2.9), now=0.3)
+    assert state.remaining == 1
+    # Had the first answer come back late, it could have been measured after: not trusted.
+    state = QuotaState(remaining=2, reset_at=9.0)
+    earlier, later = try_acquire(state, now=0.0)[1], try_acquire(state, now=0.05)[1]
+    apply_observation(state, earlier, Observation(1, 2.9), now=0.1)
+    apply_observation(state, later, Observation(1, 2.9), now=0.3)
+    assert state.remaining == 0
+
+
+def test_a_slow_answer_does_not_postpone_a_reset_that_a_quicker_one_told_of() -> None:
+    state = QuotaState()
+    _, probe = try_acquire(state, now=0.0)
+    apply_observation(state, probe, Observation(2, 5.0), now=0.05)  # the oldest slot frees at ~5.0
+    first, second = try_acquire(state, now=0.1)[1], try_acquire(state, now=0.1)[1]
+    # Measured at 0.1 but answered at 2.0: the same oldest slot, announced 1.9 s late.
+    apply_observation(state, second, Observation(0, 4.9), now=2.0)
+    assert state.remaining <= 0 and state.reset_at == pytest.approx(5.05 + RESET_MARGIN_S)
+    apply_observation(state, first, Observation(1, 4.9), now=2.1)
+    assert try_acquire(state, now=5.0)[1] == 0
+    assert try_acquire(state, now=5.05 + RESET_MARGIN_S)[1]  # the probe, at the first reset
+
+
+def test_a_reset_the_estimate_may_already_count_is_not_reused() -> None:
+    state = QuotaState()
+    _, probe = try_acquire(state, now=0.0)
+    # Measured when granted at the latest (0.0): the oldest slot may free as early as 1.0.
+    apply_observation(state, probe, Observation(1, 1.0), now=0.9)
+    _, late = try_acquire(state, now=0.95)
+    # Answered at 1.5, so possibly measured after that slot freed and counting it as free already.
+    apply_observation(state, late, Observation(0, 2.0), now=1.5)
+    assert state.reset_at == pytest.approx(1.5 + 2.0 + RESET_MARGIN_S)
+
+
+def test_past_the_reset_a_budget_below_zero_waits_for_the_answers_out_before_probing() -> None:
+    state = QuotaState()
+    _, probe = try_acquire(state, now=0.0)
+    apply_observation(state, probe, Observation(2, 1.0), now=0.05)
+    first, second = try_acquire(state, now=0.1)[1], try_acquire(state, now=0.1)[1]
+    apply_observation(state, second, Observation(0, 0.5), now=0.2)  # 0 left, the first maybe uncounted
+    assert state.remaining == -1
+    # The reset frees one slot, which the request still out may take: no probe yet.
+    wait, ticket = try_acquire(state, now=0.8)
+    assert ticket == 0 and wait > 0
+    apply_observation(state, first, Observation(1, 0.5), now=0.85)
+    assert state.inflight == 0 and state.remaining == 0
+    assert try_acquire(state, now=0.9)[1] == 0
+    assert try_acquire(state, now=state.reset_at)[1]  # nothing out any more: the next reset's probe
 
 
 def test_no_quota_headers_means_unmetered() -> None:
@@ -181,11 +264,35 @@ def test_equal_priorities_do_not_wait_for_each_other() -> None:
     assert try_acquire(state, now=1.0, priority=3, waiter="b")[1]
 
 
-def test_waiters_survive_the_round_trip_through_redis() -> None:
-    state = QuotaState(remaining=0, reset_at=1.0)
-    try_acquire(state, now=0.5, priority=7, waiter="w")
+def test_grants_survive_the_round_trip_through_redis() -> None:
+    state = QuotaState(remaining=2, reset_at=1.0)
+    ticket = try_acquire(state, now=0.5)[1]
     raw = {k.encode(): v.encode() for k, v in state.to_redis().items()}
-    assert QuotaState.from_redis(raw).waiting == {"w": [7, pytest.approx(0.5 + 0.5 + 0.5)]}
+    restored = QuotaState.from_redis(raw)
+    assert restored == state and restored.granted == {str(ticket): [0, 0.5]} and restored.inflight == 1
+
+
+@pytest.mark.services
+def test_waiting_through_redis_leaves_the_budget_untouched_and_holds_back_later_priorities(redis_url) -> None:
+    import redis
+
+    principal = f"test-{time.time_ns()}"
+    older, newer = RedisPacer(redis.Redis.from_url(redis_url), principal), RedisPacer(redis.Redis.from_url(redis_url), principal)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ticket, _ = older.acquire(priority=1)  # the probe: nothing more until its answer
+        budget = client.hgetall(older.key)
+        for pacer, priority, waiter in ((older, 1, "older-batch"), (newer, 2, "newer-batch")):
+            pacer._update(lambda state, now, p=priority, w=waiter: try_acquire(state, now, p, w))
+        # Waiting wrote only the waiters' own entries: an answer's transaction cannot conflict with it.
+        assert client.hgetall(older.key) == budget
+        assert set(client.hgetall(older.waiting_key)) == {b"older-batch", b"newer-batch"}
+        older.observe(ticket, Observation(1, 4.0))  # one slot: the older batch's, though it asks second
+        assert newer._update(lambda state, now: try_acquire(state, now, 2, "newer-batch"))[1] == 0
+        assert older._update(lambda state, now: try_acquire(state, now, 1, "older-batch"))[1]
+        assert client.hkeys(older.waiting_key) == [b"newer-batch"]  # a granted waiter leaves the list
+    finally:
+        client.delete(older.key, older.waiting_key)
 
 
 def test_under_a_full_quota_the_first_priority_finishes_long_before_the_second() -> None:

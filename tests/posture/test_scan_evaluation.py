@@ -95,3 +95,33 @@ def test_a_batch_evaluation_left_waiting_until_every_batch_is_stored_is_left_to_
     ScanBatch.objects.filter(pk=second.pk).update(state=ScanBatch.State.RUNNING)
     pipeline.evaluate_batch(first.pk)  # another batch still collecting: evaluate now
     assert "" not in set(clusters.values_list("evaluated_inputs", flat=True))
+
+
+def test_a_batch_evaluation_stops_at_its_next_chunk_once_every_batch_is_stored(
+    make_emulator, emulator_scope, settings, monkeypatch
+) -> None:
+    from posture import pipeline
+    from posture.models import ScanBatch
+
+    settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 1
+    scan = run_scan(emulator_scope(make_emulator(clusters=200)))
+    first, second = scan.batches.order_by("number")[:2]
+    clusters = Cluster.objects.filter(subscription_id__in=first.subscriptions)
+    assert clusters.count() > 20
+    Scan.objects.filter(pk=scan.pk).update(state=Scan.State.RUNNING)
+    ScanBatch.objects.filter(pk=second.pk).update(state=ScanBatch.State.RUNNING)
+    clusters.update(evaluated_inputs="")
+    monkeypatch.setattr(pipeline, "BATCH_EVALUATION_CHUNK", 10)
+    looks = []
+    collecting = pipeline._collecting
+
+    def second_batch_lands_during_the_first_chunk(scan_id: Any) -> bool:
+        looks.append(scan_id)
+        if len(looks) == 2:
+            ScanBatch.objects.filter(pk=second.pk).update(state=ScanBatch.State.DONE)
+        return collecting(scan_id)
+
+    monkeypatch.setattr(pipeline, "_collecting", second_batch_lands_during_the_first_chunk)
+    pipeline.evaluate_batch(first.pk)
+    assert clusters.exclude(evaluated_inputs="").count() == 10  # the first chunk only, kept
+    assert not Scan.objects.get(pk=scan.pk).scope.evaluation_claimed_at  # the final pass can start

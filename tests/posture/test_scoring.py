@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from posture.catalog.docs import EXAMPLE
-from posture.scoring import cluster_sections, grade_for, score_cluster, section_status
+from posture.scoring import grade_for, score_cluster, section_status
 
 
 def test_the_documented_worked_example() -> None:
@@ -58,10 +58,15 @@ def test_sections_are_fail_dominant(statuses, expected) -> None:
     assert section_status(statuses) == expected
 
 
-def test_cluster_sections_map_controls_to_their_sections() -> None:
-    statuses = {control: "pass" for control, *_ in EXAMPLE}
-    statuses["ARC-NP-02"] = "fail"
-    sections = cluster_sections(statuses)
-    assert sections[("cis-k8s", "5.3.2")] == "fail"
-    assert sections[("cis-k8s", "5.3.1")] == "pass"
-    assert sections[("msft-printed", "R1-CIS")] == "fail"  # NP-01..02 both print it
+def test_fleet_sections_count_each_cluster_once_by_its_controls_in_that_section() -> None:
+    from posture.evaluate.run import CONTROL_IDS, STATUS_CODES, Tally
+
+    def vector(**overrides: str) -> str:
+        return "".join(STATUS_CODES[overrides.get(c.replace("-", "_"), "pass")] for c in CONTROL_IDS)
+
+    tally = Tally()
+    tally.vectors.update({vector(ARC_NP_02="fail"): 3, vector(): 2, vector(ARC_NP_01="unknown"): 1})
+    sections = tally.sections()
+    assert sections["cis-k8s"]["5.3.2"] == {"fail": 3, "pass": 3}
+    assert sections["cis-k8s"]["5.3.1"] == {"pass": 5, "unknown": 1}
+    assert sections["msft-printed"]["R1-CIS"] == {"fail": 3, "pass": 2, "unknown": 1}  # NP-01..02 both print it
