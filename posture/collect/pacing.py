@@ -10,12 +10,13 @@ The rule, applied atomically to the shared state:
 - when none is left, wait until the reported reset time;
 - after that time, let one request through ("probe") and learn the new remaining from it.
 Every answer bounds the budget from below: its remaining, less every request the server may not
-have counted yet (those still in flight, and those answered since this one was granted: they may
-have reached ARG after it). The newest answer sets the estimate; an older one arriving later can
-only raise it. So a slot that frees between two answers is used at once, and the estimate never
-exceeds the truth. (A model of the window from our own send
-times was tried and dropped: under load a request reaches ARG later than its send time by more
-than any fixed margin.)
+have counted yet (those still in flight, and those answered since this one was granted, unless
+their answers prove they were measured first). The newest answer sets the estimate; an older one
+arriving later can only raise it. So a slot that frees between two answers is used at once, and
+the estimate never exceeds the truth. Below zero, requests in flight may take the reset's slot,
+so the probe waits for their answers. (A model of the window from our own send times was tried
+and dropped: under load a request reaches ARG later than its send time by more than any fixed
+margin.)
 
 Waiters carry a priority (a scan's batches: the oldest first). When slots are scarce, a waiter
 leaves them to the waiters ahead of it, so the oldest batch finishes collecting first and its
