@@ -43,32 +43,10 @@ ANALYZE_AFTER_ROWS = 5000
 
 
 def analyze(*models_: type[models.Model]) -> None:
-    """Refresh the planner's statistics after a large bulk write (sampled, so cheap): the row
-    counts, and the columns that indexes use, which are what the plans hinge on. Other columns
-    (long names, tags, facts, evidence) are left out: sorting their samples cost seconds per
-    table and no plan needs them."""
+    """Refresh the planner's statistics after a large bulk write (sampled, so cheap)."""
     if _pg():
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE " + ", ".join(f'"{m._meta.db_table}" ({", ".join(planning_columns(m))})' for m in models_))
-
-
-def planning_columns(model: type[models.Model]) -> list[str]:
-    """Quoted columns of the model's keys, foreign keys, unique and indexed fields, and those
-    that its indexes' and constraints' fields and conditions name."""
-    meta = model._meta
-    names = {f.name for f in meta.concrete_fields if f.primary_key or f.unique or f.db_index or f.is_relation}
-    for item in [*meta.indexes, *meta.constraints]:
-        names.update(name.lstrip("-") for name in getattr(item, "fields", ()))
-        names.update(_condition_fields(getattr(item, "condition", None)))
-    return sorted(f'"{meta.get_field(name).column}"' for name in names)
-
-
-def _condition_fields(condition: Any) -> set[str]:
-    if condition is None:
-        return set()
-    if isinstance(condition, models.Q):
-        return {field for child in condition.children for field in _condition_fields(child)}
-    return {condition[0].split("__", 1)[0]}
+            cursor.execute("ANALYZE " + ", ".join(f'"{m._meta.db_table}"' for m in models_))
 
 
 def relax_durability() -> None:
