@@ -429,7 +429,7 @@ def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None, *, superse
     """Evaluate the clusters of `subscriptions` (one stored batch, early), or every cluster of the
     scope with a fleet snapshot, keeping the scan's heartbeat going. A batch's evaluation raises
     EvaluationSuperseded between chunks once `superseded()`."""
-    from posture.evaluate.run import evaluate_scope
+    from posture.evaluate.run import CHUNK, evaluate_scope
 
     def heartbeat() -> None:
         if superseded():
@@ -442,7 +442,7 @@ def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None, *, superse
         subscriptions=subscriptions,
         heartbeat=heartbeat,
         defer_analyze=subscriptions is None,
-        chunk=BATCH_EVALUATION_CHUNK if subscriptions is not None else None,
+        chunk=BATCH_EVALUATION_CHUNK if subscriptions is not None else CHUNK,
     )
 
 

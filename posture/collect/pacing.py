@@ -67,7 +67,7 @@ class QuotaState:
     answered: int = 0  # answers and releases so far
     # The latest answers: [their number in `answered`, the latest time their window's oldest slot
     # frees (None: unknown)], to tell which were measured before a later answer (_uncounted).
-    answers: list[list[float | None]] = field(default_factory=list)
+    answers: list[tuple[int, float | None]] = field(default_factory=list)
     granted: dict[str, list[float]] = field(default_factory=dict)  # ticket in flight -> [`answered`, time] at its grant
     estimated_at: float = 0.0  # when an answer last set `remaining`
     reset_floor: float = 0.0  # the slot freeing at reset_at frees no earlier than this
@@ -101,7 +101,7 @@ class QuotaState:
             probe_until=float(get("probe_until", "0")),
             waiting={k.decode(): json.loads(v) for k, v in (waiting or {}).items()},
             answered=int(get("answered", "0")),
-            answers=json.loads(get("answers", "[]")),
+            answers=[(int(number), frees) for number, frees in json.loads(get("answers", "[]"))],
             granted=json.loads(get("granted", "{}")),
             estimated_at=float(get("estimated_at", "0")),
             reset_floor=float(get("reset_floor", "0")),
@@ -168,11 +168,11 @@ def apply_observation(state: QuotaState, ticket: int, seen: Observation, now: fl
     if ticket < state.applied:
         # An older answer: the state reflects a newer one, but this one may free what the newer
         # one had to count as in flight, or know of a slot that frees sooner.
-        if bound is not None and state.remaining is not None and bound > state.remaining:
-            state.remaining, state.estimated_at = bound, now
-            _learn_reset(state, seen, grant, now, sets_estimate=True)
-        elif bound is not None and state.remaining is not None:
-            _learn_reset(state, seen, grant, now, sets_estimate=False)
+        if bound is not None and state.remaining is not None:
+            raises = bound > state.remaining
+            if raises:
+                state.remaining, state.estimated_at = bound, now
+            _learn_reset(state, seen, grant, now, sets_estimate=raises)
         return
     state.applied = ticket
     state.probe_until = 0.0
@@ -198,14 +198,14 @@ def _uncounted(state: QuotaState, grant: list[float], seen: Observation) -> int:
     measured first, and its request is in this answer's count."""
     answered_at, granted_at = int(grant[0]), grant[1]
     earliest = granted_at + seen.resets_after if seen.resets_after else None
-    first_listed = int(state.answers[0][0] or 0) if state.answers else state.answered
+    first_listed = state.answers[0][0] if state.answers else state.answered
     unlisted = max(0, first_listed - answered_at)  # too long ago to be listed: counted
-    listed = [frees for number, frees in state.answers if int(number or 0) >= answered_at]
+    listed = [frees for number, frees in state.answers if number >= answered_at]
     return unlisted + sum(1 for frees in listed if earliest is None or frees is None or frees >= earliest)
 
 
 def _count_answer(state: QuotaState, frees: float | None) -> None:
-    state.answers.append([state.answered, frees])
+    state.answers.append((state.answered, frees))
     del state.answers[:-MAX_TRACKED_TICKETS]
     state.answered += 1
 

@@ -219,18 +219,18 @@ def evaluate_scope(
     subscriptions: list[str] | None = None,
     heartbeat: Callable[[], None] = lambda: None,
     defer_analyze: bool = False,
-    chunk: int | None = None,
+    chunk: int = CHUNK,
 ) -> RunStats:
     """Evaluate the scope's clusters (or only those of `subscriptions`: one batch of a running
     scan, without a snapshot) and, for a whole scope, snapshot the fleet. With `defer_analyze`
     the caller refreshes the planner statistics (stats.analyze_deferred) once its work is visible.
-    `heartbeat` is called after each `chunk` clusters (default CHUNK) and may raise to stop."""
+    `heartbeat` is called after each `chunk` clusters and may raise to stop."""
     started = time.monotonic()
     with evaluation_lock(scope_id):
         ctx = build_context(now)
         stats, tally, writer = RunStats(), Tally(), Writer()
         try:
-            _run(scope_id, subscriptions, ctx, tally, scan, stats, writer, heartbeat, chunk or CHUNK)
+            _run(scope_id, subscriptions, ctx, tally, scan, stats, writer, heartbeat, chunk)
         finally:
             writer.close()
         if stats.results_written >= bulk.ANALYZE_AFTER_ROWS:
