@@ -73,17 +73,25 @@ def start_scan(scan_id: str) -> None:
 
 
 # The scan ends when its last batch is stored and evaluated, work that cannot start before that
-# batch's final Resource Graph answer. So the last `size` subscriptions go in this many smaller
-# batches: what is left after the final answer is a fraction of a batch.
+# batch's final Resource Graph answer. So the last `size` subscriptions go in this many batches,
+# each half the one before: what is left after the final answer is a small batch, and each tail
+# batch is evaluated while the next, half its size, is collected.
 TAIL_BATCHES = 4
 
 
 def plan_batches(subscriptions: list[str], size: int) -> list[list[str]]:
-    """Batches of at most `size` subscriptions, in order: even-sized ones, then a tail of small ones."""
+    """Batches of at most `size` subscriptions, in order: even-sized ones, then a halving tail."""
     if len(subscriptions) <= size:
         return [subscriptions] if subscriptions else []
     body, tail = subscriptions[: len(subscriptions) - size], subscriptions[len(subscriptions) - size :]
-    return store.even_parts(body, -(-len(body) // size)) + store.even_parts(tail, min(TAIL_BATCHES, len(tail)))
+    return store.even_parts(body, -(-len(body) // size)) + halving_parts(tail, TAIL_BATCHES)
+
+
+def halving_parts(items: list[str], count: int) -> list[list[str]]:
+    """`items` in at most `count` consecutive non-empty parts, each about half the one before."""
+    weights = [2 ** (count - 1 - n) for n in range(count)]
+    bounds = [round(len(items) * sum(weights[:n]) / sum(weights)) for n in range(count + 1)]
+    return [items[start:end] for start, end in zip(bounds, bounds[1:], strict=False) if end > start]
 
 
 def list_subscriptions(session: AzureSession, scope: Scope) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from posture.collect.sweep import split
-from posture.pipeline import TAIL_BATCHES, plan_batches
+from posture.pipeline import TAIL_BATCHES, halving_parts, plan_batches
 
 SUBSCRIPTIONS = [f"{n:08d}-0000-0000-0000-000000000000" for n in range(1000)]
 
@@ -22,10 +22,18 @@ def test_a_scope_within_one_batch_is_not_split() -> None:
     assert plan_batches(SUBSCRIPTIONS[:300], 300) == [SUBSCRIPTIONS[:300]]
 
 
-def test_the_last_batches_are_small_so_little_work_follows_the_last_answer() -> None:
+def test_the_last_batches_halve_so_little_work_follows_the_last_answer() -> None:
     sizes = [len(batch) for batch in plan_batches(SUBSCRIPTIONS, 300)]
-    assert sizes == [234, 233, 233, 75, 75, 75, 75]
+    assert sizes == [234, 233, 233, 160, 80, 40, 20]
     assert len(sizes[-TAIL_BATCHES:]) == TAIL_BATCHES
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 15, 16, 299])
+def test_a_short_tail_keeps_every_subscription_in_non_empty_shrinking_parts(count: int) -> None:
+    parts = halving_parts(SUBSCRIPTIONS[:count], TAIL_BATCHES)
+    assert [s for part in parts for s in part] == SUBSCRIPTIONS[:count]
+    assert 0 < len(parts) <= TAIL_BATCHES and all(part for part in parts)
+    assert [len(p) for p in parts] == sorted((len(p) for p in parts), reverse=True)
 
 
 def test_the_batch_limit_of_resource_graph_holds_for_any_size() -> None:
