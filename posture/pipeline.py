@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -91,7 +92,7 @@ def halving_parts(items: list[str], count: int) -> list[list[str]]:
     """`items` in at most `count` consecutive non-empty parts, each about half the one before."""
     weights = [2 ** (count - 1 - n) for n in range(count)]
     bounds = [round(len(items) * sum(weights[:n]) / sum(weights)) for n in range(count + 1)]
-    return [items[start:end] for start, end in zip(bounds, bounds[1:], strict=False) if end > start]
+    return [items[start:end] for start, end in pairwise(bounds) if end > start]
 
 
 def list_subscriptions(session: AzureSession, scope: Scope) -> list[str]:
