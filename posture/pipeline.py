@@ -434,6 +434,10 @@ def _unscanned_subscriptions(scan: Scan, attempted: set[str]) -> list[str]:
     ]
 
 
+# Clusters a batch's evaluation checks between two looks at whether the final pass took over.
+BATCH_EVALUATION_CHUNK = 500
+
+
 def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None, *, superseded: Callable[[], bool] = lambda: False) -> RunStats:
     """Evaluate the clusters of `subscriptions` (one stored batch, early), or every cluster of the
     scope with a fleet snapshot, keeping the scan's heartbeat going. A batch's evaluation raises
@@ -453,10 +457,6 @@ def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None, *, superse
         defer_analyze=subscriptions is None,
         chunk=BATCH_EVALUATION_CHUNK if subscriptions is not None else CHUNK,
     )
-
-
-# Clusters a batch's evaluation checks between two looks at whether the final pass took over.
-BATCH_EVALUATION_CHUNK = 500
 
 
 def prune_evidence(scope_id: int) -> None:
