@@ -2,7 +2,8 @@
 
 Starts the Azure emulator (a few hundred generated clusters), migrates the SQLite database,
 points a scope at the emulator, runs a scan through the real Azure SDKs, then serves the
-dashboard on http://127.0.0.1:8000 and prints a login. Ctrl-C stops everything.
+dashboard on http://127.0.0.1:8000 and prints a login. Ctrl-C or SIGTERM stops everything it
+started within a few seconds, at any step.
 
 This script is a development tool: production code never imports the emulator.
 """
@@ -18,11 +19,14 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("ARC_VAR_DIR") or ROOT / "var")
 ADDRESS = os.environ.get("DEMO_ADDRESS", "127.0.0.1:8000")
 CLUSTERS = os.environ.get("DEMO_CLUSTERS", "300")
+# How long a started process may take to stop on SIGTERM before its process group is killed.
+STOP_GRACE_SECONDS = 4.0
 
 
 def embedded_env(**extra: str) -> dict[str, str]:
@@ -39,7 +43,7 @@ def run(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def start_emulator() -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_emulator(started: list[subprocess.Popen[Any]]) -> dict[str, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "azure_emulator", "serve", "--clusters", CLUSTERS, "--seed", "2026", "--workdir", str(VAR / "emulator")],
         cwd=ROOT,
@@ -47,10 +51,11 @@ def start_emulator() -> tuple[subprocess.Popen[str], dict[str, str]]:
         text=True,
         start_new_session=True,
     )
+    started.append(process)  # before anything can interrupt: stop_all must find it
     line = process.stdout.readline() if process.stdout else ""
     if not line:
         sys.exit("the Azure emulator did not start")
-    return process, json.loads(line)
+    return json.loads(line)
 
 
 def wait_until_serving(url: str, server: subprocess.Popen[bytes]) -> None:
@@ -66,6 +71,38 @@ def wait_until_serving(url: str, server: subprocess.Popen[bytes]) -> None:
     sys.exit(f"nothing answered on {url}")
 
 
+def stop_all(processes: list[subprocess.Popen[Any]]) -> None:
+    """SIGTERM every process group still running, wait a bounded time, then SIGKILL what is left.
+
+    Signals are ignored meanwhile: a second Ctrl-C must not cut the cleanup short and leave the
+    emulator or the server behind.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while any(p.poll() is None for p in running) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for process in running:
+        if process.poll() is None:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen[Any], signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    # SIGTERM takes Ctrl-C's path; subprocess.run kills a running manage.py on the way out.
+    raise KeyboardInterrupt
+
+
 def ensure_free(address: str) -> None:
     host, port = address.rsplit(":", 1)
     with socket.socket() as probe:
@@ -76,15 +113,16 @@ def ensure_free(address: str) -> None:
 
 
 def main() -> None:
-    # A `kill` stops the emulator and the server too, as Ctrl-C does (they run in sessions of their own).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # The emulator and the server run in sessions of their own, out of reach of the terminal's
+    # Ctrl-C: whatever stops this script stops them in stop_all.
+    signal.signal(signal.SIGTERM, _interrupt)
     ensure_free(ADDRESS)
-    VAR.mkdir(exist_ok=True)
-    print(f"Starting the Azure emulator with {CLUSTERS} demo clusters …", flush=True)
-    emulator, info = start_emulator()
-    env = embedded_env(AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
-    server = None
+    VAR.mkdir(parents=True, exist_ok=True)
+    started: list[subprocess.Popen[Any]] = []
     try:
+        print(f"Starting the Azure emulator with {CLUSTERS} demo clusters …", flush=True)
+        info = start_emulator(started)
+        env = embedded_env(AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
         run(env, "migrate", "--noinput", "-v0")
         run(
             env,
@@ -115,6 +153,9 @@ def main() -> None:
                 "4",
                 "--timeout",
                 "120",
+                # A browser's open request must not hold up Ctrl-C.
+                "--graceful-timeout",
+                "2",
                 "--log-level",
                 "warning",
             ],
@@ -122,17 +163,15 @@ def main() -> None:
             env=env,
             start_new_session=True,
         )
+        started.append(server)
         url = f"http://{ADDRESS}"
         wait_until_serving(url, server)
         print(f"\nArc Posture is running on {url}\n  user name: demo\n  password:  {password}\n\nPress Ctrl-C to stop.", flush=True)
         server.wait()
     except KeyboardInterrupt:
-        print("\nStopping …")
+        print("\nStopping …", flush=True)
     finally:
-        for process in (server, emulator):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
+        stop_all(started)
 
 
 if __name__ == "__main__":
