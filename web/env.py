@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
-
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
