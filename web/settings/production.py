@@ -19,7 +19,7 @@ from web.env import env_bool, env_secret, env_str  # noqa: E402
 from web.settings.base import *  # noqa: E402,F403
 from web.settings.base import ALLOWED_HOSTS, CELERY_BROKER_URL, DATABASES, DEBUG, HTTPS  # noqa: E402
 
-INSECURE_OVERRIDE = "ARC_ALLOW_INSECURE"
+ALLOW_INSECURE = env_bool("ARC_ALLOW_INSECURE", False)
 
 
 def _require(name: str, ok: bool, hint: str) -> None:
@@ -29,8 +29,8 @@ def _require(name: str, ok: bool, hint: str) -> None:
 
 def _refuse_unsafe(name: str, unsafe: bool, hint: str) -> None:
     # A trial may run with these on purpose; it has to say so.
-    if unsafe and not env_bool(INSECURE_OVERRIDE, False):
-        raise ImproperlyConfigured(f"{name}: {hint}. To run insecurely anyway (a local trial only), set {INSECURE_OVERRIDE}=true.")
+    if unsafe and not ALLOW_INSECURE:
+        raise ImproperlyConfigured(f"{name}: {hint}. To run insecurely anyway (a local trial only), set ARC_ALLOW_INSECURE=true.")
 
 
 _require("SECRET_KEY", len(env_secret("SECRET_KEY")) >= 50, "set SECRET_KEY (or SECRET_KEY_FILE) to 50+ random characters")
