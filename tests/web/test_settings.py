@@ -229,6 +229,58 @@ def test_the_image_checks_its_health_and_trusts_forwarded_headers_only_from_conf
     assert "COPY manage.py gunicorn.conf.py" in dockerfile
 
 
+def serve(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_", "DJANGO_", "REDIS_", "ARC_"))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "web.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        cwd=ROOT,  # where gunicorn finds gunicorn.conf.py, as in the image
+        env={**clean, "DJANGO_SETTINGS_MODULE": "web.settings.base", "ARC_VAR_DIR": str(tmp_path), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)  # noqa: S310 - our own server
+            return server, port
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise AssertionError("gunicorn did not start") from None
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize(("trusted", "served_as_https"), [("127.0.0.1", True), ("192.0.2.10", False)])
+def test_gunicorn_believes_x_forwarded_proto_only_from_trusted_proxies(tmp_path, trusted, served_as_https) -> None:
+    import http.client
+
+    server, port = serve({"HTTPS": "true", "ARC_TRUSTED_PROXIES": trusted}, tmp_path)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/login/", headers={"Host": "localhost", "X-Forwarded-Proto": "https"})
+        response = connection.getresponse()
+        # Believed: the page itself. Not believed: the request is plain HTTP and is sent to https://.
+        assert (response.status == 200) is served_as_https
+        assert (response.getheader("Location") or "").startswith("https://") is not served_as_https
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_env_example_does_not_make_django_believe_forwarded_proto_from_anyone() -> None:
+    example = dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
+    assert example["TRUST_X_FORWARDED_PROTO"] == "false"
+    assert example["ARC_TRUSTED_PROXIES"] == "172.30.80.1"  # the compose network's gateway
+    assert "gateway: 172.30.80.1" in (ROOT / "docker-compose.yml").read_text()
+
+
 def test_compose_publishes_on_loopback_and_keeps_the_mail_catcher_for_trials() -> None:
     compose = (ROOT / "docker-compose.yml").read_text()
     published = re.findall(r'^\s+- "([^"]+:\d+:\d+)"$', compose, re.M)
