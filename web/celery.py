@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging.config
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "web.settings.base")
 
@@ -32,5 +35,15 @@ app.conf.update(
     worker_cancel_long_running_tasks_on_connection_loss=True,
     worker_send_task_events=True,
     task_send_sent_event=True,
+    # Logging is Django's LOGGING (format, level), in workers and beat too; see _django_logging.
+    worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _django_logging(**_kwargs: Any) -> None:
+    # With a receiver here Celery installs no handlers or format of its own; LOG_LEVEL, not -l, sets the level.
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -81,40 +83,27 @@ def env_secret(name: str, default: str = "") -> str:
     return env_str(name, default)
 
 
-def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, object]:
-    """Django DATABASES entry from postgres://user:pass@host:port/name?opt=v or sqlite:///path."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, Any]:
+    """Django DATABASES entry from postgres://user:pass@host:port/name?opt=v or sqlite:///path,
+    parsed by dj-database-url (which also decodes Unix-socket hosts such as %2Fvar%2Frun%2Fpostgresql)."""
+    scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
-        path = unquote(parts.path)
-        # sqlite:///relative.db and sqlite:////absolute.db, as most URL parsers read them.
-        name = path[1:] if path.startswith("/") else path
-        if not name:
+        if not urlsplit(url).path.lstrip("/"):
             raise ImproperlyConfigured("DATABASE_URL sqlite:/// needs a file path")
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": name,
-            # WAL and an immediate write lock keep the embedded default usable by a web
-            # process and an in-process scan at the same time.
-            "OPTIONS": {
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+        config: dict[str, Any] = dict(dj_database_url.parse(url))
+        # WAL and an immediate write lock keep the embedded default usable by a web process and
+        # an in-process scan at the same time.
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            **config.get("OPTIONS", {}),
         }
+        return config
     if scheme in {"postgres", "postgresql", "pgsql"}:
-        name = unquote(parts.path.lstrip("/"))
-        if not name:
+        config = dict(dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True))
+        if not config.get("NAME"):
             raise ImproperlyConfigured("DATABASE_URL must name a database, e.g. postgres://host/arcposture")
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": conn_max_age,
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": dict(parse_qsl(parts.query)),
-        }
+        config.setdefault("OPTIONS", {})
+        return config
     raise ImproperlyConfigured(f"DATABASE_URL scheme {scheme!r} is not supported; use postgres:// or sqlite:///")

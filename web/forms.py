@@ -6,7 +6,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -16,32 +15,8 @@ from posture.models import Cluster, NetworkPath, Scope
 from posture.normalize import CONNECTIVITY_STATUSES
 from posture.roles import ROLE_PERMISSIONS
 from posture.selectors import CLUSTER_SORTS, GRADES
-from web import throttle
 
-LOCKED = (
-    "Too many failed sign-ins for this account or address. "
-    "Wait a few minutes and try again, or ask an administrator to reset your password."
-)
 CONTROL_CHOICES = [(c.id, f"{c.id} · {c.title}") for c in CONTROLS]
-
-
-def client_address(request: Any) -> str:
-    return (request.META.get("REMOTE_ADDR") or "unknown") if request is not None else "unknown"
-
-
-class ThrottledAuthenticationForm(AuthenticationForm):
-    def clean(self) -> dict[str, Any]:
-        username = self.cleaned_data.get("username") or ""
-        address = client_address(self.request)
-        if throttle.is_locked(username, address):
-            raise forms.ValidationError(LOCKED, code="locked")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            throttle.record_failure(username, address)
-            raise
-        throttle.reset(username)
-        return cleaned
 
 
 class PlainLabels:

@@ -1,44 +1,39 @@
-"""Login throttling against password guessing, kept in the shared cache (Redis in production).
+"""Login throttling is django-axes (AXES_* in web/settings/base.py); this module tells it who the client is.
 
-Failures are counted per user name and, with a looser limit, per client address, so one
-attacker cannot lock out every user behind a shared proxy address by guessing at random names.
+Behind a proxy every request arrives from the proxy's address, so counting by REMOTE_ADDR would let
+one client lock out everyone. X-Forwarded-For is read only when the request comes from one of
+ARC_TRUSTED_PROXIES, and then only at the position those proxies wrote (AXES_IPWARE_PROXY_COUNT):
+a direct client cannot claim another address, and a client behind the proxy cannot hide behind one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import ipaddress
 
 from django.conf import settings
-from django.core.cache import cache
-
-log = logging.getLogger(__name__)
-ADDRESS_FACTOR = 4
+from django.http import HttpRequest
+from ipware import get_client_ip
 
 
-def _key(kind: str, value: str) -> str:
-    digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
-    return f"login-fail:{kind}:{digest}"
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
 
 
-def _keys(username: str, address: str) -> list[tuple[str, int]]:
-    limit = settings.LOGIN_FAILURE_LIMIT
-    return [(_key("user", username), limit), (_key("addr", address), limit * ADDRESS_FACTOR)]
-
-
-def is_locked(username: str, address: str) -> bool:
-    return any((cache.get(key) or 0) >= limit for key, limit in _keys(username, address))
-
-
-def record_failure(username: str, address: str) -> None:
-    for key, _limit in _keys(username, address):
-        cache.add(key, 0, timeout=settings.LOGIN_LOCKOUT_SECONDS)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS)
-    log.warning("failed login for user name %r from %s", username[:150], address)
-
-
-def reset(username: str) -> None:
-    cache.delete(_key("user", username))
+def client_address(request: HttpRequest) -> str | None:
+    remote = request.META.get("REMOTE_ADDR") or ""
+    trusted = {_address(proxy) for proxy in settings.ARC_TRUSTED_PROXIES}
+    if _address(remote) in trusted - {None}:
+        forwarded, _routable = get_client_ip(
+            request,
+            proxy_count=settings.AXES_IPWARE_PROXY_COUNT,
+            request_header_order=settings.AXES_IPWARE_META_PRECEDENCE_ORDER,
+            strict=False,  # entries a client wrote itself sit to the left of the proxies' and are ignored
+        )
+        if forwarded:
+            return forwarded
+    return remote or None  # e.g. a request built in code; axes stores no address then

@@ -116,6 +116,21 @@ def test_four_eyes_refusal_is_shown_as_a_message(fleet: Any, admin_user: Any, ad
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("four_eyes", [True, False])
+def test_the_exception_pages_say_whether_four_eyes_approval_is_on(
+    fleet: Any, admin_user: Any, admin_client: Any, settings: Any, four_eyes: bool
+) -> None:
+    settings.ARC_EXCEPTION_FOUR_EYES = four_eyes
+    exception = request_exception(admin_user)
+    for page in (reverse("exception-list"), reverse("exception-detail", args=[exception.pk])):
+        html = admin_client.get(page).content.decode()
+        if four_eyes:
+            assert "Four-eyes approval is on" in html and "ARC_EXCEPTION_FOUR_EYES=false" not in html
+        else:
+            assert "Four-eyes approval is off (<code>ARC_EXCEPTION_FOUR_EYES=false</code>)" in html
+
+
+@pytest.mark.django_db
 def test_reject_and_revoke_are_recorded(fleet: Any, analyst: Any, admin_client: Any) -> None:
     first = request_exception(analyst)
     admin_client.post(reverse("exception-reject", args=[first.pk]), {"note": "fix it instead"})

@@ -7,7 +7,9 @@ in-process, a local-memory cache. Production adds only stricter requirements
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_celery_beat",
+    "axes",
     "posture",
     "web",
 ]
@@ -68,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lock-out during sign-in into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "web.urls"
@@ -92,12 +97,15 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 _database_url = env_secret("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'arc-posture.sqlite3'}"
 DATABASES = {"default": database_from_url(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    Path(str(DATABASES["default"]["NAME"])).parent.mkdir(parents=True, exist_ok=True)
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and DATABASES["default"]["NAME"] != ":memory:":
+    _sqlite_file = Path(str(DATABASES["default"]["NAME"]))
+    _sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    # Created private (password hashes live there); SQLite gives its -wal and -shm files the same mode.
+    _sqlite_file.touch(mode=0o600, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-# --- Redis: caches (login throttling, sessions, rendered pages) and the shared ARG quota pacer --
+# --- Redis: caches (sessions, rendered pages) and the shared ARG quota pacer ---------------------
 def _render_version() -> str:
     """Digest of the code and templates that rendered pages and cached selector values are made
     of, so a release never serves what the one before cached (those entries are keyed by data
@@ -116,7 +124,7 @@ if REDIS_URL:
     def _redis_cache(prefix: str) -> dict[str, Any]:
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": prefix, "TIMEOUT": 300}
 
-    # "default" (throttle counters, sessions) outlives releases; "pages" does not.
+    # "default" (sessions) outlives releases; "pages" does not.
     CACHES = {"default": _redis_cache("arc-posture"), "pages": _redis_cache(f"arc-posture:{_render_version()}")}
     # Sessions read from Redis and written through to the database. Not with per-process
     # caches: a sign-out would stay unseen by the other processes.
@@ -141,6 +149,11 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT}
 
 # --- Auth --------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out sign-in before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -152,12 +165,39 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+
+# The reverse proxies whose X-Forwarded-For (here) and X-Forwarded-Proto (gunicorn.conf.py) are
+# believed, as exact addresses the way gunicorn takes them; a request from anywhere else is its own client.
+ARC_TRUSTED_PROXIES = env_list("ARC_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+for _proxy in ARC_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_address(_proxy)
+    except ValueError:
+        raise ImproperlyConfigured(f"ARC_TRUSTED_PROXIES must list IP addresses of proxies, not {_proxy!r}") from None
+# How many trusted proxies each request passes (each appends the address it was reached from).
+ARC_PROXY_COUNT = env_int("ARC_PROXY_COUNT", 1, minimum=1, maximum=10)
+
+# Sign-in throttling (django-axes). Counters live in the database, so every process (gunicorn
+# workers, embedded or not) shares them. A lock-out holds one user name from one client address:
+# guessing at many names locks out only the guesser, and nobody can lock a user out from elsewhere.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "web.throttle.client_address"
+# The nearest proxy is REMOTE_ADDR; the others wrote the entries right of the client's.
+AXES_IPWARE_PROXY_COUNT = ARC_PROXY_COUNT - 1
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR",)
+AXES_LOCKOUT_CALLABLE = "web.views.accounts.locked_out"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 
 # --- Security headers ------------------------------------------------------------------------
 # HTTPS=true when the app is reached over TLS (directly or behind a proxy that sets
 # X-Forwarded-Proto): secure cookies, redirect to https and HSTS follow from it.
 HTTPS = env_bool("HTTPS", False)
+# Not needed under gunicorn, which believes X-Forwarded-Proto from ARC_TRUSTED_PROXIES only. Django
+# believes it from anyone: set it only when nothing but the proxy can reach the app.
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = HTTPS
@@ -233,7 +273,8 @@ ARC_STALE_AFTER_HOURS = env_int("ARC_STALE_AFTER_HOURS", 24, minimum=1)
 ARC_ATTESTATION_MAX_DAYS = env_int("ARC_ATTESTATION_MAX_DAYS", 365, minimum=1)
 ARC_EXCEPTION_MAX_DAYS = env_int("ARC_EXCEPTION_MAX_DAYS", 180, minimum=1)
 ARC_EXPIRING_SOON_DAYS = env_int("ARC_EXPIRING_SOON_DAYS", 14, minimum=1)
-# Separation of duties: an admin may not approve an exception they requested.
+# Separation of duties: an admin may not approve an exception they requested. On by default in
+# production; the exception pages say when it is off.
 ARC_EXCEPTION_FOUR_EYES = env_bool("ARC_EXCEPTION_FOUR_EYES", False)
 # Raw Resource Graph responses are kept for this many finished scans per scope.
 ARC_EVIDENCE_KEEP_SCANS = env_int("ARC_EVIDENCE_KEEP_SCANS", 10, minimum=1)
@@ -245,15 +286,29 @@ USE_I18N = False
 USE_TZ = True
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# plain: one readable line per record; json: one JSON object per line, for log collectors.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+_LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": _LOG_FIELDS},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": _LOG_FIELDS,
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # At INFO azure-core logs every request and response header.
         "azure": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
+        # Failures and lock-outs (user names and addresses masked) at WARNING; every attempt at INFO.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -13,10 +13,13 @@ from django.core.exceptions import ImproperlyConfigured
 # Production defaults that base reads from the environment; explicit values still win.
 os.environ.setdefault("HTTPS", "true")
 os.environ.setdefault("STATIC_COLLECTED", "true")
+os.environ.setdefault("ARC_EXCEPTION_FOUR_EYES", "true")
 
-from web.env import env_secret, env_str  # noqa: E402
+from web.env import env_bool, env_secret, env_str  # noqa: E402
 from web.settings.base import *  # noqa: E402,F403
-from web.settings.base import CELERY_BROKER_URL, DATABASES, DEBUG  # noqa: E402
+from web.settings.base import ALLOWED_HOSTS, CELERY_BROKER_URL, DATABASES, DEBUG, HTTPS  # noqa: E402
+
+ALLOW_INSECURE = env_bool("ARC_ALLOW_INSECURE", False)
 
 
 def _require(name: str, ok: bool, hint: str) -> None:
@@ -24,8 +27,21 @@ def _require(name: str, ok: bool, hint: str) -> None:
         raise ImproperlyConfigured(f"{name}: {hint}")
 
 
+def _refuse_unsafe(name: str, unsafe: bool, hint: str) -> None:
+    # A trial may run with these on purpose; it has to say so.
+    if unsafe and not ALLOW_INSECURE:
+        raise ImproperlyConfigured(f"{name}: {hint}. To run insecurely anyway (a local trial only), set ARC_ALLOW_INSECURE=true.")
+
+
 _require("SECRET_KEY", len(env_secret("SECRET_KEY")) >= 50, "set SECRET_KEY (or SECRET_KEY_FILE) to 50+ random characters")
 _require("DATABASE_URL", DATABASES["default"]["ENGINE"].endswith("postgresql"), "set DATABASE_URL to a postgres:// URL")
 _require("CELERY_BROKER_URL", bool(CELERY_BROKER_URL), "set CELERY_BROKER_URL to a redis:// URL")
 _require("ALLOWED_HOSTS", bool(env_str("ALLOWED_HOSTS")), "list the host names the app is served under")
 _require("DEBUG", not DEBUG, "DEBUG must be off in production")
+_refuse_unsafe(
+    "SECRET_KEY",
+    "change-me" in env_secret("SECRET_KEY").lower(),
+    "this is the placeholder from .env.example, which anyone can read; generate a key of your own",
+)
+_refuse_unsafe("ALLOWED_HOSTS", "*" in ALLOWED_HOSTS, "* accepts any Host header; list the host names the app is served under")
+_refuse_unsafe("HTTPS", not HTTPS, "HTTPS=false sends passwords and session cookies in clear text; serve the app over TLS")

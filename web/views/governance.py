@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -161,6 +162,7 @@ def exception_list(request: HttpRequest) -> HttpResponse:
         "control": control,
         "controls": CONTROLS,
         "audit": governance.exception_audit(),
+        "four_eyes": settings.ARC_EXCEPTION_FOUR_EYES,
     }
     return render(request, "posture/exception_list.html", context)
 
@@ -198,6 +200,7 @@ def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "covered": selectors.covered_results(field_name="exception", object_id=exception.pk),
         "decision_form": DecisionForm(),
         "can_withdraw": governance.may_revoke(exception, request.user),
+        "four_eyes": settings.ARC_EXCEPTION_FOUR_EYES,
     }
     return render(request, "posture/exception_detail.html", context)
 
