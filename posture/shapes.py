@@ -122,7 +122,9 @@ class Shape:
             pass
         if not isinstance(row, dict):
             return [{"field": "(row)", "issue": "not an object"}]
-        found = [{"field": name, "issue": "missing"} for name in self.required if name not in row]
+        missing = [name for name in self.required if name not in row]
+        # One entry for every missing column: a row that lost them all names them all.
+        found = [{"field": ", ".join(missing)[:200], "issue": "missing"}] if missing else []
         for name, check in self.columns.items():
             if name in row:
                 try:
