@@ -89,7 +89,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "subnets": OPTIONAL_ARRAY,
         },
     ),
-    queries.EXTENSIONS.name: _row({"id": NAMED, "name": NAMED, **_strings("extensionType", "provisioningState", "installState", "version")}),
+    queries.EXTENSIONS.name: _row(
+        {"id": NAMED, "name": NAMED, **_strings("extensionType", "provisioningState", "installState", "version")}
+    ),
     queries.POLICY_STATES.name: _row(
         {
             "id": NAMED,
@@ -103,7 +105,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     # describes nothing, and must not read as "found, every setting unknown".
     "provisioned_cluster_instance": {"type": "object", "required": ["properties"], "properties": {"properties": {"type": "object"}}},
 }
-
 
 
 class Shape:

@@ -133,9 +133,7 @@ def store_clusters(
     return len(rows) + len(known)
 
 
-def store_resources(
-    records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime, refused: Iterable[str] = ()
-) -> int:
+def store_resources(records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime, refused: Iterable[str] = ()) -> int:
     """As store_clusters; a refused resource keeps its last good data and is only marked seen."""
     _mark_seen(AzureResource, refused, scan, now)
     digests, changed, existing = _changed(AzureResource, "data_hash", records)

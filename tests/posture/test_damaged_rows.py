@@ -14,7 +14,9 @@ from posture.collect.sweep import BatchData
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Status
 from posture.scanning import scan_request
 
-CLUSTER_ID = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/Edge-RG/providers/Microsoft.Kubernetes/connectedClusters/store-042"
+CLUSTER_ID = (
+    "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/Edge-RG/providers/Microsoft.Kubernetes/connectedClusters/store-042"
+)
 # Aims a fault at the clusters query only (others mention connected clusters in a filter).
 CLUSTERS_QUERY = "type =~ 'microsoft.kubernetes/connectedclusters'"
 
@@ -102,7 +104,10 @@ def test_well_formed_rows_with_odd_content_are_kept_with_their_problems() -> Non
 @pytest.mark.parametrize(
     "shape,row",
     [
-        ("network_resources", {"id": CLUSTER_ID, "name": "pls", "location": "eastus", "subscriptionId": "00000000-0000-0000-0000-0000000000aa"}),
+        (
+            "network_resources",
+            {"id": CLUSTER_ID, "name": "pls", "location": "eastus", "subscriptionId": "00000000-0000-0000-0000-0000000000aa"},
+        ),
         ("extensions", {"id": CLUSTER_ID + "/providers/Microsoft.KubernetesConfiguration/extensions/azurepolicy", "name": "azurepolicy"}),
         ("provisioned_cluster_instance", {"id": "x"}),
         ("provisioned_cluster_instance", {"properties": "Succeeded"}),
@@ -234,7 +239,12 @@ def test_data_problems_are_shown_escaped_on_the_scan_and_the_cluster(client, vie
     scan = Scan.objects.create(
         scope=scope,
         state=Scan.State.PARTIAL,
-        data_problems={"rows": 2, "clusters": 1, "resources": 0, "examples": [{"query": "clusters", "id": hostile, "field": "name", "issue": "missing"}]},
+        data_problems={
+            "rows": 2,
+            "clusters": 1,
+            "resources": 0,
+            "examples": [{"query": "clusters", "id": hostile, "field": "name", "issue": "missing"}],
+        },
     )
     now = timezone.now()
     cluster = Cluster.objects.create(
