@@ -154,7 +154,7 @@ def results_of(keys: set[str]) -> dict[tuple[str, str], tuple[str, Any]]:
     }
 
 
-def assert_damage_contained(emulator: Any, good: Scan, damaged_scan: Scan, facts: dict[str, tuple[str, Any]], results: dict) -> set[str]:
+def assert_damage_contained(emulator: Any, damaged_scan: Scan, facts: dict[str, tuple[str, Any]], results: dict) -> set[str]:
     """What a scan that received damaged clusters rows must leave behind; returns the damaged keys."""
     subscriptions = mangled_subscriptions(emulator)
     damaged = set(Cluster.objects.filter(subscription_id__in=subscriptions).values_list("key", flat=True))
@@ -188,7 +188,7 @@ def test_damaged_cluster_rows_never_replace_the_last_good_facts(make_emulator, e
 
     emulator.faults.mangle_rows("arg", how="mixed", query=CLUSTERS_QUERY)
     damaged_scan = run_scan(scope)
-    damaged = assert_damage_contained(emulator, good, damaged_scan, facts, results)
+    damaged = assert_damage_contained(emulator, damaged_scan, facts, results)
 
     clean = run_scan(scope)
     assert clean.state == Scan.State.SUCCEEDED and clean.data_problems == {}
@@ -267,3 +267,53 @@ def test_data_problems_are_shown_escaped_on_the_scan_and_the_cluster(client, vie
 
 def test_the_row_fixture_is_well_formed() -> None:
     assert shapes.issues("clusters", copy.deepcopy(cluster_row())) == []
+
+
+# --- the fault matrix: real Celery workers on PostgreSQL and Redis ------------------------------
+# How long a scan of this small fleet may take to end, faults included, before the test fails.
+RECOVERY_BOUND_SECONDS = 180
+
+
+def scan_on_workers(scope: Any, worker: Any) -> Scan:
+    import time
+
+    scan, created = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
+    assert created
+    deadline = time.monotonic() + RECOVERY_BOUND_SECONDS
+    while not Scan.objects.get(pk=scan.pk).is_finished:
+        assert time.monotonic() < deadline, worker.log()[-4000:]
+        time.sleep(0.2)
+    scan.refresh_from_db()
+    return scan
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_damaged_rows_on_real_workers_change_nothing_and_the_workers_keep_serving(
+    start_worker, celery_live, make_emulator, emulator_scope
+) -> None:
+    emulator = make_emulator(clusters=250)  # five subscriptions, one batch (and clusters page) each
+    scope = emulator_scope(emulator)
+    env = {"AZURE_CLIENT_ID": emulator.client_id, "AZURE_CLIENT_SECRET": emulator.client_secret, "ARC_SCAN_BATCH_SUBSCRIPTIONS": "1"}
+    worker = start_worker(extra_env=env, name="damaged-rows")
+    good = scan_on_workers(scope, worker)
+    assert good.state == Scan.State.SUCCEEDED and good.data_problems == {}, good.error
+    assert good.clusters == 250 == Cluster.objects.count()
+    facts = {c.key: (c.facts_hash, c.facts_scan_id) for c in Cluster.objects.all()}
+    results = results_of(set(facts))
+    result_count = ControlResult.objects.count()
+
+    emulator.faults.mangle_rows("arg", how="mixed", query=CLUSTERS_QUERY, count=2)  # two pages of damaged rows
+    damaged_scan = scan_on_workers(scope, worker)
+    damaged = assert_damage_contained(emulator, damaged_scan, facts, results)
+    assert len(mangled_subscriptions(emulator)) == 2
+    assert ControlResult.objects.count() == result_count
+
+    clean = scan_on_workers(scope, worker)  # the worker still serves, and well-formed rows clear the problem
+    assert clean.state == Scan.State.SUCCEEDED and clean.data_problems == {}, clean.error
+    assert clean.clusters == 250 == Cluster.objects.count() and ControlResult.objects.count() == result_count
+    assert not Cluster.objects.exclude(data_problems=[]).exists()
+    assert {c.key: c.facts_hash for c in Cluster.objects.filter(key__in=damaged)} == {k: facts[k][0] for k in damaged}
+    assert ChangeEvent.objects.filter(scan=clean).count() == 0
+    assert FleetSnapshot.objects.filter(scan=clean).count() == 1
+    assert worker.process.poll() is None
