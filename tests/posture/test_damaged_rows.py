@@ -213,6 +213,43 @@ def test_a_damaged_extension_row_keeps_its_clusters_last_good_facts(make_emulato
 
 
 @pytest.mark.django_db(transaction=True)
+def test_damaged_network_resource_rows_keep_their_last_good_data(make_emulator, emulator_scope) -> None:
+    from posture.models import AzureResource
+
+    emulator = make_emulator(clusters=60)
+    scope = emulator_scope(emulator)
+    assert run_scan(scope).state == Scan.State.SUCCEEDED
+    before = dict(AzureResource.objects.values_list("key", "data_hash"))
+    clusters = {c.key: c.facts_hash for c in Cluster.objects.all()}
+    assert before
+    emulator.faults.mangle_rows("arg", how="drop", query="microsoft.keyvault/vaults")  # the network resources query only
+    scan = run_scan(scope)
+    assert scan.state == Scan.State.PARTIAL
+    assert scan.data_problems["resources"] == len(before) and scan.data_problems["clusters"] == 0
+    assert dict(AzureResource.objects.values_list("key", "data_hash")) == before
+    assert not AzureResource.objects.filter(removed_at__isnull=False).exists()
+    assert {c.key: c.facts_hash for c in Cluster.objects.all()} == clusters
+    assert ChangeEvent.objects.filter(scan=scan).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_instance_body_without_properties_keeps_its_clusters_last_good_facts(make_emulator, emulator_scope) -> None:
+    emulator = make_emulator(clusters=60)
+    scope = emulator_scope(emulator)
+    assert run_scan(scope).state == Scan.State.SUCCEEDED
+    before = {c.key: c.facts_hash for c in Cluster.objects.all()}
+    assert Cluster.objects.filter(kind__iexact="ProvisionedCluster").exists()
+    emulator.faults.mangle_rows("arm", how="drop", path="provisionedclusterinstances")
+    scan = run_scan(scope)
+    (refused,) = Cluster.objects.exclude(data_problems=[])
+    assert scan.state == Scan.State.PARTIAL and scan.data_problems["clusters"] == 1
+    assert refused.data_problems == [{"query": "provisioned_cluster_instance", "field": "properties", "issue": "missing"}]
+    assert refused.facts["provisioned_instance"]["found"] is True  # the last good profile, not "found, all unknown"
+    assert {c.key: c.facts_hash for c in Cluster.objects.all()} == before
+    assert ChangeEvent.objects.filter(scan=scan).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_cluster_first_seen_through_a_damaged_row_is_stored_with_every_fact_unknown(make_emulator, emulator_scope) -> None:
     emulator = make_emulator(clusters=60)
     emulator.faults.mangle_rows("arg", how="mixed", query=CLUSTERS_QUERY)
