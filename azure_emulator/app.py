@@ -12,7 +12,7 @@ from typing import Any
 from azure_emulator import control, errors
 from azure_emulator.arg import ARG_PATH, ResourceGraph
 from azure_emulator.arm import ResourceManager
-from azure_emulator.faults import Fault, Faults
+from azure_emulator.faults import Fault, Faults, mangle_rows
 from azure_emulator.fleet import Fleet
 from azure_emulator.identity import Identity
 from azure_emulator.messages import Request, Response, json_response
@@ -130,7 +130,12 @@ class App:
                 auth.error.headers.update(self.arm.remaining_header(request))
                 return auth.error, auth.principal
             assert auth.principal is not None
-            return self.arm.handle(request, auth.principal, self.recorder.count), auth.principal
+            response = self.arm.handle(request, auth.principal, self.recorder.count)
+            mangle = self.faults.take("arm", path, "mangle") if response.status == 200 and isinstance(response.payload, dict) else None
+            if mangle is not None:  # a resource body with its top-level fields (properties, ...) damaged
+                applied.append("mangle")
+                response = json_response(200, mangle_rows([response.payload], mangle)[0], response.headers)
+            return response, auth.principal
         if kind == "other":
             return errors.arm_error(404, "NotFound", f"No route for '{request.path}'."), None
         return errors.arm_error(

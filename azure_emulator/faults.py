@@ -87,7 +87,10 @@ class Faults:
         query: str | None = None,
     ) -> None:
         """Damage the rows of the next successful page: drop columns or give them odd types.
-        `columns` defaults to every column except `id`."""
+        `columns` defaults to every column except `id`. With kind="arm", the top-level fields of
+        the next resource body (properties, name, ...) are damaged the same way."""
+        if kind not in ("arg", "arm"):
+            raise ValueError("only Resource Graph rows and ARM resource bodies can be mangled")
         if how not in (*MANGLE_MODES, "mixed"):
             raise ValueError(f"how must be one of {MANGLE_MODES} or 'mixed'")
         self._push(Fault("mangle", kind, count, path, how=how, columns=columns, query=query))

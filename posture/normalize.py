@@ -1,8 +1,10 @@
 """Resource Graph rows and ARM bodies → one fact record per cluster (and per related resource).
 
-Every value from Azure is untrusted: wrong types, unknown enum values and missing properties
-are kept as far as they are known and listed under "problems" instead of raising. A missing
-value stays None (unknown); it is never turned into a default that could read as a pass.
+Every value from Azure is untrusted. A row of the wrong shape (columns missing or oddly typed)
+never gets here: posture/shapes.py refuses it and the last good facts stay. In a well-formed
+row, unknown enum values, unparseable dates and odd ids are kept as far as they are known and
+listed under "problems" instead of raising. An absent property stays None (unknown); it is
+never turned into a default that could read as a pass.
 """
 
 from __future__ import annotations
@@ -178,6 +180,15 @@ def cluster_record(row: Any) -> dict[str, Any] | None:
 
 def owner_of_extension(row_id: str) -> str:
     return row_id.lower().split(EXTENSION_SEGMENT, 1)[0]
+
+
+def owner_of_child(row_id: Any) -> str | None:
+    """The resource a child row (extension, policy state, assessment) belongs to: its id is the
+    owner's id + /providers/<namespace>/<type>/<name>."""
+    if not isinstance(row_id, str) or row_id.lower().count("/providers/") < 2:
+        return None
+    owner = row_id[: row_id.lower().rfind("/providers/")]
+    return owner if arm_id(owner) else None
 
 
 def extension_record(row: Any) -> tuple[str, dict[str, Any]] | None:

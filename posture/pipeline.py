@@ -288,11 +288,11 @@ def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progres
     counters = progress.counters()
     with transaction.atomic():
         if not ScanBatch.objects.filter(pk=batch.pk, claim=claim, state=ScanBatch.State.RUNNING).update(
-            state=ScanBatch.State.DONE, finished_at=now, heartbeat_at=now, clusters=len(data.clusters), **counters
+            state=ScanBatch.State.DONE, finished_at=now, heartbeat_at=now, clusters=data.cluster_count, **counters
         ):
             raise ClaimLost
         scan = batch.scan
-        written = store.store_clusters(data.clusters, scan, now) + store.store_resources(data.resources, scan, now)
+        written = store.store_batch(data, scan, now)
         for evidence in data.evidence:
             evidence.batch = batch
         QueryEvidence.objects.bulk_create(data.evidence)
@@ -302,7 +302,7 @@ def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progres
             requests=F("requests") + counters["requests"],
             pages=F("pages") + counters["pages"],
             rows=F("rows") + counters["rows"],
-            clusters=F("clusters") + len(data.clusters),
+            clusters=F("clusters") + data.cluster_count,
             throttled=F("throttled") + counters["throttled"],
             quota_wait_seconds=F("quota_wait_seconds") + counters["quota_wait_seconds"],
             heartbeat_at=now,
@@ -403,7 +403,10 @@ def finish_scan(scan_id: str) -> None:
     warnings = _unscanned_subscriptions(scan, {sub for _, subs, _ in batches for sub in subs})
     evaluation = evaluate_scan(scan)
     prune_evidence(scan.scope_id)
-    state = Scan.State.SUCCEEDED if done and not failed else Scan.State.PARTIAL if done else Scan.State.FAILED
+    # Refused rows: some facts could not be refreshed, and unknown never counts as a pass.
+    refused = store.data_problem_warnings(scan)
+    warnings += refused
+    state = Scan.State.SUCCEEDED if done and not failed and not refused else Scan.State.PARTIAL if done else Scan.State.FAILED
     error = ""
     if failed:
         unique = list(dict.fromkeys(failed))

@@ -38,14 +38,16 @@ def _existing_hashes(model: type[Model], hash_field: str, keys: list[str]) -> di
     return found
 
 
-def _mark_seen(model: type[Model], keys: Iterable[str], scan: Scan, now: dt.datetime) -> None:
+def _mark_seen(model: type[Model], keys: Iterable[str], scan: Scan, now: dt.datetime, **also: Any) -> None:
     for part in chunks(list(keys)):
         model.objects.filter(key__in=part).update(  # type: ignore[attr-defined]
-            last_seen_scan=scan, last_seen_at=now, removed_at=None, scope_id=scan.scope_id
+            last_seen_scan=scan, last_seen_at=now, removed_at=None, scope_id=scan.scope_id, **also
         )
 
 
-def _cluster_row(record: dict[str, Any], digest: str, scan: Scan, now: dt.datetime) -> dict[str, Any]:
+def _cluster_row(
+    record: dict[str, Any], digest: str, scan: Scan, now: dt.datetime, problems: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     last = record["last_connectivity_time"]
     return {
         "key": record["id"].lower(),
@@ -69,6 +71,7 @@ def _cluster_row(record: dict[str, Any], digest: str, scan: Scan, now: dt.dateti
         "first_seen_at": now,
         "last_seen_at": now,
         "removed_at": None,
+        "data_problems": problems or [],
     }
 
 
@@ -92,6 +95,7 @@ CLUSTER_UPDATE_FIELDS = (
     "last_seen_scan_id",
     "last_seen_at",
     "removed_at",
+    "data_problems",
 )
 
 
@@ -102,17 +106,36 @@ def _changed(model: type[Model], hash_field: str, records: dict[str, dict[str, A
     return digests, changed, existing
 
 
-def store_clusters(records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime) -> int:
-    """Upsert changed clusters, mark the rest seen; returns how many were written."""
+def store_clusters(
+    records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime, refused: dict[str, dict[str, Any]] | None = None
+) -> int:
+    """Upsert changed clusters, mark the rest seen; returns how many were written.
+
+    A refused cluster (a damaged row, see posture/shapes.py) keeps its last good facts and is
+    only marked seen, with the reasons; one never stored before is stored with every fact unknown.
+    """
     digests, changed, existing = _changed(Cluster, "facts_hash", records)
     rows = [_cluster_row(records[key], digests[key], scan, now) for key in changed]
+    refused = refused or {}
+    known = _existing_hashes(Cluster, "facts_hash", list(refused))
+    for key, entry in refused.items():
+        if key not in known:
+            unknown = normalize.finish(normalize.cluster_record({"id": entry["id"]}) or {})
+            if unknown:
+                rows.append(_cluster_row(unknown, normalize.fact_hash(unknown), scan, now, entry["issues"]))
     if rows:
         bulk.upsert(Cluster, tuple(rows[0]), rows, conflict=("key",), update=CLUSTER_UPDATE_FIELDS)
-    _mark_seen(Cluster, (key for key in records if existing.get(key) == digests[key]), scan, now)
-    return len(changed)
+    _mark_seen(Cluster, (key for key in records if existing.get(key) == digests[key]), scan, now, data_problems=[])
+    for key in known:  # rare: one UPDATE each is fine
+        Cluster.objects.filter(key=key).update(
+            last_seen_scan=scan, last_seen_at=now, removed_at=None, scope_id=scan.scope_id, data_problems=refused[key]["issues"]
+        )
+    return len(rows) + len(known)
 
 
-def store_resources(records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime) -> int:
+def store_resources(records: dict[str, dict[str, Any]], scan: Scan, now: dt.datetime, refused: Iterable[str] = ()) -> int:
+    """As store_clusters; a refused resource keeps its last good data and is only marked seen."""
+    _mark_seen(AzureResource, refused, scan, now)
     digests, changed, existing = _changed(AzureResource, "data_hash", records)
     rows = [
         {
@@ -154,6 +177,43 @@ def store_resources(records: dict[str, dict[str, Any]], scan: Scan, now: dt.date
         )
     _mark_seen(AzureResource, (key for key in records if existing.get(key) == digests[key]), scan, now)
     return len(changed)
+
+
+def store_batch(data: Any, scan: Scan, now: dt.datetime) -> int:
+    """A collected batch (posture/collect/sweep.py BatchData): clusters, resources, and the
+    account of refused rows; returns how many rows were written."""
+    resources = [key for key, entry in data.refused.items() if entry["kind"] == "resource"]
+    written = store_clusters(data.clusters, scan, now, data.refused_clusters) + store_resources(data.resources, scan, now, resources)
+    record_data_problems(scan, data)
+    return written
+
+
+def data_problem_warnings(scan: Scan) -> list[str]:
+    account = scan.data_problems or {}
+    if not account.get("rows"):
+        return []
+    return [
+        f"{account['rows']} Resource Graph row(s) were refused as damaged (columns missing or of the wrong type): "
+        f"{account.get('clusters', 0)} cluster(s) and {account.get('resources', 0)} related resource(s) keep their last good data."
+    ]
+
+
+MAX_EXAMPLES = 50
+
+
+def record_data_problems(scan: Scan, data: Any) -> None:
+    """Add a batch's refused rows to the scan's account (in the batch's transaction: concurrent
+    batches take turns on the scan's row)."""
+    if not data.refused_rows:
+        return
+    locked = Scan.objects.select_for_update().only("data_problems").get(pk=scan.pk)
+    account = {"rows": 0, "clusters": 0, "resources": 0, "examples": [], **(locked.data_problems or {})}
+    account["rows"] += data.refused_rows
+    account["clusters"] += len(data.refused_clusters)
+    account["resources"] += len(data.refused) - len(data.refused_clusters)
+    examples = [{"id": entry["id"][:300], **issue} for entry in data.refused.values() for issue in entry["issues"][:3]]
+    account["examples"] = (account["examples"] + examples + [{"id": "", **issue} for issue in data.unattributed])[:MAX_EXAMPLES]
+    Scan.objects.filter(pk=scan.pk).update(data_problems=account)
 
 
 def mark_removed(scan: Scan, subscriptions: set[str], now: dt.datetime) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from posture import normalize, queries
+from posture import normalize, queries, shapes
 from posture.collect.client import AzureSession
 from posture.models import QueryEvidence
 from posture.store import even_parts
@@ -81,11 +81,57 @@ class BatchData:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     children: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     evidence: list[QueryEvidence] = field(default_factory=list)
+    # Rows refused as damaged (posture/shapes.py), by the cluster or resource they describe:
+    # {key: {"id": arm id, "issues": [...]}}. Their last good facts stay.
+    refused: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refused_rows: int = 0
+    # Damaged rows that name nothing this batch holds: reported on the scan only.
+    unattributed: list[dict[str, Any]] = field(default_factory=list)
     pages: int = 0
     rows: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Set when a stream fails: the others stop at their next page instead of spending quota.
     abort: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def refused_clusters(self) -> dict[str, dict[str, Any]]:
+        return {key: entry for key, entry in self.refused.items() if entry["kind"] == "cluster"}
+
+    @property
+    def cluster_count(self) -> int:
+        """Clusters seen, whether their rows were accepted or refused."""
+        return len(self.clusters) + len(self.refused_clusters)
+
+    def refuse(self, query: str, owner_id: Any, issues: list[dict[str, str]]) -> None:
+        entries = [{"query": query, **issue} for issue in issues]
+        with self.lock:
+            self.refused_rows += 1
+            if not isinstance(owner_id, str):
+                self.unattributed.extend(entries)
+                del self.unattributed[MAX_UNATTRIBUTED:]
+                return
+            entry = self.refused.setdefault(owner_id.lower(), {"id": owner_id, "kind": None, "issues": [], "queries": set()})
+            entry["queries"].add(query)
+            entry["issues"].extend(entries[: MAX_ISSUES_PER_RECORD - len(entry["issues"])])
+
+    def settle_refusals(self) -> None:
+        """A cluster or resource with any refused row keeps its last good facts: its other rows
+        would store a picture with a hole in it. A refusal naming nothing here is unattributed."""
+        for key in list(self.refused):
+            entry = self.refused[key]
+            if key in self.clusters or (queries.CLUSTERS.name in entry["queries"] and normalize.CLUSTER_SEGMENT in key):
+                entry["kind"] = "cluster"
+                entry["id"] = self.clusters.pop(key, entry)["id"]
+            elif key in self.resources or queries.NETWORK_RESOURCES.name in entry["queries"]:
+                entry["kind"] = "resource"
+                entry["id"] = self.resources.pop(key, entry)["id"]
+            else:
+                self.unattributed.extend(self.refused.pop(key)["issues"])
+        del self.unattributed[MAX_UNATTRIBUTED:]
+
+
+MAX_ISSUES_PER_RECORD = 20
+MAX_UNATTRIBUTED = 20
 
 
 def collect_batch_data(session: AzureSession, subscriptions: list[str], *, on_page: Callable[[int], None]) -> BatchData:
@@ -109,18 +155,26 @@ def collect_batch_data(session: AzureSession, subscriptions: list[str], *, on_pa
         with data.lock:
             data.evidence.append(evidence.finish())
 
-    def keep(target: dict[str, dict[str, Any]], parse: Callable[[Any], dict[str, Any] | None]) -> Callable[[Any], None]:
+    def keep(target: dict[str, dict[str, Any]], parse: Callable[[Any], dict[str, Any] | None], shape: str) -> Callable[[Any], None]:
         def handle(row: Any) -> None:
+            issues = shapes.issues(shape, row)
+            if issues:
+                data.refuse(shape, row["id"] if isinstance(row, dict) and normalize.arm_id(row.get("id")) else None, issues)
+                return
             record = parse(row)
             if record is not None:  # rows without a usable id cannot be attributed to anything
                 target[record["id"].lower()] = record
 
         return handle
 
-    def gather(field_name: str, parse: Callable[[Any], Any]) -> Callable[[Any], None]:
+    def gather(field_name: str, parse: Callable[[Any], Any], shape: str) -> Callable[[Any], None]:
         found = data.children.setdefault(field_name, [])
 
         def handle(row: Any) -> None:
+            issues = shapes.issues(shape, row)
+            if issues:
+                data.refuse(shape, normalize.owner_of_child(row.get("id")) if isinstance(row, dict) else None, issues)
+                return
             child = parse(row)
             if child is not None:
                 found.append(child)
@@ -128,9 +182,9 @@ def collect_batch_data(session: AzureSession, subscriptions: list[str], *, on_pa
         return handle
 
     handlers = [
-        (queries.CLUSTERS, keep(data.clusters, normalize.cluster_record)),
-        (queries.NETWORK_RESOURCES, keep(data.resources, normalize.resource_record)),
-        *((query, gather(name, parse)) for name, (query, parse) in CHILD_QUERIES.items()),
+        (queries.CLUSTERS, keep(data.clusters, normalize.cluster_record, queries.CLUSTERS.name)),
+        (queries.NETWORK_RESOURCES, keep(data.resources, normalize.resource_record, queries.NETWORK_RESOURCES.name)),
+        *((query, gather(name, parse, query.name)) for name, (query, parse) in CHILD_QUERIES.items()),
     ]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(handlers) * len(parts) + 1, thread_name_prefix="arg") as pool:
         futures = [pool.submit(run, query, handle, part) for query, handle in handlers for part in parts]
@@ -142,6 +196,7 @@ def collect_batch_data(session: AzureSession, subscriptions: list[str], *, on_pa
         except BaseException:
             data.abort.set()
             raise
+    data.settle_refusals()
     for name in CHILD_QUERIES:
         for owner, item in data.children.pop(name, []):
             target = data.clusters.get(owner) or data.resources.get(owner)
@@ -193,6 +248,9 @@ def _provisioned_instances(session: AzureSession, data: BatchData, scopes: dict[
             if fetched is None:
                 return
             record, body, raw = fetched
+            issues = shapes.issues("provisioned_cluster_instance", body) if body is not None else []
+            if issues:
+                data.refuse("provisioned_cluster_instance", record["id"], issues)
             record["provisioned_instance"] = normalize.provisioned_instance_record(body)
             line = {"id": record["id"], "found": body is not None, "body": raw.decode("utf-8", "replace")}
             evidence.add(json.dumps(line).encode(), 1)

@@ -50,6 +50,9 @@ class Cluster(models.Model):
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Why the last scan refused this cluster's rows ([{query, field, issue}]); `facts` then still
+    # holds the last good data. Empty once a scan stores well-formed rows again.
+    data_problems = models.JSONField(default=list, blank=True)
     # Current evaluation (see posture/evaluate); results_hash lets a no-change run skip the cluster.
     score = models.FloatField(null=True, blank=True)
     grade = models.CharField(max_length=2, blank=True)

@@ -124,6 +124,9 @@ class Scan(models.Model):
     throttled = models.PositiveIntegerField(default=0)
     quota_wait_seconds = models.FloatField(default=0.0)
     clusters_removed = models.PositiveIntegerField(default=0)
+    # Resource Graph rows refused as damaged: {"rows": n, "clusters": n, "resources": n,
+    # "examples": [{query, id, field, issue}]}. Any makes the scan partial.
+    data_problems = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -178,6 +178,21 @@ def test_a_path_filter_and_count_target_only_matching_requests(http: requests.Se
     assert emu.stats()["faults_applied"] == 2
 
 
+@pytest.mark.parametrize(("how", "properties"), [("drop", "<missing>"), ("string_bool", "true"), ("null", None)])
+def test_a_mangled_arm_body_loses_its_properties_object_but_keeps_its_id(
+    http: requests.Session, emu: Emulator, token: str, how: str, properties: object
+) -> None:
+    aks = next(c for c in emu.fleet.clusters() if c.get("kind") == "ProvisionedCluster")
+    instance = (
+        f"{emu.base_url}{aks['id']}/providers/Microsoft.HybridContainerService/provisionedClusterInstances/default?api-version=2024-01-01"
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    emu.faults.mangle_rows("arm", how=how, path="provisionedclusterinstances")
+    mangled, clean = (http.get(instance, headers=headers).json() for _ in range(2))
+    assert mangled["id"] == clean["id"] and mangled.get("properties", "<missing>") == properties
+    assert isinstance(clean["properties"], dict)
+
+
 def test_a_query_filter_aims_a_fault_at_one_kql_query(http: requests.Session, emu: Emulator, token: str) -> None:
     emu.faults.add("arg", 503, query="microsoft.kubernetes/connectedclusters")
     other = query(http, emu, token, {"query": "resources | where type =~ 'microsoft.keyvault/vaults' | project id"})

@@ -175,23 +175,6 @@ def test_transient_arm_failures_are_retried(make_emulator, emulator_scope) -> No
     assert all(c.facts["provisioned_instance"]["found"] for c in Cluster.objects.filter(kind__iexact="ProvisionedCluster"))
 
 
-def test_mangled_rows_are_kept_as_far_as_known(make_emulator, emulator_scope) -> None:
-    emulator = make_emulator(clusters=60)
-    emulator.faults.mangle_rows("arg", how="mixed", query=CLUSTERS_QUERY)
-    scan = run_scan(emulator_scope(emulator))
-    assert scan.state == Scan.State.SUCCEEDED, scan.error
-    assert Cluster.objects.count() == 60
-    with_problems = [c for c in Cluster.objects.all() if c.facts["problems"]]
-    assert with_problems
-    issues = {p["issue"] for c in with_problems for p in c.facts["problems"]}
-    assert issues & {"unexpected type", "missing"}
-    # Unknown data never became a pass.
-    for cluster in with_problems:
-        odd = {p["field"] for p in cluster.facts["problems"]}
-        if "workloadIdentityEnabled" in odd and cluster.facts["workload_identity_enabled"] is None:
-            assert cluster.results.get(control="ARC-ID-01").status in ("unknown", "excepted")
-
-
 def test_a_token_rejected_mid_scan_is_renewed_once(make_emulator, emulator_scope) -> None:
     emulator = make_emulator(clusters=60)
     emulator.faults.add("arg", 401, count=1)
