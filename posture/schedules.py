@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from celery.schedules import crontab
 from django.db import transaction
 
 WATCHDOG = "arc-posture: watchdog"
@@ -34,8 +35,6 @@ def cron_problem(expression: str) -> str | None:
     Parsed by celery's own crontab, as beat parses each CrontabSchedule: what it accepts runs
     (`0 9 * * mon-fri`), what it rejects (`*/0 * * * *`, `0 0 30 2 *`) beat would disable.
     """
-    from celery.schedules import crontab
-
     parts = (expression or "").split()
     if len(parts) != 5:
         return "it needs five fields: minute hour day-of-month month weekday"
@@ -90,7 +89,7 @@ def sync_periodic_tasks() -> None:
         if cron_problem(scope.schedule):
             continue  # a row saved before validation matched beat's: no entry, and its pages say why
         minute, hour, day, month, weekday = scope.schedule.split()
-        crontab, _ = CrontabSchedule.objects.get_or_create(
+        cron_row, _ = CrontabSchedule.objects.get_or_create(
             minute=minute, hour=hour, day_of_month=day, month_of_year=month, day_of_week=weekday, timezone="UTC"
         )
         name = SCOPE.format(name=scope.name)
@@ -99,7 +98,7 @@ def sync_periodic_tasks() -> None:
             name=name,
             defaults={
                 "task": "posture.scheduled_scan",
-                "crontab": crontab,
+                "crontab": cron_row,
                 "interval": None,
                 "kwargs": json.dumps({"scope_id": scope.pk}),
                 "enabled": scope.enabled,
