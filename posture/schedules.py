@@ -1,13 +1,17 @@
 """Beat's periodic tasks, kept in django-celery-beat's tables and derived from the scopes.
 
 Called after every migrate and whenever a scope changes, so the database scheduler always
-matches the scopes: one crontab per enabled scope, plus the watchdog and worker heartbeats.
+matches the scopes: one crontab per scope, plus the watchdog and worker heartbeats. A schedule
+beat cannot parse gets no entry (beat would only disable it and log); the pages show it instead.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
+from celery.schedules import crontab
 from django.db import transaction
 
 WATCHDOG = "arc-posture: watchdog"
@@ -15,6 +19,42 @@ HEARTBEAT = "arc-posture: heartbeat {queue}"
 SCOPE = "arc-posture: scan scope {name}"
 PREFIX = "arc-posture: "
 QUEUES = ("default", "collect")
+# Cron fields in order, with django-celery-beat's CrontabSchedule name and column length.
+CRON_FIELDS = (
+    ("minute", "minute", 240),
+    ("hour", "hour", 96),
+    ("day of month", "day_of_month", 124),
+    ("month", "month_of_year", 64),
+    ("weekday", "day_of_week", 64),
+)
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why beat cannot run this five-field cron expression (UTC), or None when it can.
+
+    Parsed by celery's own crontab, as beat parses each CrontabSchedule: what it accepts runs
+    (`0 9 * * mon-fri`), what it rejects (`*/0 * * * *`, `0 0 30 2 *`) beat would disable.
+    """
+    parts = (expression or "").split()
+    if len(parts) != 5:
+        return "it needs five fields: minute hour day-of-month month weekday"
+    for (label, field, length), part in zip(CRON_FIELDS, parts, strict=True):
+        if len(part) > length:
+            return f"the {label} field is longer than {length} characters"
+        try:
+            crontab(**{field: part})
+        except Exception as exc:  # celery raises ValueError, its ParseException and others
+            return f"{label} {part!r}: {str(exc).rstrip('.')}"
+    try:
+        crontab(**{field: part for (_, field, _), part in zip(CRON_FIELDS, parts, strict=True)})
+    except Exception as exc:
+        return str(exc).rstrip(".")
+    return None
+
+
+def unrunnable_schedules(scopes: Iterable[Any]) -> list[tuple[Any, str]]:
+    """(scope, why) for each of these scopes whose schedule beat cannot run."""
+    return [(scope, problem) for scope in scopes if (problem := cron_problem(scope.schedule))]
 
 
 @transaction.atomic
@@ -46,8 +86,10 @@ def sync_periodic_tasks() -> None:
             },
         )
     for scope in Scope.objects.all():
+        if cron_problem(scope.schedule):
+            continue  # a row saved before validation matched beat's: no entry, and its pages say why
         minute, hour, day, month, weekday = scope.schedule.split()
-        crontab, _ = CrontabSchedule.objects.get_or_create(
+        cron_row, _ = CrontabSchedule.objects.get_or_create(
             minute=minute, hour=hour, day_of_month=day, month_of_year=month, day_of_week=weekday, timezone="UTC"
         )
         name = SCOPE.format(name=scope.name)
@@ -56,7 +98,7 @@ def sync_periodic_tasks() -> None:
             name=name,
             defaults={
                 "task": "posture.scheduled_scan",
-                "crontab": crontab,
+                "crontab": cron_row,
                 "interval": None,
                 "kwargs": json.dumps({"scope_id": scope.pk}),
                 "enabled": scope.enabled,

@@ -54,6 +54,14 @@ AZ_CLUSTER = "-g {resource_group} -n {name} --subscription {subscription_id}"
 AZ_EXT = (
     "az k8s-extension create --cluster-type connectedClusters --cluster-name {name} -g {resource_group} --subscription {subscription_id}"
 )
+
+
+def needs(variable: str) -> str:
+    """A value the analyst chooses, as a shell variable that must be set: the command stops
+    with "set VARIABLE" instead of reading `<placeholder>` as a redirection."""
+    return f'"${{{variable}:?set {variable}}}"'
+
+
 STALE = "The cluster is Offline, Expired or silent too long: a pass becomes unknown (stale); a fail stays a fail."
 
 CONTROLS: tuple[Control, ...] = (
@@ -203,7 +211,8 @@ CONTROLS: tuple[Control, ...] = (
             az=(
                 "az connectedk8s connect "
                 + AZ_CLUSTER
-                + " -l {location} --enable-private-link true --private-link-scope-resource-id <private-link-scope-id>",
+                + " -l {location} --enable-private-link true --private-link-scope-resource-id "
+                + needs("PRIVATE_LINK_SCOPE_ID"),
             ),
             policies=("12e7176a-4919-47ef-922b-34eda4c7f0ce", "4002015b-1272-4dfb-8943-fed4aeec39b6"),
         ),
@@ -250,7 +259,8 @@ CONTROLS: tuple[Control, ...] = (
         remediation=Remediation(
             "Create a private endpoint (group id hybridcompute) for the scope in the cluster's region and approve its connection; configure the three privatelink DNS zones.",
             az=(
-                "az network private-endpoint create -g <network-rg> -n pe-{name} --vnet-name <vnet> --subnet <subnet> --private-connection-resource-id {scope_id} --group-id hybridcompute --connection-name {name}-arc -l {location}",
+                f"az network private-endpoint create -g {needs('NETWORK_RG')} -n pe-{{name}} --vnet-name {needs('VNET')} --subnet {needs('SUBNET')}"
+                " --private-connection-resource-id {scope_id} --group-id hybridcompute --connection-name {name}-arc -l {location}",
             ),
             policies=(
                 "7eab1da3-2bf0-4ff0-8303-1a4277c380e8",
@@ -279,8 +289,9 @@ CONTROLS: tuple[Control, ...] = (
         remediation=Remediation(
             "Route the cluster through the Arc gateway (one gateway serves about 1,000 Arc resources per region) or through Private Link.",
             az=(
-                "az arcgateway create --name <gateway> --resource-group <rg> --location {location} --gateway-type public --allowed-features * --subscription {subscription_id}",
-                "az connectedk8s update " + AZ_CLUSTER + " --gateway-resource-id <gateway-id>",
+                f"az arcgateway create --name {needs('GATEWAY_NAME')} --resource-group {needs('GATEWAY_RG')} --location {{location}}"
+                " --gateway-type public --allowed-features '*' --subscription {subscription_id}",
+                "az connectedk8s update " + AZ_CLUSTER + " --gateway-resource-id " + needs("GATEWAY_ID"),
             ),
         ),
         printed=R2_PRINTED,
@@ -372,8 +383,9 @@ CONTROLS: tuple[Control, ...] = (
         remediation=Remediation(
             "Disable public network access on the vault and give it a private endpoint (group id vault).",
             az=(
-                "az keyvault update --name <vault> --public-network-access Disabled",
-                "az network private-endpoint create -g <network-rg> -n pe-<vault> --vnet-name <vnet> --subnet <subnet> --private-connection-resource-id <vault-id> --group-id vault --connection-name <vault>-pe",
+                f"az keyvault update --name {needs('VAULT')} --public-network-access Disabled",
+                f"az network private-endpoint create -g {needs('NETWORK_RG')} -n pe-{needs('VAULT')} --vnet-name {needs('VNET')} --subnet {needs('SUBNET')}"
+                f" --private-connection-resource-id {needs('VAULT_ID')} --group-id vault --connection-name {needs('VAULT')}-pe",
             ),
             policies=(
                 "405c5871-3e91-4644-8a63-58e19d68ff5b",

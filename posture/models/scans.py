@@ -7,12 +7,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from posture.schedules import cron_problem
+
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Tenant: a GUID or a verified domain (contoso.onmicrosoft.com).
 TENANT_RE = re.compile(r"^(?:[0-9a-fA-F-]{36}|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+)$")
 # Management group ids: letters, digits, - _ . ( ), at most 90 characters (ARM naming rules).
 MANAGEMENT_GROUP_RE = re.compile(r"^[A-Za-z0-9_.()-]{1,90}$")
-CRON_FIELD_RE = re.compile(r"^[0-9*/,-]+$")
 
 
 def validate_guid(value: str) -> None:
@@ -21,9 +22,9 @@ def validate_guid(value: str) -> None:
 
 
 def validate_cron(value: str) -> None:
-    fields = (value or "").split()
-    if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
-        raise ValidationError(f"{value!r} is not a cron expression of five fields (minute hour day month weekday)")
+    """Accepts exactly what celery beat can run (see posture.schedules.cron_problem)."""
+    if problem := cron_problem(value):
+        raise ValidationError(f"{value!r} is not a cron schedule beat can run: {problem}.")
 
 
 class Scope(models.Model):

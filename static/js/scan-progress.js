@@ -22,6 +22,27 @@
     if (badge) {
       badge.className = "badge state-" + data.state;
     }
+    announce(box, data);
+  }
+
+  // The polite live region speaks when the state or the tens of percent change: every poll
+  // would interrupt a screen reader user every two seconds.
+  function announce(box, data) {
+    var region = box.querySelector("[data-announce]");
+    if (!region) {
+      return;
+    }
+    var key = data.state + "|" + Math.floor(data.percent / 10);
+    // Until the first change, what the server rendered is what the region says.
+    var previous = region.getAttribute("data-key") ||
+      region.getAttribute("data-state") + "|" + Math.floor(Number(region.getAttribute("data-percent")) / 10);
+    if (previous === key) {
+      return;
+    }
+    region.setAttribute("data-key", key);
+    region.textContent =
+      "Scan " + String(data.state_label).toLowerCase() + ", " + data.percent + "% done (" +
+      data.batches_finished + " of " + data.batches_total + " batches)";
   }
 
   function watch(box) {

@@ -51,7 +51,8 @@ def test_an_admin_adds_a_scope_and_its_schedule_follows(admin_client: Any, djang
         ({"authority": "http://login.example"}, "Azure endpoints must use https://."),
         ({"subscriptions": "abc"}, "is not a GUID"),
         ({"management_groups": "mg-1"}, "Give subscriptions or management groups, not both."),
-        ({"schedule": "every hour"}, "is not a cron expression of five fields"),
+        ({"schedule": "every hour"}, "is not a cron schedule beat can run: it needs five fields"),
+        ({"schedule": "*/0 * * * *"}, "is not a cron schedule beat can run: minute &#x27;*/0&#x27;: slice step cannot be zero"),
         ({"name": "Has Spaces"}, "Enter a valid “slug”"),
     ],
 )

@@ -11,7 +11,7 @@ from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
-from posture.catalog.controls import CONTROLS_BY_ID, Control
+from posture.catalog.controls import CONTROLS_BY_ID, Control, needs
 from posture.catalog.frameworks import FRAMEWORKS, PRINTED, Ref
 
 VIEW = "posture.view_posture"
@@ -26,7 +26,9 @@ MANAGE_USERS = "posture.manage_users"
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 PLACEHOLDER_RE = re.compile(r"\{(name|resource_group|subscription_id|location|id|scope_id)\}")
-SCOPE_ID_PLACEHOLDER = "<private-link-scope-id>"
+SCOPE_ID_PLACEHOLDER = needs("PRIVATE_LINK_SCOPE_ID")
+# The analyst's own values in the command templates: "${VNET:?set VNET}".
+NEEDED_RE = re.compile(r"\$\{([A-Z][A-Z0-9_]*):\?")
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -93,6 +95,11 @@ def fill_commands(templates: Iterable[str], values: dict[str, Any]) -> list[str]
         return shlex.quote(str(raw if raw is not None else ""))
 
     return [PLACEHOLDER_RE.sub(value, template) for template in templates]
+
+
+def needed_variables(templates: Iterable[str]) -> list[str]:
+    """The shell variables the analyst must set before running these commands, in order."""
+    return list(dict.fromkeys(name for template in templates for name in NEEDED_RE.findall(template)))
 
 
 def comment_safe(text: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
@@ -15,7 +15,17 @@ from posture import selectors
 from posture.catalog.controls import CONTROLS, Control
 from posture.catalog.policies import POLICIES
 from posture.models import Status
-from web.views.common import EXPORT, VIEW, cluster_values, comment_safe, fill_commands, get_control_or_404, paginate, split_references
+from web.views.common import (
+    EXPORT,
+    VIEW,
+    cluster_values,
+    comment_safe,
+    fill_commands,
+    get_control_or_404,
+    needed_variables,
+    paginate,
+    split_references,
+)
 
 LIST_STATUSES = (Status.FAIL, Status.UNKNOWN, Status.EXCEPTED, Status.ATTESTED, Status.PASS, Status.NOT_APPLICABLE)
 # The download streams; this only bounds a runaway export (the largest supported fleet is 100,000).
@@ -72,7 +82,8 @@ def control_detail(request: HttpRequest, control_id: str) -> HttpResponse:
     return render(request, "posture/control_detail.html", context)
 
 
-def _script(control: Control, scope_ids: list[int] | None, scope_label: str) -> Iterator[str]:
+def remediation_script(control: Control, targets: Iterable[dict[str, Any]], scope_label: str) -> Iterator[str]:
+    """A POSIX sh script fixing `targets` (cluster_values rows); every Azure value is quoted."""
     policies = _policies(control)
     yield "#!/bin/sh\n"
     yield f"# Arc Posture remediation for {control.id}: {comment_safe(control.title)}\n"
@@ -80,10 +91,15 @@ def _script(control: Control, scope_ids: list[int] | None, scope_label: str) -> 
     yield f"# {comment_safe(control.remediation.summary)}\n"
     yield "# Review before running: every command changes Azure resources. Values are shell-quoted.\n"
     yield "set -eu\n\n"
+    needed = needed_variables(control.remediation.az)
+    if needed:
+        # Checked up front, so a missing value stops the script before it changes anything.
+        yield f"# Set these to your own values first: {' '.join(needed)}\n"
+        yield "".join(f': "${{{name}:?set {name}}}"\n' for name in needed) + "\n"
     subscriptions: list[str] = []
     seen: set[str] = set()  # subscription-wide commands repeat across clusters: write them once
     count = 0
-    for values in selectors.remediation_targets(control=control.id, scope_ids=scope_ids):
+    for values in targets:
         if count >= MAX_SCRIPT_CLUSTERS:
             yield f"# Stopped after {MAX_SCRIPT_CLUSTERS} clusters.\n"
             break
@@ -113,6 +129,7 @@ def control_remediation(request: HttpRequest, control_id: str) -> StreamingHttpR
     state = selectors.fleet_state(scope_name=request.GET.get("scope") or None)
     scope_ids = state.scope_ids if state.selected else None
     label = state.selected.name if state.selected else "all scopes"
-    response = StreamingHttpResponse(_script(control, scope_ids, label), content_type="text/x-shellscript; charset=utf-8")
+    targets = selectors.remediation_targets(control=control.id, scope_ids=scope_ids)
+    response = StreamingHttpResponse(remediation_script(control, targets, label), content_type="text/x-shellscript; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="remediate-{control.id.lower()}.sh"'
     return response

@@ -17,6 +17,7 @@ from posture import selectors
 from posture.catalog.controls import CONTROLS_BY_ID
 from posture.models import NetworkPath, Scan, Status
 from posture.progress import ScanProgress
+from posture.schedules import unrunnable_schedules
 from web.views.common import VIEW
 
 TOP_FAILING = 8
@@ -119,6 +120,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "stale": functools.cache(lambda: selectors.stale_clusters(scope_ids=scope_ids, version=state.version) if latest.exists else []),
         "stale_count": latest.control_counts(selectors.FRESHNESS_CONTROL).get(Status.FAIL, 0),
         "scope_rows": [(scope, state.last_scans.get(scope.pk)) for scope in state.scopes],
+        "bad_schedules": unrunnable_schedules(state.scopes),
         "active_progress": {scan.pk: _scan_progress(scan) for scan in state.active_scans},
         **_distribution_rows(latest, state.selected.name if state.selected else None),
     }

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from posture import selectors
 from posture.models import Scope
+from posture.schedules import cron_problem, unrunnable_schedules
 from posture.scopes import scope_save
 from web.forms import ScopeForm
 from web.views.common import MANAGE_SCOPES, VIEW
@@ -22,7 +23,8 @@ from web.views.common import MANAGE_SCOPES, VIEW
 def scope_list(request: HttpRequest) -> HttpResponse:
     state = selectors.fleet_state(with_scans=True)
     snapshots = {s.scope_id: s for s in state.latest.snapshots}
-    rows = [(scope, snapshots.get(scope.pk), state.last_scans.get(scope.pk)) for scope in state.scopes]
+    problems = dict(unrunnable_schedules(state.scopes))
+    rows = [(scope, snapshots.get(scope.pk), state.last_scans.get(scope.pk), problems.get(scope)) for scope in state.scopes]
     return render(request, "posture/scope_list.html", {"rows": rows})
 
 
@@ -54,4 +56,6 @@ def scope_edit(request: HttpRequest, name: str) -> HttpResponse:
     form = ScopeForm(request.POST or None, instance=scope)
     if request.method == "POST" and (response := _save(request, form, "saved")):
         return response
-    return render(request, "posture/scope_form.html", {"form": form, "scope": scope})
+    # A row saved before schedules were checked as beat checks them: say why it never scans.
+    context = {"form": form, "scope": scope, "schedule_problem": cron_problem(scope.schedule)}
+    return render(request, "posture/scope_form.html", context)
