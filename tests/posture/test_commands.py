@@ -42,8 +42,8 @@ def test_scope_add_validates_and_schedules_the_scope() -> None:
         (["--tenant-id", "not a tenant"], "tenant_id"),
         (["--tenant-id", TENANT, "--subscription", "abc"], "GUID"),
         (["--tenant-id", TENANT, "--schedule", "every hour"], "cron"),
-        (["--tenant-id", TENANT, "--cloud", "Custom"], "custom cloud"),
-        (["--tenant-id", TENANT, "--authority", "http://login.example"], "https"),
+        (["--tenant-id", TENANT, "--cloud", "Custom"], "cloud: Choose an Azure cloud or one the operator defined"),
+        (["--tenant-id", TENANT, "--credential", "corp"], r"credential: .*\(ARC_CREDENTIALS: none\)"),
     ],
 )
 def test_scope_add_refuses_bad_input_with_a_reason(args, message) -> None:
