@@ -80,8 +80,8 @@ def check_assertion(assertion: str, certificate: ClientCertificate, client_id: s
         return "AADSTS50027: JWT token is invalid or malformed."
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return "AADSTS50027: JWT token is invalid or malformed."
-    named = header.get("x5t#S256") or header.get("x5t")
-    if named not in certificate.thumbprints:
+    named = str(header.get("x5t#S256") or header.get("x5t") or "")
+    if named.rstrip("=") not in certificate.thumbprints:  # MSAL keeps the base64 padding
         return f"AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{named}']"  # noqa: E501
     public_key = certificate.certificate.public_key()
     assert isinstance(public_key, rsa.RSAPublicKey)

@@ -142,7 +142,7 @@ def credential_for(scope: Scope, *, renew: bool = False) -> TokenCredential:
     global _cache_pid
     ends = endpoints_for(scope)
     conf = CredentialSet.read(_prefix(scope))
-    key = (scope.tenant_id.lower(), ends, conf)
+    key = (scope.tenant_id.lower(), ends, scope.credential or "", conf)
     with _cache_lock:
         if _cache_pid != os.getpid():  # a forked worker builds its own
             _cache.clear()
