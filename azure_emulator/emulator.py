@@ -14,9 +14,9 @@ from typing import Any
 
 from azure_emulator import control
 from azure_emulator.app import App
-from azure_emulator.assertion import ClientCertificate
 from azure_emulator.arg import ResourceGraph
 from azure_emulator.arm import ResourceManager
+from azure_emulator.assertion import ClientCertificate
 from azure_emulator.certs import create_certificates
 from azure_emulator.faults import Faults
 from azure_emulator.fleet import Fleet, generate_fleet

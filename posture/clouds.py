@@ -70,7 +70,7 @@ def cloud_choices() -> list[tuple[str, str]]:
 
 
 def credential_names() -> list[str]:
-    """"" (the AZURE_* variables) and every name the operator listed in ARC_CREDENTIALS."""
+    """ "" (the AZURE_* variables) and every name the operator listed in ARC_CREDENTIALS."""
     return ["", *getattr(settings, "ARC_CREDENTIALS", [])]
 
 

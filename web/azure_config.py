@@ -49,8 +49,7 @@ def _cloud(where: str, name: str, raw: dict[str, Any]) -> dict[str, str]:
         raise ImproperlyConfigured(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}; use {', '.join(KEYS)}")
     if not NAME_RE.match(name) or name in RESERVED:
         raise ImproperlyConfigured(
-            f"{where}: cloud name {name!r} must be lower-case letters, digits and hyphens (at most 32), "
-            "and not a built-in cloud's name"
+            f"{where}: cloud name {name!r} must be lower-case letters, digits and hyphens (at most 32), and not a built-in cloud's name"
         )
     cloud = {
         "authority": _https_origin(f"{where} authority", raw.get("authority")),

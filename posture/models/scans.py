@@ -64,7 +64,8 @@ class Scope(models.Model):
             if not MANAGEMENT_GROUP_RE.match(str(mg)):
                 raise ValidationError({"management_groups": f"{mg!r} is not a management group id."})
         if get_cloud(self.cloud) is None:
-            raise ValidationError({"cloud": f"Choose an Azure cloud or one the operator defined: {', '.join(n for n, _ in cloud_choices())}."})
+            names = ", ".join(n for n, _ in cloud_choices())
+            raise ValidationError({"cloud": f"Choose an Azure cloud or one the operator defined: {names}."})
         if self.credential not in credential_names():
             names = ", ".join(n for n in credential_names() if n) or "none"
             raise ValidationError({"credential": f"Choose the default credential or one the operator defined (ARC_CREDENTIALS: {names})."})

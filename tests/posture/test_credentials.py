@@ -77,7 +77,9 @@ def test_a_certificate_the_app_does_not_know_is_refused(make_emulator, emulator_
     assert not Cluster.objects.exists()
 
 
-def test_the_fallback_chain_signs_in_to_the_scopes_tenant_trusting_its_ca_bundle(make_emulator, emulator_scope, monkeypatch, settings, tmp_path) -> None:
+def test_the_fallback_chain_signs_in_to_the_scopes_tenant_trusting_its_ca_bundle(
+    make_emulator, emulator_scope, monkeypatch, settings, tmp_path
+) -> None:
     # "corp" has a client id but no secret, certificate or token file of its own: the
     # DefaultAzureCredential chain runs (workload identity with the pod's token file here).
     emulator = make_emulator(clusters=30)
@@ -100,7 +102,9 @@ def test_the_fallback_chain_signs_in_to_the_scopes_tenant_trusting_its_ca_bundle
     assert all("client_assertion" in r["body"] for r in requests)
 
 
-def test_a_scope_naming_a_cloud_the_operator_no_longer_defines_fails_without_any_azure_call(make_emulator, emulator_scope, settings) -> None:
+def test_a_scope_naming_a_cloud_the_operator_no_longer_defines_fails_without_any_azure_call(
+    make_emulator, emulator_scope, settings
+) -> None:
     emulator = make_emulator(clusters=20)
     scope = emulator_scope(emulator)
     settings.ARC_CLOUDS = {}  # the operator removed the cloud

@@ -46,7 +46,9 @@ def test_custom_clouds_come_from_the_environment(monkeypatch: Any, ca_file: str)
 
 def test_custom_clouds_come_from_a_mounted_toml_file(monkeypatch: Any, tmp_path: Path, ca_file: str) -> None:
     path = tmp_path / "clouds.toml"
-    path.write_text(f'[clouds.stack]\nauthority = "https://login.stack.example"\narm_endpoint = "https://arm.stack.example"\nca_file = "{ca_file}"\n')
+    path.write_text(
+        f'[clouds.stack]\nauthority = "https://login.stack.example"\narm_endpoint = "https://arm.stack.example"\nca_file = "{ca_file}"\n'
+    )
     monkeypatch.setenv("ARC_CLOUDS_FILE", str(path))
     assert load_clouds()["stack"]["ca_file"] == ca_file
     monkeypatch.setenv("ARC_CLOUDS", "stack")
@@ -61,12 +63,18 @@ def test_custom_clouds_come_from_a_mounted_toml_file(monkeypatch: Any, tmp_path:
         ("stack", {"ARM_ENDPOINT": "https://arm.example"}, "authority must be an https:// URL"),
         ("stack", {"AUTHORITY": "https://login.example/tenant", "ARM_ENDPOINT": "https://arm.example"}, "without a path"),
         ("stack", {"AUTHORITY": "https://user:pw@login.example", "ARM_ENDPOINT": "https://arm.example"}, "must be an https:// URL"),
-        ("stack", {"AUTHORITY": "https://login.example", "ARM_ENDPOINT": "https://arm.example", "CA_FILE": "/nonexistent/ca.pem"}, "not a readable file"),
+        (
+            "stack",
+            {"AUTHORITY": "https://login.example", "ARM_ENDPOINT": "https://arm.example", "CA_FILE": "/nonexistent/ca.pem"},
+            "not a readable file",
+        ),
         ("azurecloud", {"AUTHORITY": "https://login.example", "ARM_ENDPOINT": "https://arm.example"}, "not a built-in cloud's name"),
         ("Stack", {"AUTHORITY": "https://login.example", "ARM_ENDPOINT": "https://arm.example"}, "lower-case"),
     ],
 )
-def test_a_wrong_cloud_definition_stops_the_start_with_a_reason(monkeypatch: Any, name: str, variables: dict[str, str], message: str) -> None:
+def test_a_wrong_cloud_definition_stops_the_start_with_a_reason(
+    monkeypatch: Any, name: str, variables: dict[str, str], message: str
+) -> None:
     monkeypatch.setenv("ARC_CLOUDS", name)
     for key, value in variables.items():
         monkeypatch.setenv(f"ARC_CLOUD_{name.upper()}_{key}", value)

@@ -24,6 +24,8 @@ register = template.Library()
 def scan_error(text: str, technical: bool) -> str:
     """The stored error for admins (`technical`: they manage scopes); a role-phrased one for others."""
     return text if technical else error_for_role(text)
+
+
 STATUS_LABELS = dict(Status.choices)
 REASON_LABELS = dict(Reason.choices)
 PATH_LABELS = dict(NetworkPath.choices)
