@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 import requests
 from azure.core.exceptions import ClientAuthenticationError
@@ -16,7 +16,7 @@ from azure.identity import CertificateCredential, ClientSecretCredential, Worklo
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from azure_emulator import Emulator
 from azure_emulator.identity import JWT_BEARER
@@ -166,7 +166,12 @@ def _assertion(emu: Emulator, key: Any, **claims: Any) -> str:
     thumbprint = base64.urlsafe_b64encode(emu.client_certificate.certificate.fingerprint(hashes.SHA256())).decode()
     payload = {"aud": f"{emu.base_url}/{emu.tenant_id}/oauth2/v2.0/token", "iss": emu.client_id, "sub": emu.client_id}
     payload |= {"exp": int(time.time()) + 600, "jti": str(uuid.uuid4())} | claims
-    return jwt.encode(payload, key, algorithm="PS256", headers={"x5t#S256": thumbprint})
+    # RFC 7515 compact form, PS256, as MSAL signs it.
+    head = base64.urlsafe_b64encode(json.dumps({"alg": "PS256", "typ": "JWT", "x5t#S256": thumbprint}).encode()).rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=")
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+    signature = base64.urlsafe_b64encode(key.sign(head + b"." + body, pss, hashes.SHA256())).rstrip(b"=")
+    return b".".join((head, body, signature)).decode()
 
 
 @pytest.mark.parametrize(
