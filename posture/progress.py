@@ -59,7 +59,7 @@ _BATCHES_FAILED = re.compile(r"^(\d+) of (\d+) batches failed")
 _ROLE_MESSAGES = (
     (("which is not defined", "not listed in ARC_CREDENTIALS"), "The scope names a cloud or credential this deployment does not offer."),
     (("did not issue a token", "rejected the token"), "Azure did not accept the scanning identity's sign-in."),
-    (("lacks Reader", "may not "), "The scanning identity may not read some of the scope's subscriptions."),
+    (("lacks Reader", "may not ", "AuthorizationFailed"), "The scanning identity may not read some of the scope's subscriptions."),
     (("can read no subscription",), "The scanning identity can read no subscription in this scope."),
     (("throttl",), "Azure throttled the scan for too long."),
     (("could not reach Azure", "time limit", "timed out"), "Azure could not be reached in time."),
