@@ -58,6 +58,7 @@ def scan_progress(scan_id: object) -> ScanProgress:
 _BATCHES_FAILED = re.compile(r"^(\d+) of (\d+) batches failed")
 _ROLE_MESSAGES = (
     (("which is not defined", "not listed in ARC_CREDENTIALS"), "The scope names a cloud or credential this deployment does not offer."),
+    (("CA certificate bundle", "CERTIFICATE_VERIFY_FAILED", "SSLError"), "The connection to Azure could not be verified (TLS)."),
     (("did not issue a token", "rejected the token"), "Azure did not accept the scanning identity's sign-in."),
     (("lacks Reader", "may not ", "AuthorizationFailed"), "The scanning identity may not read some of the scope's subscriptions."),
     (("can read no subscription",), "The scanning identity can read no subscription in this scope."),

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from posture.catalog.controls import CONTROLS
-from posture.clouds import cloud_choices, credential_choices
+from posture.clouds import cloud_choices, credential_choices, get_cloud
 from posture.models import Cluster, NetworkPath, Scope
 from posture.normalize import CONNECTIVITY_STATUSES
 from posture.roles import ROLE_PERMISSIONS
@@ -265,6 +265,12 @@ class ScopeForm(PlainLabels, forms.ModelForm):
             "cloud": "Custom clouds (private endpoints, a CA bundle) are defined by the operator in ARC_CLOUDS.",
             "schedule": "Five fields: minute hour day month weekday. 0 */6 * * * = every six hours.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and get_cloud(self.instance.cloud) is None:  # e.g. migrated from free-form endpoints
+            self.fields["cloud"].choices = [("", f"{self.instance.cloud}: not defined here, choose a cloud"), *cloud_choices()]
+            self.initial["cloud"] = ""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

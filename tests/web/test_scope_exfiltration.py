@@ -112,7 +112,33 @@ def test_a_scope_naming_an_undefined_cloud_fails_clearly_for_each_role(
         assert "The scope names a cloud or credential this deployment does not offer." in html
         assert "ARC_CLOUDS" not in html and "An administrator can see the technical details." in html
     edit = admin_client.get(reverse("scope-edit", args=["corp"])).content.decode()
+    assert '<option value="" selected>Custom: not defined here, choose a cloud</option>' in edit
     assert "emulator (defined by the operator)" in edit
+    kept = admin_client.post(reverse("scope-edit", args=["corp"]), scope_form(Scope.objects.get(), cloud=""))
+    assert "This field is required." in kept.content.decode() and Scope.objects.get().cloud == "Custom"
+
+
+def test_a_ca_bundle_is_named_by_the_operator_and_its_errors_name_paths_to_admins_only(
+    admin_client: Any, viewer_client: Any, make_emulator: Any, emulator_scope: Any, settings: Any, tmp_path: Path
+) -> None:
+    emulator = make_emulator(clusters=20)
+    scope = emulator_scope(emulator, name="corp")
+    probe = tmp_path / "private" / "probe.pem"
+    # An admin naming a file to read: not the scope's to say (the old form took any path).
+    saved = admin_client.post(reverse("scope-edit", args=["corp"]), scope_form(scope, ca_file=str(probe)))
+    assert saved.status_code == 302 and not hasattr(Scope.objects.get(), "ca_file")
+    # The operator's bundle went missing after the start: the scan fails, and only admins read where.
+    settings.ARC_AZURE_MAX_ATTEMPTS = 1
+    settings.ARC_CLOUDS = {"emulator": {**settings.ARC_CLOUDS["emulator"], "ca_file": str(probe)}}
+    admin_client.post(reverse("scan-start", args=["corp"]))
+    scan = Scan.objects.get()
+    assert scan.state == Scan.State.FAILED and str(probe) in scan.error
+    detail = reverse("scan-detail", args=[scan.pk])
+    assert str(probe) in admin_client.get(detail).content.decode()
+    for page in (detail, reverse("scan-list"), reverse("overview")):
+        html = viewer_client.get(page).content.decode()
+        assert str(probe) not in html and "probe.pem" not in html and str(tmp_path) not in html, page
+    assert "The connection to Azure could not be verified (TLS)." in viewer_client.get(detail).content.decode()
 
 
 def test_scan_errors_reach_viewers_and_analysts_without_ids_paths_or_urls(
