@@ -3,6 +3,7 @@ one token per worker, certificates, the pinned fallback chain, and names nobody 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from azure_emulator.assertion import ClientCertificate
 from posture.collect.credentials import credential_for
-from posture.models import Cluster, Scan
+from posture.models import Cluster, Scan, Scope
 from posture.scanning import scan_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -123,3 +124,25 @@ def test_a_scope_naming_a_credential_the_operator_does_not_list_fails_without_an
     assert scan.state == Scan.State.FAILED
     assert "names credential 'legacy', which is not listed in ARC_CREDENTIALS" in scan.error
     assert emulator.requests() == []
+
+
+def test_the_fallback_chain_asks_the_azure_cli_for_the_scopes_tenant_only(monkeypatch, tmp_path: Path) -> None:
+    # The Azure CLI as a process on PATH; it records how it was asked.
+    calls = tmp_path / "az-calls"
+    az = tmp_path / "bin" / "az"
+    az.parent.mkdir()
+    az.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\n'
+        'echo \'{"accessToken": "cli-token", "expires_on": 4102444800, "tokenType": "Bearer", "tenant": "x"}\'\n'
+    )
+    az.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{az.parent}:{os.environ['PATH']}")
+    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "MSI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_TENANT_ID", "99999999-9999-9999-9999-999999999999")  # the CLI's own default is not the scope's
+    tenant = "11111111-2222-3333-4444-555555555555"
+    scope = Scope(name="cli", tenant_id=tenant, cloud="AzureCloud")
+    assert credential_for(scope).get_token("https://management.azure.com/.default").token == "cli-token"
+    asked = calls.read_text().split()
+    assert asked[:2] == ["account", "get-access-token"]
+    assert asked[asked.index("--tenant") + 1] == tenant
