@@ -89,3 +89,11 @@ def test_createsuperuser_works_and_the_superuser_sees_everything(client, monkeyp
 @pytest.mark.django_db
 def test_catalog_docs_check_passes_when_docs_are_current() -> None:
     run("catalog_docs", "--check")
+
+
+@pytest.mark.django_db
+def test_a_scope_whose_cloud_is_not_defined_cannot_be_enabled_until_an_admin_picks_one() -> None:
+    Scope.objects.create(name="legacy", tenant_id=TENANT, cloud="Custom", enabled=False)  # as the migration leaves it
+    with pytest.raises(CommandError, match="cloud: Choose an Azure cloud or one the operator defined"):
+        run("scope", "enable", "legacy")
+    assert not Scope.objects.get().enabled

@@ -39,7 +39,10 @@ class Command(BaseCommand):
             if scope is None:
                 raise CommandError(f"No scope named {options['name']!r}.")
             scope.enabled = action == "enable"
-            scope_save(scope)
+            try:
+                scope_save(scope)
+            except ValidationError as exc:  # e.g. its cloud is no longer defined: an admin must pick one
+                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
             self.stdout.write(f"Scope {scope.name} {action}d.")
             return
         if Scope.objects.filter(name=options["name"]).exists():
