@@ -10,7 +10,7 @@ Test, demo and benchmark infrastructure only; production code never imports it.
 
 from __future__ import annotations
 
-from azure_emulator.emulator import Emulator
+from azure_emulator.emulator import Emulator, cloud_env
 from azure_emulator.fleet import Fleet, generate_fleet
 
-__all__ = ["Emulator", "Fleet", "generate_fleet"]
+__all__ = ["Emulator", "Fleet", "cloud_env", "generate_fleet"]

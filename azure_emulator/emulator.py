@@ -16,6 +16,7 @@ from azure_emulator import control
 from azure_emulator.app import App
 from azure_emulator.arg import ResourceGraph
 from azure_emulator.arm import ResourceManager
+from azure_emulator.assertion import ClientCertificate
 from azure_emulator.certs import create_certificates
 from azure_emulator.faults import Faults
 from azure_emulator.fleet import Fleet, generate_fleet
@@ -60,6 +61,9 @@ class Emulator:
         self._workdir: Path | None = None
         self._server: EmulatorServer | None = None
         self.ca_file: str | None = None  # PEM of the CA clients trust (connection_verify)
+        # The app's registered certificate; its key and certificate (PEM) for CertificateCredential.
+        self.client_certificate = ClientCertificate.generate(self.client_id)
+        self.client_certificate_path: str | None = None
 
         identity = Identity(
             self.tenant_id,
@@ -68,6 +72,7 @@ class Emulator:
             self.federated_assertion,
             self.object_id,
             token_lifetime,
+            self.client_certificate,
         )
         self.faults = Faults(identity.expire_all)
         limit, window = quota if quota is not None else (None, 5.0)
@@ -99,6 +104,7 @@ class Emulator:
             self._workdir = Path(tempfile.mkdtemp(prefix="azure-emulator-"))
         certificates = create_certificates(self._workdir)
         self.ca_file = str(certificates.ca_file)
+        self.client_certificate_path = str(self.client_certificate.write(self._workdir / "client-certificate.pem"))
         self._server = EmulatorServer(self._port, self._app, certificates)
         self._app.base_url = f"https://127.0.0.1:{self._server.port}"
         self._app.stopping.clear()
@@ -175,11 +181,25 @@ class Emulator:
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "federated_assertion": self.federated_assertion,
+            "client_certificate_path": self.client_certificate_path,
             "clusters": self.fleet.cluster_count,
             "seed": self.fleet.seed,
             "subscriptions": len(self.fleet.subscriptions),
             "management_groups": sorted(mg.name for mg in self.fleet.management_groups.values()),
         }
+
+
+def cloud_env(summary: dict[str, Any], name: str = "emulator") -> dict[str, str]:
+    """The environment an operator sets to define a running emulator as Arc Posture's custom cloud
+    `name` (ARC_CLOUDS): its authority and Resource Manager at base_url, trusted through its CA."""
+    prefix = f"ARC_CLOUD_{name.upper().replace('-', '_')}_"
+    return {
+        f"{prefix}AUTHORITY": summary["base_url"],
+        f"{prefix}ARM_ENDPOINT": summary["base_url"],
+        f"{prefix}CA_FILE": summary["ca_file"],
+        # The emulator's ARM accepts the public cloud's audience, as in the public cloud.
+        f"{prefix}AUDIENCE": "https://management.azure.com",
+    }
 
 
 def _fake_jwt(tenant_id: str, client_id: str) -> str:

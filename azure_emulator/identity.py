@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import secrets
 import threading
 import time
@@ -9,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
+from azure_emulator.assertion import ClientCertificate, check_assertion
 from azure_emulator.errors import aad_error, arm_error
 from azure_emulator.messages import Request, Response, json_response
 
@@ -47,6 +51,7 @@ class Identity:
         federated_assertion: str,
         object_id: str,
         lifetime: int,
+        certificate: ClientCertificate | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
@@ -54,6 +59,7 @@ class Identity:
         self.federated_assertion = federated_assertion
         self.object_id = object_id
         self.lifetime = lifetime
+        self.certificate = certificate  # registered on the app: CertificateCredential's assertions
         self._tokens: dict[str, IssuedToken] = {}
         self._lock = threading.Lock()
 
@@ -112,7 +118,7 @@ class Identity:
                 "(application ID URI).",
                 base_url,
             )
-        rejected = self._check_credential(form, base_url)
+        rejected = self._check_credential(form, base_url, f"{base_url}/{tenant}/oauth2/v2.0/token")
         if rejected is not None:
             return rejected
         if failure == "server_error":
@@ -142,7 +148,7 @@ class Identity:
             del body["access_token"]
         return json_response(200, body)
 
-    def _check_credential(self, form: dict[str, str], base_url: str) -> Response | None:
+    def _check_credential(self, form: dict[str, str], base_url: str, token_url: str) -> Response | None:
         if "client_assertion" in form:
             if form.get("client_assertion_type") != JWT_BEARER:
                 return aad_error(
@@ -152,6 +158,12 @@ class Identity:
                     "JWT token is invalid or malformed (unsupported client_assertion_type).",
                     base_url,
                 )
+            if self.certificate is not None and _signed_by_certificate(form["client_assertion"]):
+                problem = check_assertion(form["client_assertion"], self.certificate, self.client_id, token_url)
+                if problem is None:
+                    return None
+                code, _, message = problem.partition(": ")
+                return aad_error(401, "invalid_client", int(code.removeprefix("AADSTS")), message, base_url)
             if not secrets.compare_digest(form["client_assertion"], self.federated_assertion):
                 return aad_error(
                     401,
@@ -262,6 +274,16 @@ class Identity:
     def _unauthorized(self, code: str, message: str, base_url: str) -> Response:
         challenge = f'Bearer authorization_uri="{base_url}/{self.tenant_id}", error="invalid_token", error_description="{message}"'
         return arm_error(401, code, message, {"WWW-Authenticate": challenge})
+
+
+def _signed_by_certificate(assertion: str) -> bool:
+    """A certificate's assertion names its key by thumbprint; a federated token does not."""
+    head = assertion.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, binascii.Error):
+        return False
+    return isinstance(header, dict) and ("x5t" in header or "x5t#S256" in header)
 
 
 def _dotnet_time(epoch: float) -> str:

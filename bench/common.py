@@ -54,14 +54,19 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def emulator_env(info: dict[str, Any]) -> dict[str, str]:
+    """The emulator `info` describes, defined as the operator's cloud "emulator" (ARC_CLOUDS)."""
+    from azure_emulator import cloud_env
+
+    return {"ARC_CLOUDS": "emulator", **cloud_env(info, "emulator")}
+
+
 def add_scope(env: dict[str, str], info: dict[str, Any], name: str = "bench") -> None:
-    """Migrate, then add a scope that scans the emulator `info` describes, as a user would."""
+    """Define the emulator `info` describes as the operator's cloud in `env` (the workers started
+    with `env` see it), migrate, then add a scope that scans it, as a user would."""
+    env.update(emulator_env(info))
     manage(env, "migrate", "--noinput", "-v0")
-    manage(
-        env,
-        *("scope", "add", name, "--tenant-id", info["tenant_id"], "--cloud", "Custom"),
-        *("--authority", info["base_url"], "--arm-endpoint", info["base_url"], "--ca-file", info["ca_file"]),
-    )
+    manage(env, *("scope", "add", name, "--tenant-id", info["tenant_id"], "--cloud", "emulator"))
 
 
 class Emulator:

@@ -45,7 +45,11 @@ def start_scan(scan_id: str) -> None:
     if not Scan.objects.filter(pk=scan_id, state=Scan.State.PENDING).update(state=Scan.State.RUNNING, started_at=now, heartbeat_at=now):
         return  # already started by another worker, or finished
     scan = Scan.objects.select_related("scope").get(pk=scan_id)
-    session = AzureSession(scan.scope)
+    try:
+        session = AzureSession(scan.scope)
+    except AzureError as exc:  # a cloud or credential name the operator does not define: no Azure call
+        _fail_scan(scan, f"Could not scan scope {scan.scope.name}: {exc}")
+        return
     try:
         subscriptions = list_subscriptions(session, scan.scope)
     except AzureError as exc:
@@ -217,7 +221,11 @@ def collect_batch(batch_id: int) -> None:
         _end_batch(batch, claim, ScanBatch.State.FAILED, f"scan is {batch.scan.state}")
         return
     # The oldest batch has the quota first: batches finish collecting one after another.
-    session = AzureSession(batch.scan.scope, priority=batch.pk)
+    try:
+        session = AzureSession(batch.scan.scope, priority=batch.pk)
+    except AzureError as exc:
+        _retry_or_fail(batch, claim, exc.message, permanent=exc.permanent)
+        return
     progress = Progress(batch, claim, session.stats)
     session.on_request = progress.tick
     try:

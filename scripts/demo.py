@@ -36,6 +36,18 @@ def embedded_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def emulator_cloud(info: dict[str, str]) -> dict[str, str]:
+    """The emulator, defined as the operator's custom cloud "emulator" (as azure_emulator.cloud_env does)."""
+    return {
+        "ARC_CLOUDS": "emulator",
+        "ARC_CLOUDS_FILE": "",
+        "ARC_CLOUD_EMULATOR_AUTHORITY": info["base_url"],
+        "ARC_CLOUD_EMULATOR_ARM_ENDPOINT": info["base_url"],
+        "ARC_CLOUD_EMULATOR_CA_FILE": info["ca_file"],
+        "ARC_CLOUD_EMULATOR_AUDIENCE": "https://management.azure.com",  # the audience the emulator's ARM accepts
+    }
+
+
 def run(env: dict[str, str], *args: str) -> str:
     result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -122,7 +134,7 @@ def main() -> None:
     try:
         print(f"Starting the Azure emulator with {CLUSTERS} demo clusters …", flush=True)
         info = start_emulator(started)
-        env = embedded_env(AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
+        env = embedded_env(AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"], **emulator_cloud(info))
         run(env, "migrate", "--noinput", "-v0")
         run(
             env,
@@ -132,8 +144,7 @@ def main() -> None:
             (
                 "from posture.models import Scope; from posture.scopes import scope_save;"
                 "scope = Scope.objects.filter(name='demo').first() or Scope(name='demo');"
-                f"scope.tenant_id={info['tenant_id']!r}; scope.cloud='Custom'; scope.authority={info['base_url']!r};"
-                f"scope.arm_endpoint={info['base_url']!r}; scope.ca_file={info['ca_file']!r}; scope_save(scope)"
+                f"scope.tenant_id={info['tenant_id']!r}; scope.cloud='emulator'; scope_save(scope)"
             ),
         )
         print("Scanning the demo fleet through the Azure SDKs …", flush=True)

@@ -237,21 +237,38 @@ def make_emulator(tmp_path: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def emulator_scope(monkeypatch: Any) -> Any:
-    """Factory: a scope pointing at an emulator; its credentials go to the environment, as in production."""
+def emulator_cloud(monkeypatch: Any, settings: Any) -> Any:
+    """Factory: defines an emulator as an operator's custom cloud (ARC_CLOUDS, in the environment as in
+    production, so worker processes see it too) and returns the cloud's name."""
+    from azure_emulator import cloud_env
+    from posture.collect.credentials import clear_cache
+    from web.azure_config import load_clouds
+
+    names: dict[int, str] = {}
+    clear_cache()
+
+    def define(emulator: Any) -> str:
+        if id(emulator) not in names:
+            names[id(emulator)] = "emulator" if not names else f"emulator-{len(names) + 1}"
+            monkeypatch.setenv("ARC_CLOUDS", ",".join(names.values()))
+            for key, value in cloud_env(emulator.summary(), names[id(emulator)]).items():
+                monkeypatch.setenv(key, value)
+            settings.ARC_CLOUDS = load_clouds()
+        return names[id(emulator)]
+
+    yield define
+    clear_cache()
+
+
+@pytest.fixture
+def emulator_scope(monkeypatch: Any, emulator_cloud: Any) -> Any:
+    """Factory: a scope on an emulator the operator defined as a cloud; its credentials go to the
+    environment, as in production."""
     from posture.scopes import scope_create
 
     def make(emulator: Any, name: str = "emulated", **fields: Any) -> Any:
         monkeypatch.setenv("AZURE_CLIENT_ID", emulator.client_id)
         monkeypatch.setenv("AZURE_CLIENT_SECRET", emulator.client_secret)
-        return scope_create(
-            name=name,
-            tenant_id=emulator.tenant_id,
-            cloud="Custom",
-            authority=emulator.base_url,
-            arm_endpoint=emulator.base_url,
-            ca_file=emulator.ca_file,
-            **fields,
-        )
+        return scope_create(name=name, tenant_id=emulator.tenant_id, cloud=emulator_cloud(emulator), **fields)
 
     return make

@@ -7,10 +7,10 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import models
 from django.utils import timezone
 
 from posture.catalog.controls import CONTROLS
+from posture.clouds import cloud_choices, credential_choices, get_cloud
 from posture.models import Cluster, NetworkPath, Scope
 from posture.normalize import CONNECTIVITY_STATUSES
 from posture.roles import ROLE_PERMISSIONS
@@ -206,27 +206,24 @@ class LinesField(forms.CharField):
         return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
 
 
-def _https_urls(field: Any, **kwargs: Any) -> Any:
-    # Azure endpoints are https; a URL typed without a scheme means https.
-    if isinstance(field, models.URLField):
-        kwargs["assume_scheme"] = "https"
-    return field.formfield(**kwargs)
-
-
 class ScopeForm(PlainLabels, forms.ModelForm):
+    # Names only: the operator defines where each cloud and credential set points (posture/clouds.py).
+    cloud = forms.ChoiceField(label="Cloud", choices=cloud_choices)
+    credential = forms.ChoiceField(
+        label="Credential",
+        required=False,
+        choices=credential_choices,
+        help_text="A set of environment variables the operator listed in ARC_CREDENTIALS; secrets are never stored here.",
+    )
     subscriptions = LinesField(required=False, help_text="Subscription GUIDs, one per line. Leave empty to scan every subscription.")
     management_groups = LinesField(required=False, help_text="Management group IDs, one per line (instead of subscriptions).")
 
     class Meta:
         model = Scope
-        formfield_callback = _https_urls
         fields = [
             "name",
             "tenant_id",
             "cloud",
-            "authority",
-            "arm_endpoint",
-            "ca_file",
             "credential",
             "subscriptions",
             "management_groups",
@@ -235,20 +232,20 @@ class ScopeForm(PlainLabels, forms.ModelForm):
         ]
         labels = {
             "tenant_id": "Tenant ID or domain",
-            "arm_endpoint": "Resource Manager endpoint",
-            "ca_file": "CA bundle file",
-            "credential": "Credential name",
             "schedule": "Schedule (cron, UTC)",
             "enabled": "Scan on schedule",
         }
         help_texts = {
             "name": "Letters, digits and hyphens; used in URLs and the command line.",
-            # Django renders help texts as HTML: no angle brackets here.
-            "credential": "Names a set of environment variables: with corp, AZURE_CORP_CLIENT_ID and AZURE_CORP_CLIENT_SECRET (or "
-            "AZURE_CORP_FEDERATED_TOKEN_FILE); empty = AZURE_CLIENT_ID etc. Secrets are never stored here.",
+            "cloud": "Custom clouds (private endpoints, a CA bundle) are defined by the operator in ARC_CLOUDS.",
             "schedule": "Five fields: minute hour day month weekday. 0 */6 * * * = every six hours.",
-            "ca_file": "Path of an extra PEM bundle to trust, for a TLS-inspecting proxy or a private cloud.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and get_cloud(self.instance.cloud) is None:  # e.g. migrated from free-form endpoints
+            self.fields["cloud"].choices = [("", f"{self.instance.cloud}: not defined here, choose a cloud"), *cloud_choices()]
+            self.initial["cloud"] = ""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -134,10 +134,11 @@ class AzureSession:
         self.pacer: QuotaPacer = pacer_for(principal)
 
     def _connect(self) -> None:
-        if self.generation:  # closed with the session: other threads may still be mid-request on them
-            self._retired += [self.arg, self.arm, self.credential]
+        renew = bool(self.generation)  # Azure rejected the token: the process's credential is renewed too
+        if renew:  # closed with the session: other threads may still be mid-request on them
+            self._retired += [self.arg, self.arm]
         self.generation += 1
-        self.credential = credential_for(self.scope)
+        self.credential = credential_for(self.scope, renew=renew)
         common: dict[str, Any] = {
             "credential_scopes": [self.endpoints.credential_scope],
             "connection_verify": self.endpoints.verify,
@@ -171,7 +172,7 @@ class AzureSession:
                 setattr(self.stats, name, getattr(self.stats, name) + delta)
 
     def close(self) -> None:
-        for client in [*self._retired, self.arg, self.arm, self.credential]:
+        for client in [*self._retired, self.arg, self.arm]:  # the credential is the process's (credentials.py)
             close = getattr(client, "close", None)
             if close:
                 close()

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from posture.clouds import DEFAULT_CLOUD, cloud_choices, credential_names, get_cloud
 from posture.schedules import cron_problem
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -30,21 +31,13 @@ def validate_cron(value: str) -> None:
 class Scope(models.Model):
     """An Azure tenant and cloud, and the subscriptions and/or management groups to scan in it.
 
-    Credentials are never stored here: `credential` names a set of environment variables.
+    Neither credentials nor endpoints are stored here: `cloud` and `credential` are names the
+    operator defines in the environment (posture/clouds.py).
     """
-
-    class Cloud(models.TextChoices):
-        PUBLIC = "AzureCloud", "Azure public cloud"
-        US_GOVERNMENT = "AzureUSGovernment", "Azure US Government"
-        CHINA = "AzureChinaCloud", "Microsoft Azure operated by 21Vianet"
-        CUSTOM = "Custom", "Custom endpoints"
 
     name = models.SlugField(max_length=63, unique=True)
     tenant_id = models.CharField(max_length=253)
-    cloud = models.CharField(max_length=32, choices=Cloud.choices, default=Cloud.PUBLIC)
-    authority = models.URLField(blank=True, help_text="Entra ID authority host; empty = the cloud's default")
-    arm_endpoint = models.URLField(blank=True, help_text="Resource Manager endpoint; empty = the cloud's default")
-    ca_file = models.CharField(max_length=500, blank=True, help_text="Extra CA bundle (PEM) to trust")
+    cloud = models.CharField(max_length=32, default=DEFAULT_CLOUD, help_text="An Azure cloud or one the operator defined (ARC_CLOUDS)")
     credential = models.SlugField(max_length=40, blank=True, help_text="Names the AZURE_<NAME>_* environment variables; empty = AZURE_*")
     subscriptions = models.JSONField(default=list, blank=True)
     management_groups = models.JSONField(default=list, blank=True)
@@ -70,11 +63,17 @@ class Scope(models.Model):
         for mg in self.management_groups or []:
             if not MANAGEMENT_GROUP_RE.match(str(mg)):
                 raise ValidationError({"management_groups": f"{mg!r} is not a management group id."})
-        if self.cloud == self.Cloud.CUSTOM and not (self.authority and self.arm_endpoint):
-            raise ValidationError("A custom cloud needs both an authority and a Resource Manager endpoint.")
-        for field in ("authority", "arm_endpoint"):
-            if getattr(self, field) and not getattr(self, field).startswith("https://"):
-                raise ValidationError({field: "Azure endpoints must use https://."})
+        if get_cloud(self.cloud) is None:
+            names = ", ".join(n for n, _ in cloud_choices())
+            raise ValidationError({"cloud": f"Choose an Azure cloud or one the operator defined: {names}."})
+        if self.credential not in credential_names():
+            names = ", ".join(n for n in credential_names() if n) or "none"
+            raise ValidationError({"credential": f"Choose the default credential or one the operator defined (ARC_CREDENTIALS: {names})."})
+
+    @property
+    def cloud_label(self) -> str:
+        cloud = get_cloud(self.cloud)
+        return cloud.label if cloud else f"{self.cloud} (not defined: choose another cloud)"
 
     @property
     def scope_label(self) -> str:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import ClientSecretCredential, WorkloadIdentityCredential
+from azure.identity import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from azure_emulator import Emulator
+from azure_emulator.identity import JWT_BEARER
 
 from .helpers import MANAGEMENT_SCOPE, fetch_token, query
 
@@ -140,3 +146,51 @@ def test_the_sdk_surfaces_an_expired_token_as_client_authentication_error(emu: E
     with pytest.raises(ClientAuthenticationError) as caught:
         graph.resources(QueryRequest(query="resourcecontainers | take 1"))
     assert caught.value.error is not None and caught.value.error.code == "ExpiredAuthenticationToken"
+
+
+def test_a_certificate_credential_signs_in_with_the_registered_certificate(emu: Emulator) -> None:
+    credential = CertificateCredential(
+        emu.tenant_id,
+        emu.client_id,
+        certificate_path=emu.client_certificate_path,
+        authority=emu.base_url,
+        disable_instance_discovery=True,
+        connection_verify=emu.ca_file,
+    )
+    assert credential.get_token(MANAGEMENT_SCOPE).token
+    form = emu.requests("token")[-1]["body"]
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" and "client_secret" not in form
+
+
+def _assertion(emu: Emulator, key: Any, **claims: Any) -> str:
+    thumbprint = base64.urlsafe_b64encode(emu.client_certificate.certificate.fingerprint(hashes.SHA256())).decode()
+    payload = {"aud": f"{emu.base_url}/{emu.tenant_id}/oauth2/v2.0/token", "iss": emu.client_id, "sub": emu.client_id}
+    payload |= {"exp": int(time.time()) + 600, "jti": str(uuid.uuid4())} | claims
+    # RFC 7515 compact form, PS256, as MSAL signs it.
+    head = base64.urlsafe_b64encode(json.dumps({"alg": "PS256", "typ": "JWT", "x5t#S256": thumbprint}).encode()).rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=")
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+    signature = base64.urlsafe_b64encode(key.sign(head + b"." + body, pss, hashes.SHA256())).rstrip(b"=")
+    return b".".join((head, body, signature)).decode()
+
+
+@pytest.mark.parametrize(
+    ("signer", "claims", "code"),
+    [
+        ("stranger", {}, 7000274),  # names the registered certificate, signed by another key
+        ("registered", {"aud": "https://login.example/token"}, 700212),
+        ("registered", {"iss": "00000000-0000-0000-0000-000000000001", "sub": "00000000-0000-0000-0000-000000000001"}, 700021),
+        ("registered", {"exp": 1_000_000}, 700024),
+    ],
+)
+def test_it_refuses_certificate_assertions_that_are_forged_or_misaddressed(
+    http: requests.Session, emu: Emulator, signer: str, claims: dict[str, Any], code: int
+) -> None:
+    registered = serialization.load_pem_private_key(emu.client_certificate.pem, password=None)
+    key = registered if signer == "registered" else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert fetch_token(http, emu, client_secret=None).status_code == 401  # no credential at all
+    good = fetch_token(http, emu, client_secret=None, client_assertion=_assertion(emu, registered), client_assertion_type=JWT_BEARER)
+    assert good.status_code == 200
+    response = fetch_token(http, emu, client_secret=None, client_assertion=_assertion(emu, key, **claims), client_assertion_type=JWT_BEARER)
+    assert response.status_code == 401
+    assert response.json()["error_codes"] == [code]

@@ -43,8 +43,8 @@ def test_scope_add_validates_and_schedules_the_scope() -> None:
         (["--tenant-id", "not a tenant"], "tenant_id"),
         (["--tenant-id", TENANT, "--subscription", "abc"], "GUID"),
         (["--tenant-id", TENANT, "--schedule", "every hour"], "cron"),
-        (["--tenant-id", TENANT, "--cloud", "Custom"], "custom cloud"),
-        (["--tenant-id", TENANT, "--authority", "http://login.example"], "https"),
+        (["--tenant-id", TENANT, "--cloud", "Custom"], "cloud: Choose an Azure cloud or one the operator defined"),
+        (["--tenant-id", TENANT, "--credential", "corp"], r"credential: .*\(ARC_CREDENTIALS: none\)"),
     ],
 )
 def test_scope_add_refuses_bad_input_with_a_reason(args, message) -> None:
@@ -91,3 +91,11 @@ def test_createsuperuser_works_and_the_superuser_sees_everything(client, monkeyp
 @pytest.mark.django_db
 def test_catalog_docs_check_passes_when_docs_are_current() -> None:
     run("catalog_docs", "--check")
+
+
+@pytest.mark.django_db
+def test_a_scope_whose_cloud_is_not_defined_cannot_be_enabled_until_an_admin_picks_one() -> None:
+    Scope.objects.create(name="legacy", tenant_id=TENANT, cloud="Custom", enabled=False)  # as the migration leaves it
+    with pytest.raises(CommandError, match="cloud: Choose an Azure cloud or one the operator defined"):
+        run("scope", "enable", "legacy")
+    assert not Scope.objects.get().enabled

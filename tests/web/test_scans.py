@@ -41,7 +41,7 @@ def test_the_history_shows_state_duration_counts_quota_and_errors(fleet: Any, vi
         "4,321",
         "50,000",
         "42.5 s",
-        "AuthorizationFailed",
+        "1 of 4 batches failed. The scanning identity may not read some of the scope&#x27;s subscriptions.",  # phrased for a viewer
         "1 warning",
         "Succeeded",
     ):

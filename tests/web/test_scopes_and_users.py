@@ -47,8 +47,8 @@ def test_an_admin_adds_a_scope_and_its_schedule_follows(admin_client: Any, djang
     "overrides,message",
     [
         ({"tenant_id": "not a tenant!"}, "Enter the tenant GUID or its domain name."),
-        ({"cloud": "Custom"}, "A custom cloud needs both an authority and a Resource Manager endpoint."),
-        ({"authority": "http://login.example"}, "Azure endpoints must use https://."),
+        ({"cloud": "Custom"}, "Select a valid choice. Custom is not one of the available choices."),
+        ({"credential": "corp"}, "Select a valid choice. corp is not one of the available choices."),
         ({"subscriptions": "abc"}, "is not a GUID"),
         ({"management_groups": "mg-1"}, "Give subscriptions or management groups, not both."),
         ({"schedule": "every hour"}, "is not a cron schedule beat can run: it needs five fields"),

@@ -279,6 +279,14 @@ ARC_EXCEPTION_FOUR_EYES = env_bool("ARC_EXCEPTION_FOUR_EYES", False)
 # Raw Resource Graph responses are kept for this many finished scans per scope.
 ARC_EVIDENCE_KEEP_SCANS = env_int("ARC_EVIDENCE_KEEP_SCANS", 10, minimum=1)
 
+# --- Azure collection: the operator's clouds and credential names (web/azure_config.py) ---------
+# Admins choose among these by name; only the environment says where secrets and tokens go.
+from web.azure_config import load_clouds, load_credential_names  # noqa: E402
+
+ARC_CLOUDS = load_clouds()
+ARC_CREDENTIALS = load_credential_names()
+# --- end of the operator's clouds and credential names ------------------------------------------
+
 # --- i18n, logging ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -13,10 +13,19 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from posture.models import NetworkPath, Reason, Status
+from posture.progress import error_for_role
 from posture.scoring import NO_GRADE
 from web.views.common import comment_safe
 
 register = template.Library()
+
+
+@register.filter
+def scan_error(text: str, technical: bool) -> str:
+    """The stored error for admins (`technical`: they manage scopes); a role-phrased one for others."""
+    return text if technical else error_for_role(text)
+
+
 STATUS_LABELS = dict(Status.choices)
 REASON_LABELS = dict(Reason.choices)
 PATH_LABELS = dict(NetworkPath.choices)

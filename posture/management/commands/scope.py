@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from posture.clouds import DEFAULT_CLOUD
 from posture.models import Scope
 from posture.scopes import scope_create, scope_save
 
@@ -19,11 +20,8 @@ class Command(BaseCommand):
         add.add_argument("--tenant-id", required=True)
         add.add_argument("--subscription", action="append", default=[], dest="subscriptions")
         add.add_argument("--management-group", action="append", default=[], dest="management_groups")
-        add.add_argument("--cloud", default=Scope.Cloud.PUBLIC, choices=Scope.Cloud.values)
-        add.add_argument("--authority", default="")
-        add.add_argument("--arm-endpoint", default="")
-        add.add_argument("--ca-file", default="")
-        add.add_argument("--credential", default="", help="Use the AZURE_<NAME>_* variables")
+        add.add_argument("--cloud", default=DEFAULT_CLOUD, help="AzureCloud, AzureUSGovernment, AzureChinaCloud or a cloud in ARC_CLOUDS")
+        add.add_argument("--credential", default="", help="A name in ARC_CREDENTIALS: use the AZURE_<NAME>_* variables")
         add.add_argument("--schedule", default="0 */6 * * *", help="Cron expression (UTC)")
         sub.add_parser("list", help="List scopes")
         for action in ("enable", "disable"):
@@ -41,7 +39,10 @@ class Command(BaseCommand):
             if scope is None:
                 raise CommandError(f"No scope named {options['name']!r}.")
             scope.enabled = action == "enable"
-            scope_save(scope)
+            try:
+                scope_save(scope)
+            except ValidationError as exc:  # e.g. its cloud is no longer defined: an admin must pick one
+                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
             self.stdout.write(f"Scope {scope.name} {action}d.")
             return
         if Scope.objects.filter(name=options["name"]).exists():
@@ -53,9 +54,6 @@ class Command(BaseCommand):
                 name=options["name"],
                 tenant_id=options["tenant_id"],
                 cloud=options["cloud"],
-                authority=options["authority"],
-                arm_endpoint=options["arm_endpoint"],
-                ca_file=options["ca_file"],
                 credential=options["credential"],
                 subscriptions=options["subscriptions"],
                 management_groups=options["management_groups"],
