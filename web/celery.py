@@ -29,7 +29,13 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
-    worker_cancel_long_running_tasks_on_connection_loss=True,
+    # Not True: on a broker restart, cancelling the running late-ack tasks made the worker ack
+    # them on the closed connection's channel (kombu's Redis transport, `_connparams` of a
+    # transport whose client is gone), and the main process exited with "Unrecoverable error:
+    # AttributeError('NoneType' object has no attribute 'hostname')" (celery/celery#7185).
+    # Running tasks finish instead; Redis hands their messages out again, and each task claims
+    # its work with a conditional UPDATE, so a second run does nothing.
+    worker_cancel_long_running_tasks_on_connection_loss=False,
     worker_send_task_events=True,
     task_send_sent_event=True,
 )
