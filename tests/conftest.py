@@ -98,12 +98,13 @@ def celery_live(settings: Any) -> Iterator[None]:
     """Publish tasks to the real broker instead of running them in-process."""
     from web.celery import app
 
+    # Celery 5.6 resolves the namespaced key (CELERY_TASK_ALWAYS_EAGER) before the plain one.
     previous = app.conf.task_always_eager
-    app.conf.task_always_eager = False
+    app.conf["CELERY_TASK_ALWAYS_EAGER"] = app.conf.task_always_eager = False
     try:
         yield
     finally:
-        app.conf.task_always_eager = previous
+        app.conf["CELERY_TASK_ALWAYS_EAGER"] = app.conf.task_always_eager = previous
 
 
 class WorkerProcess:

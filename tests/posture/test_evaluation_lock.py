@@ -75,9 +75,7 @@ def test_the_database_holds_one_snapshot_per_scan(postgres, make_emulator, emula
         FleetSnapshot.objects.create(scope_id=scan.scope_id, scan=scan, created_at=timezone.now(), catalog_version=first.catalog_version)
 
 
-def test_a_finish_that_finds_its_scope_busy_leaves_a_retry_instead_of_waiting(
-    postgres, make_emulator, emulator_scope, monkeypatch
-) -> None:
+def test_a_finish_that_finds_its_scope_busy_leaves_a_retry_instead_of_waiting(postgres, make_emulator, emulator_scope, monkeypatch) -> None:
     from posture import tasks
 
     _, scan = scanned_scope(make_emulator, emulator_scope)
