@@ -480,25 +480,26 @@ def _events_of_scan(scan: Scan | None, cluster_ids: list[int]) -> dict[tuple[int
 
 
 def _save_snapshot(scope_id: int, scan: Scan | None, ctx: Context, tally: Tally, stats: RunStats) -> None:
-    if scan is not None and FleetSnapshot.objects.filter(scan=scan).exists():
-        # A finish taken over after its first run wrote the snapshot: the database holds one per scan.
-        log.info("scan %s has its fleet snapshot already", scan.pk)
+    aggregates = {
+        "scope_id": scope_id,
+        "created_at": ctx.now,
+        "clusters": tally.clusters,
+        "score": round(tally.score_sum / tally.scored, 1) if tally.scored else None,
+        "coverage": round(tally.coverage_sum / tally.covered, 1) if tally.covered else None,
+        "grades": dict(tally.grades),
+        "controls": tally.controls(),
+        "sections": tally.sections(),
+        "paths": dict(tally.paths),
+        "connectivity": dict(tally.connectivity),
+        "changes": _changes(scope_id, scan, ctx.now),
+        "catalog_version": CATALOG_VERSION,
+    }
+    if scan is None:
+        FleetSnapshot.objects.create(**aggregates)
         return
-    FleetSnapshot.objects.create(
-        scope_id=scope_id,
-        scan=scan,
-        created_at=ctx.now,
-        clusters=tally.clusters,
-        score=round(tally.score_sum / tally.scored, 1) if tally.scored else None,
-        coverage=round(tally.coverage_sum / tally.covered, 1) if tally.covered else None,
-        grades=dict(tally.grades),
-        controls=tally.controls(),
-        sections=tally.sections(),
-        paths=dict(tally.paths),
-        connectivity=dict(tally.connectivity),
-        changes=_changes(scope_id, scan, ctx.now),
-        catalog_version=CATALOG_VERSION,
-    )
+    # One snapshot per scan (a database constraint): a finish run again, say after its first
+    # run died between the snapshot and closing the scan, brings that one up to date.
+    FleetSnapshot.objects.update_or_create(scan=scan, defaults=aggregates)
 
 
 GOOD = (Status.PASS, Status.ATTESTED, Status.NOT_APPLICABLE)
