@@ -99,23 +99,27 @@ def test_a_default_worker_killed_during_evaluation_leaves_no_lock_behind(start_w
     env = worker_env(emulator, ARC_SCAN_BATCH_SUBSCRIPTIONS="1")
     collect = start_worker(queues=("collect",), extra_env=env, name="collect")
     doomed = start_worker(queues=("default",), extra_env=env, name="doomed")
-    # Results cannot be written while this session holds the table: the first batch's evaluation
-    # (on the default worker, holding the scope's evaluation lock) stops in its write.
-    blocker = psycopg.connect(database_url_for_subprocess())
-    blocker.execute(f"LOCK TABLE {ControlResult._meta.db_table} IN SHARE MODE")
-    scan, _ = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
 
     def evaluation_blocked() -> bool:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = %s",
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " WHERE NOT l.granted AND c.relname = %s AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 [ControlResult._meta.db_table],
             )
             return cursor.fetchone()[0] > 0
 
-    wait_for(evaluation_blocked, 120, lambda: doomed.log()[-4000:])
-    doomed.kill()
-    blocker.close()
+    # Results cannot be written while this session holds the table: the first batch's evaluation
+    # (on the default worker, holding the scope's evaluation lock) stops in its write.
+    blocker = psycopg.connect(database_url_for_subprocess())
+    try:
+        blocker.execute(f"LOCK TABLE {ControlResult._meta.db_table} IN SHARE MODE")
+        scan, _ = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
+        wait_for(evaluation_blocked, 120, lambda: doomed.log()[-4000:])
+        doomed.kill()
+    finally:
+        blocker.close()
+
     survivor = start_worker(queues=("default",), extra_env=env, name="survivor")
 
     def logs() -> str:
