@@ -134,8 +134,8 @@ def publishing_to(url: str) -> Iterator[None]:
     from web.celery import app
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Not closed: kombu keeps producer pools per broker URL for the whole process, and hands
+        # the same one back once the URL is restored.
         app._pool = None
         app.amqp._producer_pool = None
 
