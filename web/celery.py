@@ -29,12 +29,9 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
-    # Not True: on a broker restart, cancelling the running late-ack tasks made the worker ack
-    # them on the closed connection's channel (kombu's Redis transport, `_connparams` of a
-    # transport whose client is gone), and the main process exited with "Unrecoverable error:
-    # AttributeError('NoneType' object has no attribute 'hostname')" (celery/celery#7185).
-    # Running tasks finish instead; Redis hands their messages out again, and each task claims
-    # its work with a conditional UPDATE, so a second run does nothing.
+    # A broker restart does not stop tasks already running (their database work does not need
+    # Redis): they finish, and a message Redis hands out again finds its work claimed and does
+    # nothing. (The worker exit on a Redis restart was celery 5.7.0's, see pyproject.toml.)
     worker_cancel_long_running_tasks_on_connection_loss=False,
     worker_send_task_events=True,
     task_send_sent_event=True,

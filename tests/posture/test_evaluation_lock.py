@@ -127,3 +127,18 @@ def test_scan_wait_gives_up_on_a_database_that_stays_down_with_a_clear_error(mak
     monkeypatch.setattr(scan_command, "OUTAGE_LIMIT_SECONDS", 0.05)
     with pytest.raises(CommandError, match="database has been unreachable"):
         call_command("scan", "--scope", "corp", "--wait", stderr=io.StringIO())
+
+
+def test_by_default_a_dead_workers_batch_is_handed_out_again_within_90_seconds() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from posture.schedules import WATCHDOG, sync_periodic_tasks
+    from web.settings import base
+
+    sync_periodic_tasks()
+    tick = PeriodicTask.objects.get(name=WATCHDOG).interval
+    assert tick.period == IntervalSchedule.SECONDS
+    # Silent for the stale limit, then found at the watchdog's next tick at the latest; running
+    # batches beat every ARC_PROGRESS_INTERVAL_SECONDS, at least five times within the limit.
+    assert base.ARC_WATCHDOG_STALE_SECONDS + tick.every < 90
+    assert base.ARC_WATCHDOG_STALE_SECONDS >= 5 * base.ARC_PROGRESS_INTERVAL_SECONDS
