@@ -10,14 +10,15 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -191,6 +192,37 @@ class Progress:
         ScanBatch.objects.filter(pk=self.batch.pk, claim=self.claim).update(heartbeat_at=now, **self.counters())
         Scan.objects.filter(pk=self.batch.scan_id).update(heartbeat_at=now)
 
+    @contextmanager
+    def pulse(self) -> Iterator[None]:
+        """Beat from a thread of its own while the batch runs: a heartbeat then means the process
+        lives, however long a request, a quota wait or the batch's store takes, and a dead worker is
+        noticed after ARC_WATCHDOG_STALE_SECONDS. Only where a second connection sees the batch
+        (PostgreSQL, outside a transaction); elsewhere requests beat through `tick`."""
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            yield
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._beat_until, args=(stop,), name=f"batch-{self.batch.pk}-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _beat_until(self, stop: threading.Event) -> None:
+        try:
+            while not stop.wait(settings.ARC_PROGRESS_INTERVAL_SECONDS):
+                now = timezone.now()
+                try:
+                    ScanBatch.objects.filter(pk=self.batch.pk, claim=self.claim, state=ScanBatch.State.RUNNING).update(heartbeat_at=now)
+                    Scan.objects.filter(pk=self.batch.scan_id, state=Scan.State.RUNNING).update(heartbeat_at=now)
+                except DatabaseError as exc:  # the batch's own work meets the same outage and decides
+                    log.warning("batch %s: heartbeat not written: %s", self.batch.pk, exc)
+                    connections.close_all()
+        finally:
+            connections.close_all()  # this thread's connection
+
 
 def collect_batch(batch_id: int) -> None:
     now = timezone.now()
@@ -228,24 +260,25 @@ def collect_batch(batch_id: int) -> None:
         return
     progress = Progress(batch, claim, session.stats)
     session.on_request = progress.tick
-    try:
-        data = collect_batch_data(session, list(batch.subscriptions), on_page=progress.page)
-    except ForbiddenError as exc:
-        _split_or_fail(batch, claim, exc)
-        return
-    except AzureError as exc:
-        _retry_or_fail(batch, claim, exc.message, permanent=exc.permanent)
-        return
-    except SoftTimeLimitExceeded:
-        _retry_or_fail(batch, claim, "the batch ran past its time limit", permanent=False)
-        return
-    finally:
-        session.close()
-    try:
-        written = _save_batch(batch, claim, data, progress)
-    except ClaimLost:
-        log.warning("batch %s was taken over by another attempt; discarding this one", batch_id)
-        return
+    with progress.pulse():
+        try:
+            data = collect_batch_data(session, list(batch.subscriptions), on_page=progress.page)
+        except ForbiddenError as exc:
+            _split_or_fail(batch, claim, exc)
+            return
+        except AzureError as exc:
+            _retry_or_fail(batch, claim, exc.message, permanent=exc.permanent)
+            return
+        except SoftTimeLimitExceeded:
+            _retry_or_fail(batch, claim, "the batch ran past its time limit", permanent=False)
+            return
+        finally:
+            session.close()
+        try:
+            written = _save_batch(batch, claim, data, progress)
+        except ClaimLost:
+            log.warning("batch %s was taken over by another attempt; discarding this one", batch_id)
+            return
     transaction.on_commit(lambda: _after_batch(batch))
     # After the hand-over, so the batch's evaluation does not wait for it; the next batch's
     # writes are planned with the new statistics.
@@ -388,15 +421,52 @@ def maybe_finish(scan_id: Any) -> bool:
     return True
 
 
+# A finish that finds its scope busy tries again this much later instead of holding its worker.
+FINISH_RETRY_SECONDS = 5
+# How long a finish waits for the scope's evaluation lock before it leaves a retry behind.
+FINISH_LOCK_WAIT_SECONDS = 2.0
+
+
 def finish_scan(scan_id: str) -> None:
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.ARC_WATCHDOG_STALE_SECONDS)
-    if (
-        not Scan.objects.filter(pk=scan_id)
-        .filter(Q(state=Scan.State.RUNNING) | Q(state=Scan.State.EVALUATING, heartbeat_at__lt=stale))
-        .update(state=Scan.State.EVALUATING, heartbeat_at=now)
-    ):
+    """Close the scan once: under the scope's evaluation lock, so two finishers (a redelivered
+    message, the watchdog's re-queue) never evaluate at once, and the second finds it done."""
+    from posture.evaluate.lock import ScopeBusy, evaluation_lock
+
+    scan = Scan.objects.filter(pk=scan_id, state__in=(Scan.State.RUNNING, Scan.State.EVALUATING)).first()
+    if scan is None:
         return
+    # In-process tasks (the embedded default) have no queue to hold up, and a retry would recurse.
+    wait = 1800 if finish_scan_task_runs_inline() else FINISH_LOCK_WAIT_SECONDS
+    try:
+        with evaluation_lock(scan.scope_id, wait) as lock:
+            _finish_locked(scan_id, lock)
+    except ScopeBusy:
+        if scan.state == Scan.State.EVALUATING:
+            # Its finisher is alive and holds the lock (a dead one's lock went with its session);
+            # should that lock belong to another evaluation, the watchdog re-queues the finish
+            # once the scan's heartbeat is stale.
+            return
+        if _collecting(scan_id):
+            return  # its last batch finishes it
+        from posture.tasks import finish_scan as finish_scan_task
+
+        log.info("scan %s: scope %s is being evaluated; finishing in %s s", scan_id, scan.scope_id, FINISH_RETRY_SECONDS)
+        finish_scan_task.apply_async(kwargs={"scan_id": str(scan_id)}, countdown=FINISH_RETRY_SECONDS)
+
+
+def finish_scan_task_runs_inline() -> bool:
+    from posture.tasks import finish_scan as finish_scan_task
+
+    return bool(finish_scan_task.app.conf.task_always_eager)
+
+
+def _finish_locked(scan_id: str, lock: Any) -> None:
+    now = timezone.now()
+    # EVALUATING too: a finisher that died mid-way left it so, and its lock went with it.
+    if not Scan.objects.filter(pk=scan_id, state__in=(Scan.State.RUNNING, Scan.State.EVALUATING)).update(
+        state=Scan.State.EVALUATING, heartbeat_at=now
+    ):
+        return  # finished by an earlier finisher
     scan = Scan.objects.select_related("scope").get(pk=scan_id)
     batches = list(ScanBatch.objects.filter(scan=scan).values_list("state", "subscriptions", "error"))
     if any(state in (ScanBatch.State.PENDING, ScanBatch.State.RUNNING) for state, _, _ in batches):
@@ -409,7 +479,7 @@ def finish_scan(scan_id: str) -> None:
     if done and not failed:
         removed = store.mark_removed(scan, {sub for subs in done_subscriptions for sub in subs}, now)
     warnings = _unscanned_subscriptions(scan, {sub for _, subs, _ in batches for sub in subs})
-    evaluation = evaluate_scan(scan)
+    evaluation = evaluate_scan(scan, lock=lock)
     prune_evidence(scan.scope_id)
     # Refused rows: some facts could not be refreshed, and unknown never counts as a pass.
     refused = store.data_problem_warnings(scan)
@@ -449,10 +519,13 @@ def _unscanned_subscriptions(scan: Scan, attempted: set[str]) -> list[str]:
 BATCH_EVALUATION_CHUNK = 500
 
 
-def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None, *, superseded: Callable[[], bool] = lambda: False) -> RunStats:
+def evaluate_scan(
+    scan: Scan, subscriptions: list[str] | None = None, *, superseded: Callable[[], bool] = lambda: False, lock: Any = None
+) -> RunStats:
     """Evaluate the clusters of `subscriptions` (one stored batch, early), or every cluster of the
     scope with a fleet snapshot, keeping the scan's heartbeat going. A batch's evaluation raises
-    EvaluationSuperseded between chunks once `superseded()`."""
+    EvaluationSuperseded between chunks once `superseded()`, and while it waits for the scope's
+    lock (held by the batch before it, which stops as soon as the final pass wants the lock)."""
     from posture.evaluate.run import CHUNK, evaluate_scope
 
     def heartbeat() -> None:
@@ -467,6 +540,8 @@ def evaluate_scan(scan: Scan, subscriptions: list[str] | None = None, *, superse
         heartbeat=heartbeat,
         defer_analyze=subscriptions is None,
         chunk=BATCH_EVALUATION_CHUNK if subscriptions is not None else CHUNK,
+        lock=lock,
+        waiting=heartbeat,
     )
 
 

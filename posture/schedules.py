@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from celery.schedules import crontab
+from django.conf import settings
 from django.db import transaction
 
 WATCHDOG = "arc-posture: watchdog"
@@ -64,10 +65,19 @@ def sync_periodic_tasks() -> None:
     from posture.models import Scope
 
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    watchdog_tick, _ = IntervalSchedule.objects.get_or_create(every=settings.ARC_WATCHDOG_INTERVAL_SECONDS, period=IntervalSchedule.SECONDS)
     wanted: set[str] = {WATCHDOG}
     PeriodicTask.objects.update_or_create(
         name=WATCHDOG,
-        defaults={"task": "posture.watchdog", "interval": every_minute, "crontab": None, "enabled": True},
+        # Expires within its tick: a backlog of watchdog messages is never worth running.
+        defaults={
+            "task": "posture.watchdog",
+            "interval": watchdog_tick,
+            "crontab": None,
+            "enabled": True,
+            "expires": None,
+            "expire_seconds": settings.ARC_WATCHDOG_INTERVAL_SECONDS,
+        },
     )
     for queue in QUEUES:
         name = HEARTBEAT.format(queue=queue)

@@ -98,12 +98,13 @@ def celery_live(settings: Any) -> Iterator[None]:
     """Publish tasks to the real broker instead of running them in-process."""
     from web.celery import app
 
+    # Celery 5.6 resolves the namespaced key (CELERY_TASK_ALWAYS_EAGER) before the plain one.
     previous = app.conf.task_always_eager
-    app.conf.task_always_eager = False
+    app.conf["CELERY_TASK_ALWAYS_EAGER"] = app.conf.task_always_eager = False
     try:
         yield
     finally:
-        app.conf.task_always_eager = previous
+        app.conf["CELERY_TASK_ALWAYS_EAGER"] = app.conf.task_always_eager = previous
 
 
 class WorkerProcess:
@@ -146,7 +147,7 @@ def database_url_for_subprocess() -> str:
 
 @pytest.fixture
 def start_worker(postgres: None, redis_url: str, tmp_path: Any) -> Iterator[Any]:
-    """Factory: start_worker(queues=("default", "collect"), extra_env={...}) -> WorkerProcess."""
+    """Factory: start_worker(queues=("default", "collect"), extra_env={...}, gossip=False) -> WorkerProcess."""
     import subprocess
     import sys
     import time
@@ -164,6 +165,7 @@ def start_worker(postgres: None, redis_url: str, tmp_path: Any) -> Iterator[Any]
         extra_env: dict[str, str] | None = None,
         concurrency: int = 1,
         name: str = "testworker",
+        gossip: bool = False,
     ) -> WorkerProcess:
         log_path = tmp_path / f"{name}-{len(workers)}.log"
         env = {
@@ -191,8 +193,8 @@ def start_worker(postgres: None, redis_url: str, tmp_path: Any) -> Iterator[Any]
                 str(concurrency),
                 "-n",
                 f"{name}{len(workers)}@%h",
-                "--without-gossip",
-                "--without-mingle",
+                # Production workers gossip and mingle (docker-compose.yml); most tests need not.
+                *(() if gossip else ("--without-gossip", "--without-mingle")),
                 "-l",
                 "info",
             ],

@@ -32,7 +32,10 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
-    worker_cancel_long_running_tasks_on_connection_loss=True,
+    # A broker restart does not stop tasks already running (their database work does not need
+    # Redis): they finish, and a message Redis hands out again finds its work claimed and does
+    # nothing. (The worker exit on a Redis restart was celery 5.7.0's, see pyproject.toml.)
+    worker_cancel_long_running_tasks_on_connection_loss=False,
     worker_send_task_events=True,
     task_send_sent_event=True,
     # Logging is Django's LOGGING (format, level), in workers and beat too; see _django_logging.

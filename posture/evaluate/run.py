@@ -14,18 +14,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
 from django.db import connection, connections, transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from posture import bulk
 from posture.catalog.controls import CATALOG_VERSION, CONTROLS
 from posture.evaluate.context import Context, build_context, cluster_keys, context_refs
+from posture.evaluate.lock import EvaluationLock, evaluation_lock
 from posture.evaluate.rules import evaluate_cluster
 from posture.evaluate.verdict import Verdict
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Scope, ScoreHistory, Status
@@ -33,7 +31,6 @@ from posture.scoring import SECTION_CONTROLS, ClusterScore, score_cluster, secti
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
-LOCK_STALE = dt.timedelta(minutes=30)
 RESULT_FIELDS = ("status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id")
 RESULT_COLUMNS = ("cluster_id", "control", *RESULT_FIELDS, "since", "updated_at")
 CONTROL_IDS = tuple(c.id for c in CONTROLS)
@@ -193,24 +190,6 @@ class Writer:
                 self.pool.shutdown()
 
 
-@contextmanager
-def evaluation_lock(scope_id: int, wait_seconds: float = 1800) -> Iterator[None]:
-    """One evaluation per scope at a time, across workers (a conditional UPDATE, not a DB lock)."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        now = timezone.now()
-        free = Q(evaluation_claimed_at__isnull=True) | Q(evaluation_claimed_at__lt=now - LOCK_STALE)
-        if Scope.objects.filter(pk=scope_id).filter(free).update(evaluation_claimed_at=now):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"scope {scope_id} stayed locked by another evaluation")
-        time.sleep(0.25)
-    try:
-        yield
-    finally:
-        Scope.objects.filter(pk=scope_id).update(evaluation_claimed_at=None)
-
-
 def evaluate_scope(
     scope_id: int,
     *,
@@ -220,26 +199,49 @@ def evaluate_scope(
     heartbeat: Callable[[], None] = lambda: None,
     defer_analyze: bool = False,
     chunk: int = CHUNK,
+    lock: EvaluationLock | None = None,
+    wait_seconds: float = 1800,
+    waiting: Callable[[], None] = lambda: None,
 ) -> RunStats:
     """Evaluate the scope's clusters (or only those of `subscriptions`: one batch of a running
     scan, without a snapshot) and, for a whole scope, snapshot the fleet. With `defer_analyze`
     the caller refreshes the planner statistics (stats.analyze_deferred) once its work is visible.
-    `heartbeat` is called after each `chunk` clusters and may raise to stop."""
+    `heartbeat` is called after each `chunk` clusters and may raise to stop.
+
+    The scope's evaluation lock is taken here (waiting up to `wait_seconds`, calling `waiting`
+    between looks; ScopeBusy after), unless the caller holds it already and passes it as `lock`."""
     started = time.monotonic()
-    with evaluation_lock(scope_id):
-        ctx = build_context(now)
-        stats, tally, writer = RunStats(), Tally(), Writer()
-        try:
-            _run(scope_id, subscriptions, ctx, tally, scan, stats, writer, heartbeat, chunk)
-        finally:
-            writer.close()
-        if stats.results_written >= bulk.ANALYZE_AFTER_ROWS:
-            if defer_analyze:
-                stats.analyze_deferred = True
-            else:
-                bulk.analyze(ControlResult, Cluster)
-        if subscriptions is None:
-            _save_snapshot(scope_id, scan, ctx, tally, stats)
+    if lock is None:
+        with evaluation_lock(scope_id, wait_seconds, waiting) as held:
+            return evaluate_scope(
+                scope_id,
+                scan=scan,
+                now=now,
+                subscriptions=subscriptions,
+                heartbeat=heartbeat,
+                defer_analyze=defer_analyze,
+                chunk=chunk,
+                lock=held,
+            )
+
+    def beat() -> None:
+        lock.renew()  # raises LockLost: stop before writing what another evaluation may be writing
+        heartbeat()
+
+    ctx = build_context(now)
+    stats, tally, writer = RunStats(), Tally(), Writer()
+    try:
+        _run(scope_id, subscriptions, ctx, tally, scan, stats, writer, beat, chunk)
+    finally:
+        writer.close()
+    if stats.results_written >= bulk.ANALYZE_AFTER_ROWS:
+        if defer_analyze:
+            stats.analyze_deferred = True
+        else:
+            bulk.analyze(ControlResult, Cluster)
+    if subscriptions is None:
+        lock.renew()
+        _save_snapshot(scope_id, scan, ctx, tally, stats)
     stats.seconds = time.monotonic() - started
     log.info(
         "evaluated scope %s: %s clusters, %s re-checked, %s changed, %s writes in %.1f s",
@@ -478,21 +480,26 @@ def _events_of_scan(scan: Scan | None, cluster_ids: list[int]) -> dict[tuple[int
 
 
 def _save_snapshot(scope_id: int, scan: Scan | None, ctx: Context, tally: Tally, stats: RunStats) -> None:
-    FleetSnapshot.objects.create(
-        scope_id=scope_id,
-        scan=scan,
-        created_at=ctx.now,
-        clusters=tally.clusters,
-        score=round(tally.score_sum / tally.scored, 1) if tally.scored else None,
-        coverage=round(tally.coverage_sum / tally.covered, 1) if tally.covered else None,
-        grades=dict(tally.grades),
-        controls=tally.controls(),
-        sections=tally.sections(),
-        paths=dict(tally.paths),
-        connectivity=dict(tally.connectivity),
-        changes=_changes(scope_id, scan, ctx.now),
-        catalog_version=CATALOG_VERSION,
-    )
+    aggregates = {
+        "scope_id": scope_id,
+        "created_at": ctx.now,
+        "clusters": tally.clusters,
+        "score": round(tally.score_sum / tally.scored, 1) if tally.scored else None,
+        "coverage": round(tally.coverage_sum / tally.covered, 1) if tally.covered else None,
+        "grades": dict(tally.grades),
+        "controls": tally.controls(),
+        "sections": tally.sections(),
+        "paths": dict(tally.paths),
+        "connectivity": dict(tally.connectivity),
+        "changes": _changes(scope_id, scan, ctx.now),
+        "catalog_version": CATALOG_VERSION,
+    }
+    if scan is None:
+        FleetSnapshot.objects.create(**aggregates)
+        return
+    # One snapshot per scan (a database constraint): a finish run again, say after its first
+    # run died between the snapshot and closing the scan, brings that one up to date.
+    FleetSnapshot.objects.update_or_create(scan=scan, defaults=aggregates)
 
 
 GOOD = (Status.PASS, Status.ATTESTED, Status.NOT_APPLICABLE)

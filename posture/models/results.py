@@ -121,6 +121,9 @@ class FleetSnapshot(models.Model):
         ordering = ["-created_at"]
         get_latest_by = "created_at"
         indexes = [models.Index(fields=["scope", "-created_at"], name="snapshot_scope_recent")]
+        # A scan's finish may run twice (a redelivered message, a take-over after a dead worker):
+        # its snapshot is written once.
+        constraints = [models.UniqueConstraint(fields=["scan"], condition=models.Q(scan__isnull=False), name="one_snapshot_per_scan")]
 
     def __str__(self) -> str:
         return f"snapshot of {self.scope_id} at {self.created_at:%Y-%m-%d %H:%M}"

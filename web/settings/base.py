@@ -266,8 +266,17 @@ ARC_ARM_READS_RESERVE = env_int("ARC_ARM_READS_RESERVE", 10, minimum=0)
 # A failed batch is tried again this many times in all (transient errors only).
 ARC_BATCH_MAX_ATTEMPTS = env_int("ARC_BATCH_MAX_ATTEMPTS", 3, minimum=1)
 # A batch or scan whose heartbeat is older than this is presumed orphaned by a dead worker.
-ARC_WATCHDOG_STALE_SECONDS = env_int("ARC_WATCHDOG_STALE_SECONDS", 300, minimum=5)
+# Running batches beat every ARC_PROGRESS_INTERVAL_SECONDS from a thread of their own, and beat
+# runs the watchdog every ARC_WATCHDOG_INTERVAL_SECONDS: a dead worker's batch is handed out
+# again within stale + interval (60 s by default).
+ARC_WATCHDOG_STALE_SECONDS = env_int("ARC_WATCHDOG_STALE_SECONDS", 45, minimum=5)
+ARC_WATCHDOG_INTERVAL_SECONDS = env_int("ARC_WATCHDOG_INTERVAL_SECONDS", 15, minimum=5)
 ARC_PROGRESS_INTERVAL_SECONDS = env_float("ARC_PROGRESS_INTERVAL_SECONDS", 2.0)
+if ARC_WATCHDOG_STALE_SECONDS < 5 * ARC_PROGRESS_INTERVAL_SECONDS:
+    raise ImproperlyConfigured("ARC_WATCHDOG_STALE_SECONDS must be at least five heartbeats (ARC_PROGRESS_INTERVAL_SECONDS)")
+# Without PostgreSQL (whose evaluation lock dies with its holder's session) the lock is a lease
+# renewed between chunks, free once this old.
+ARC_EVALUATION_LEASE_SECONDS = env_int("ARC_EVALUATION_LEASE_SECONDS", 60, minimum=10)
 # A cluster silent for longer than this is stale: its passes turn unknown.
 ARC_STALE_AFTER_HOURS = env_int("ARC_STALE_AFTER_HOURS", 24, minimum=1)
 ARC_ATTESTATION_MAX_DAYS = env_int("ARC_ATTESTATION_MAX_DAYS", 365, minimum=1)

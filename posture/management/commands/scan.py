@@ -5,12 +5,20 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import InterfaceError, OperationalError, connection
 
 from posture.models import Scan, Scope
 from posture.progress import ScanProgress, scan_progress
 from posture.scanning import scan_request
 
 EXIT = {Scan.State.SUCCEEDED: 0, Scan.State.PARTIAL: 2, Scan.State.FAILED: 1}
+# `--wait` rides out a database outage (a restart, a failover) this long before it gives up.
+OUTAGE_LIMIT_SECONDS = 300
+OUTAGE_RETRY_SECONDS = 2.0
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def bar(progress: ScanProgress, width: int = 30) -> str:
@@ -52,8 +60,27 @@ class Command(BaseCommand):
         started = time.monotonic()
         interactive = self.stderr.isatty()
         last = ""
+        outage: float | None = None  # when the database stopped answering
         while True:
-            progress = scan_progress(scan.pk)
+            try:
+                progress = scan_progress(scan.pk)
+            except (OperationalError, InterfaceError) as exc:
+                # A restarting database: the workers go on once it is back, and so does this.
+                connection.close()
+                now = time.monotonic()
+                outage = now if outage is None else outage
+                if (timeout and now - started > timeout) or now - outage > OUTAGE_LIMIT_SECONDS:
+                    self.stderr.write("")
+                    raise CommandError(
+                        f"Gave up waiting for scan {scan.pk}: the database has been unreachable for {now - outage:.0f} s "
+                        f"({first_line(exc)}). The scan goes on in the workers; see its state in the UI or run this again."
+                    ) from exc
+                self.stderr.write(f"database unreachable, retrying: {first_line(exc)}")
+                time.sleep(OUTAGE_RETRY_SECONDS)
+                continue
+            if outage is not None:
+                self.stderr.write("database reachable again")
+                outage = None
             line = bar(progress)
             if interactive:
                 self.stderr.write(f"\r{line}", ending="")
@@ -68,7 +95,7 @@ class Command(BaseCommand):
             time.sleep(0.5)
         if interactive:
             self.stderr.write("")
-        scan.refresh_from_db()
+        scan = Scan.objects.select_related("scope").get(pk=scan.pk)
         if scan.error:
             self.stderr.write(f"{scan.state}: {scan.error}")
         self.stdout.write(f"Scan {scan.pk} of {scan.scope.name}: {scan.state}, {scan.clusters:,} clusters.")
