@@ -10,15 +10,15 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from posture.collect.client import AzureSession
 from posture.collect.errors import AzureError, ForbiddenError
 from posture.collect.sweep import collect_batch_data
 from posture.governance import scopes_needing_evaluation
+from posture.heartbeat import heartbeat_thread
 from posture.models import AzureResource, Cluster, ControlResult, QueryEvidence, Scan, ScanBatch, Scope, Subscription
 from posture.queries import SUBSCRIPTIONS
 
@@ -52,7 +53,9 @@ def start_scan(scan_id: str) -> None:
         _fail_scan(scan, f"Could not scan scope {scan.scope.name}: {exc}")
         return
     try:
-        subscriptions = list_subscriptions(session, scan.scope)
+        # Listing may wait out throttling far longer than the watchdog's stale limit.
+        with heartbeat_thread(lambda: _beat_scan(scan.pk), name=f"scan-{scan.pk}-start"):
+            subscriptions = list_subscriptions(session, scan.scope)
     except AzureError as exc:
         _fail_scan(scan, f"Could not list the subscriptions of scope {scan.scope.name}: {exc}")
         return
@@ -151,6 +154,10 @@ def _fail_scan(scan: Scan, message: str) -> None:
     )
 
 
+def _beat_scan(scan_id: Any) -> None:
+    Scan.objects.filter(pk=scan_id, state=Scan.State.RUNNING).update(heartbeat_at=timezone.now())
+
+
 # --- batches ---------------------------------------------------------------------------------
 class Progress:
     """Counts what a batch did and writes it (and the heartbeat) at a throttled rate.
@@ -192,36 +199,14 @@ class Progress:
         ScanBatch.objects.filter(pk=self.batch.pk, claim=self.claim).update(heartbeat_at=now, **self.counters())
         Scan.objects.filter(pk=self.batch.scan_id).update(heartbeat_at=now)
 
-    @contextmanager
-    def pulse(self) -> Iterator[None]:
-        """Beat from a thread of its own while the batch runs: a heartbeat then means the process
-        lives, however long a request, a quota wait or the batch's store takes, and a dead worker is
-        noticed after ARC_WATCHDOG_STALE_SECONDS. Only where a second connection sees the batch
-        (PostgreSQL, outside a transaction); elsewhere requests beat through `tick`."""
-        if connection.vendor != "postgresql" or connection.in_atomic_block:
-            yield
-            return
-        stop = threading.Event()
-        thread = threading.Thread(target=self._beat_until, args=(stop,), name=f"batch-{self.batch.pk}-heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+    def pulse(self) -> AbstractContextManager[None]:
+        """Beat from a thread of its own while the batch runs (see `heartbeat_thread`)."""
+        return heartbeat_thread(self._beat, name=f"batch-{self.batch.pk}-heartbeat")
 
-    def _beat_until(self, stop: threading.Event) -> None:
-        try:
-            while not stop.wait(settings.ARC_PROGRESS_INTERVAL_SECONDS):
-                now = timezone.now()
-                try:
-                    ScanBatch.objects.filter(pk=self.batch.pk, claim=self.claim, state=ScanBatch.State.RUNNING).update(heartbeat_at=now)
-                    Scan.objects.filter(pk=self.batch.scan_id, state=Scan.State.RUNNING).update(heartbeat_at=now)
-                except DatabaseError as exc:  # the batch's own work meets the same outage and decides
-                    log.warning("batch %s: heartbeat not written: %s", self.batch.pk, exc)
-                    connections.close_all()
-        finally:
-            connections.close_all()  # this thread's connection
+    def _beat(self) -> None:
+        now = timezone.now()
+        ScanBatch.objects.filter(pk=self.batch.pk, claim=self.claim, state=ScanBatch.State.RUNNING).update(heartbeat_at=now)
+        Scan.objects.filter(pk=self.batch.scan_id, state=Scan.State.RUNNING).update(heartbeat_at=now)
 
 
 def collect_batch(batch_id: int) -> None:
