@@ -96,6 +96,17 @@ def test_a_script_stops_before_any_command_until_the_analysts_values_are_set(con
     assert calls == [] and list(work.iterdir()) == []  # no command ran, no `-n` or `--subnet` file appeared
 
 
+@pytest.mark.parametrize("control_id", ["ARC-PL-02", "ARC-PL-03"])
+def test_a_missing_private_link_scope_stops_the_script_before_its_first_cluster(control_id: str, tmp_path: Path) -> None:
+    # The first cluster has a scope id, the second has none: the analyst's scope is still checked first.
+    targets = hostile_targets()[1:3]
+    assert targets[0]["scope_id"] and not targets[1]["scope_id"]
+    values = {k: v for k, v in ANALYST_VALUES.items() if k != "PRIVATE_LINK_SCOPE_ID"}
+    done, calls, _work = run_script(script_for(control_id, targets), tmp_path, values)
+    assert done.returncode != 0 and "PRIVATE_LINK_SCOPE_ID" in done.stderr
+    assert calls == []
+
+
 def test_with_the_values_set_every_hostile_name_reaches_az_as_one_argument(tmp_path: Path) -> None:
     targets = hostile_targets()
     done, calls, work = run_script(script_for("ARC-PL-03", targets), tmp_path, ANALYST_VALUES)

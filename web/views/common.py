@@ -98,7 +98,13 @@ def fill_commands(templates: Iterable[str], values: dict[str, Any]) -> list[str]
 
 
 def needed_variables(templates: Iterable[str]) -> list[str]:
-    """The shell variables the analyst must set before running these commands, in order."""
+    """The shell variables the analyst must set before running these commands, in order.
+
+    `{scope_id}` counts too: a cluster in no Private Link scope yet gets the analyst's scope, and
+    the script checks every value before its first command, not half-way through the clusters."""
+    templates = list(templates)
+    if any("{scope_id}" in template for template in templates):
+        templates.append(SCOPE_ID_PLACEHOLDER)
     return list(dict.fromkeys(name for template in templates for name in NEEDED_RE.findall(template)))
 
 
