@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from posture.catalog.controls import CONTROLS
-from posture.clouds import cloud_choices, credential_choices, get_cloud
+from posture.clouds import cloud_choices, credential_choices, credential_names, get_cloud
 from posture.models import Cluster, NetworkPath, Scope
 from posture.normalize import CONNECTIVITY_STATUSES
 from posture.roles import ROLE_PERMISSIONS
@@ -246,6 +246,11 @@ class ScopeForm(PlainLabels, forms.ModelForm):
         if self.instance.pk and get_cloud(self.instance.cloud) is None:  # e.g. migrated from free-form endpoints
             self.fields["cloud"].choices = [("", f"{self.instance.cloud}: not defined here, choose a cloud"), *cloud_choices()]
             self.initial["cloud"] = ""
+        if self.instance.pk and self.instance.credential not in credential_names():
+            # Kept selected (and refused on save) rather than shown as Default: an unrelated edit
+            # must not switch the scope to another identity.
+            stale = self.instance.credential
+            self.fields["credential"].choices = [(stale, f"{stale}: no longer listed, choose a credential"), *credential_choices()]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -161,3 +161,17 @@ def test_scan_errors_reach_viewers_and_analysts_without_ids_paths_or_urls(
         assert "Azure did not accept the scanning identity&#x27;s sign-in." in client.get(pages[0]).content.decode()
     for html in (c.get(p).content.decode() for c in (admin_client, viewer_client) for p in pages):
         assert "not-the-secret" not in html and emulator.client_secret not in html
+
+
+def test_editing_a_scope_whose_credential_is_no_longer_listed_never_switches_its_identity(
+    admin_client: Any, make_emulator: Any, emulator_scope: Any, settings: Any
+) -> None:
+    emulator = make_emulator(clusters=20)
+    scope = emulator_scope(emulator, name="corp")
+    Scope.objects.filter(pk=scope.pk).update(credential="legacy")  # listed once, dropped from ARC_CREDENTIALS since
+    edit = admin_client.get(reverse("scope-edit", args=["corp"])).content.decode()
+    assert '<option value="legacy" selected>legacy: no longer listed, choose a credential</option>' in edit
+    # An unrelated change, posted with the form as shown, is refused rather than saved as Default.
+    kept = admin_client.post(reverse("scope-edit", args=["corp"]), scope_form(Scope.objects.get(), schedule="0 3 * * *"))
+    assert kept.status_code == 200 and "ARC_CREDENTIALS" in kept.content.decode()
+    assert Scope.objects.get().credential == "legacy" and Scope.objects.get().schedule != "0 3 * * *"
