@@ -30,11 +30,16 @@ CRON_FIELDS = (
 )
 
 
+# The most days each month can have (February in a leap year).
+DAYS_IN_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
 def cron_problem(expression: str) -> str | None:
     """Why beat cannot run this five-field cron expression (UTC), or None when it can.
 
     Parsed by celery's own crontab, as beat parses each CrontabSchedule: what it accepts runs
-    (`0 9 * * mon-fri`), what it rejects (`*/0 * * * *`, `0 0 30 2 *`) beat would disable.
+    (`0 9 * * mon-fri`), what it rejects (`*/0 * * * *`) beat would disable. A day no month has
+    (`0 0 30 2 *`) is refused too: beat keeps it and never fires it.
     """
     parts = (expression or "").split()
     if len(parts) != 5:
@@ -47,9 +52,12 @@ def cron_problem(expression: str) -> str | None:
         except Exception as exc:  # celery raises ValueError, its ParseException and others
             return f"{label} {part!r}: {str(exc).rstrip('.')}"
     try:
-        crontab(**{field: part for (_, field, _), part in zip(CRON_FIELDS, parts, strict=True)})
+        schedule = crontab(**{field: part for (_, field, _), part in zip(CRON_FIELDS, parts, strict=True)})
     except Exception as exc:
         return str(exc).rstrip(".")
+    # Beat takes `0 0 30 2 *` and never fires it: a scope that silently never scans.
+    if not any(day <= DAYS_IN_MONTH[month] for month in schedule.month_of_year for day in schedule.day_of_month):
+        return "no month has that day, so it would never run"
     return None
 
 

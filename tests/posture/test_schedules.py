@@ -18,7 +18,9 @@ from posture.scopes import scope_create
 
 TENANT = "contoso.onmicrosoft.com"
 RUNNABLE = ("0 9 * * mon-fri", "0 */6 * * *", "30 2 1 */3 sun", "0,30 8-18 * * 1-5", "0 0 29 2 *")
-UNRUNNABLE = ("99 99 99 99 99", "*/0 * * * *", "0 0 30 2 *", "0 9 * * someday", "0 9 * *", "* * * * * *", "")
+UNRUNNABLE = ("99 99 99 99 99", "*/0 * * * *", "0 9 * * someday", "0 9 * *", "* * * * * *", "")
+# Beat parses these and never fires them.
+NEVER_DUE = ("0 0 30 2 *", "0 0 31 4,6,9,11 *")
 
 
 def beat_can_parse(expression: str) -> bool:
@@ -41,6 +43,12 @@ def test_the_validator_accepts_schedules_beat_runs(expression: str) -> None:
 def test_the_validator_refuses_schedules_beat_cannot_run_with_a_reason(expression: str) -> None:
     assert len(expression.split()) != 5 or not beat_can_parse(expression)
     with pytest.raises(ValidationError, match="is not a cron schedule beat can run: .+"):
+        validate_cron(expression)
+
+
+@pytest.mark.parametrize("expression", NEVER_DUE)
+def test_the_validator_refuses_a_day_no_month_has(expression: str) -> None:
+    with pytest.raises(ValidationError, match="no month has that day"):
         validate_cron(expression)
 
 
