@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages are beside scripts/
+
+from azure_emulator import cloud_env  # noqa: E402 - a development tool may use the emulator's helpers
+
 VAR = Path(os.environ.get("ARC_VAR_DIR") or ROOT / "var")
 ADDRESS = os.environ.get("DEMO_ADDRESS", "127.0.0.1:8000")
 CLUSTERS = os.environ.get("DEMO_CLUSTERS", "300")
@@ -34,18 +38,6 @@ def embedded_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_", "REDIS_", "AZURE_", "DJANGO_"))}
     env.update(DJANGO_SETTINGS_MODULE="web.settings.base", PYTHONUNBUFFERED="1", **extra)
     return env
-
-
-def emulator_cloud(info: dict[str, str]) -> dict[str, str]:
-    """The emulator, defined as the operator's custom cloud "emulator" (as azure_emulator.cloud_env does)."""
-    return {
-        "ARC_CLOUDS": "emulator",
-        "ARC_CLOUDS_FILE": "",
-        "ARC_CLOUD_EMULATOR_AUTHORITY": info["base_url"],
-        "ARC_CLOUD_EMULATOR_ARM_ENDPOINT": info["base_url"],
-        "ARC_CLOUD_EMULATOR_CA_FILE": info["ca_file"],
-        "ARC_CLOUD_EMULATOR_AUDIENCE": "https://management.azure.com",  # the audience the emulator's ARM accepts
-    }
 
 
 def run(env: dict[str, str], *args: str) -> str:
@@ -134,7 +126,8 @@ def main() -> None:
     try:
         print(f"Starting the Azure emulator with {CLUSTERS} demo clusters …", flush=True)
         info = start_emulator(started)
-        env = embedded_env(AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"], **emulator_cloud(info))
+        emulator = {"ARC_CLOUDS": "emulator", "ARC_CLOUDS_FILE": "", **cloud_env(info, "emulator")}
+        env = embedded_env(AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"], **emulator)
         run(env, "migrate", "--noinput", "-v0")
         run(
             env,
