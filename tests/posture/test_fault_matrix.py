@@ -37,7 +37,8 @@ def private_redis(tmp_path: Any) -> Any:
     server.stop()
 
 
-def assert_complete(scan: Scan, emulator: Any) -> None:
+def assert_complete(scan: Scan, emulator: Any, *, batches: int = 2) -> None:
+    """Succeeded, with every cluster and its results, one snapshot, and at least `batches` batches."""
     scan.refresh_from_db()
     assert scan.state == Scan.State.SUCCEEDED, scan.error
     expected = emulator.fleet.cluster_count
@@ -46,15 +47,26 @@ def assert_complete(scan: Scan, emulator: Any) -> None:
     assert per_cluster == expected
     assert FleetSnapshot.objects.filter(scan=scan).count() == 1
     assert FleetSnapshot.objects.get(scan=scan).clusters == expected
-    assert scan.batches_done == scan.batches_total > 1
+    assert scan.batches_done == scan.batches_total >= batches
 
 
-def rescan_completes(scope: Any, emulator: Any, logs: Any) -> None:
+def results_blocked() -> bool:
+    """An evaluation waits on the test's lock of the results table."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE NOT l.granted AND c.relname = %s AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [ControlResult._meta.db_table],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def rescan_completes(scope: Any, emulator: Any, logs: Any, *, batches: int = 2) -> None:
     """The workers still serve: a second scan runs to the end."""
     again, created = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
     assert created
     wait_for(lambda: Scan.objects.get(pk=again.pk).is_finished, RECOVERY_BOUND, logs)
-    assert_complete(again, emulator)
+    assert_complete(again, emulator, batches=batches)
 
 
 def test_a_redis_restart_mid_scan_leaves_the_workers_serving_and_the_scan_completes(
@@ -100,22 +112,13 @@ def test_a_default_worker_killed_during_evaluation_leaves_no_lock_behind(start_w
     collect = start_worker(queues=("collect",), extra_env=env, name="collect")
     doomed = start_worker(queues=("default",), extra_env=env, name="doomed")
 
-    def evaluation_blocked() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-                " WHERE NOT l.granted AND c.relname = %s AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                [ControlResult._meta.db_table],
-            )
-            return cursor.fetchone()[0] > 0
-
     # Results cannot be written while this session holds the table: the first batch's evaluation
     # (on the default worker, holding the scope's evaluation lock) stops in its write.
     blocker = psycopg.connect(database_url_for_subprocess())
     try:
         blocker.execute(f"LOCK TABLE {ControlResult._meta.db_table} IN SHARE MODE")
         scan, _ = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
-        wait_for(evaluation_blocked, 120, lambda: doomed.log()[-4000:])
+        wait_for(results_blocked, 120, lambda: doomed.log()[-4000:])
         doomed.kill()
     finally:
         blocker.close()
@@ -128,6 +131,33 @@ def test_a_default_worker_killed_during_evaluation_leaves_no_lock_behind(start_w
     run_watchdog_until_finished(scan, logs, [collect, survivor])
     assert_complete(scan, emulator)
     rescan_completes(scope, emulator, logs)
+
+
+def test_a_worker_killed_in_the_scans_final_evaluation_leaves_no_lock_behind(
+    start_worker, celery_live, make_emulator, emulator_scope
+) -> None:
+    """The case that left scans `evaluating` for half an hour: the final pass (one batch, so no
+    earlier batch evaluation) stops in its result writes, its worker is SIGKILLed with the scope's
+    lock and the scan's `evaluating` state held, and another worker must take the finish over."""
+    emulator = make_emulator(clusters=CLUSTERS)
+    scope = emulator_scope(emulator, subscriptions=sorted(emulator.fleet.subscriptions))
+    env = worker_env(emulator, ARC_SCAN_BATCH_SUBSCRIPTIONS="100")
+    doomed = start_worker(queues=("default", "collect"), extra_env=env, name="doomed")
+
+    blocker = psycopg.connect(database_url_for_subprocess())
+    try:
+        blocker.execute(f"LOCK TABLE {ControlResult._meta.db_table} IN SHARE MODE")
+        scan, _ = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
+        wait_for(lambda: Scan.objects.get(pk=scan.pk).state == Scan.State.EVALUATING and results_blocked(), 120, doomed.log)
+        doomed.kill()
+    finally:
+        blocker.close()
+    assert Scan.objects.get(pk=scan.pk).state == Scan.State.EVALUATING
+
+    survivor = start_worker(queues=("default", "collect"), extra_env=env, name="survivor")
+    run_watchdog_until_finished(scan, survivor.log, [survivor])
+    assert_complete(scan, emulator, batches=1)
+    rescan_completes(scope, emulator, survivor.log, batches=1)
 
 
 def test_a_postgresql_restart_mid_scan_is_recovered_from(start_worker, celery_live, make_emulator, emulator_scope) -> None:
