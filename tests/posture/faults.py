@@ -153,6 +153,12 @@ def publishing_to(url: str) -> Iterator[None]:
             os.environ["CELERY_BROKER_URL"] = previous
 
 
+# How long a fault-matrix scan may take to end, fault and recovery included, before its test fails.
+# A generous wait limit, not a timed assertion: with the defaults a dead worker is noticed within
+# about a minute (ARC_WATCHDOG_STALE_SECONDS plus ARC_WATCHDOG_INTERVAL_SECONDS).
+RECOVERY_BOUND = 240
+
+
 def worker_env(emulator: Any, **extra: str) -> dict[str, str]:
     return {"AZURE_CLIENT_ID": emulator.client_id, "AZURE_CLIENT_SECRET": emulator.client_secret, **extra}
 

@@ -13,6 +13,7 @@ from posture import normalize, shapes
 from posture.collect.sweep import BatchData
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Status
 from posture.scanning import scan_request
+from tests.posture.faults import RECOVERY_BOUND, wait_for, worker_env
 
 CLUSTER_ID = (
     "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/Edge-RG/providers/Microsoft.Kubernetes/connectedClusters/store-042"
@@ -307,19 +308,10 @@ def test_the_row_fixture_is_well_formed() -> None:
 
 
 # --- the fault matrix: real Celery workers on PostgreSQL and Redis ------------------------------
-# How long a scan of this small fleet may take to end, faults included, before the test fails.
-RECOVERY_BOUND_SECONDS = 180
-
-
 def scan_on_workers(scope: Any, worker: Any) -> Scan:
-    import time
-
     scan, created = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
     assert created
-    deadline = time.monotonic() + RECOVERY_BOUND_SECONDS
-    while not Scan.objects.get(pk=scan.pk).is_finished:
-        assert time.monotonic() < deadline, worker.log()[-4000:]
-        time.sleep(0.2)
+    wait_for(lambda: Scan.objects.get(pk=scan.pk).is_finished, RECOVERY_BOUND, lambda: worker.log()[-4000:])
     scan.refresh_from_db()
     return scan
 
@@ -331,7 +323,7 @@ def test_damaged_rows_on_real_workers_change_nothing_and_the_workers_keep_servin
 ) -> None:
     emulator = make_emulator(clusters=250)  # five subscriptions, one batch (and clusters page) each
     scope = emulator_scope(emulator)
-    env = {"AZURE_CLIENT_ID": emulator.client_id, "AZURE_CLIENT_SECRET": emulator.client_secret, "ARC_SCAN_BATCH_SUBSCRIPTIONS": "1"}
+    env = worker_env(emulator, ARC_SCAN_BATCH_SUBSCRIPTIONS="1")
     worker = start_worker(extra_env=env, name="damaged-rows")
     good = scan_on_workers(scope, worker)
     assert good.state == Scan.State.SUCCEEDED and good.data_problems == {}, good.error

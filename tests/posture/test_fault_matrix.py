@@ -19,14 +19,11 @@ from posture import pipeline
 from posture.models import Cluster, ControlResult, FleetSnapshot, Scan
 from posture.scanning import scan_request
 from tests.conftest import database_url_for_subprocess
-from tests.posture.faults import CuttableProxy, PrivateRedis, publishing_to, wait_for, worker_env
+from tests.posture.faults import RECOVERY_BOUND, CuttableProxy, PrivateRedis, publishing_to, wait_for, worker_env
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 CLUSTERS = 300  # six subscriptions, so several batches
-# A generous wait limit, not a timed assertion: with the defaults a dead worker is noticed within
-# about a minute (ARC_WATCHDOG_STALE_SECONDS plus ARC_WATCHDOG_INTERVAL_SECONDS).
-RECOVERY_BOUND = 240
 
 
 @pytest.fixture

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
 from posture import pipeline
 from posture.models import Cluster, FleetSnapshot, QueryEvidence, Scan, ScanBatch
 from posture.scanning import scan_request
+from tests.posture.faults import wait_for, worker_env
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
-
-
-def worker_env(emulator: Any, **extra: str) -> dict[str, str]:
-    return {"AZURE_CLIENT_ID": emulator.client_id, "AZURE_CLIENT_SECRET": emulator.client_secret, **extra}
-
-
-def wait_for(condition: Any, timeout: float, message: Any) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, message()
-        time.sleep(0.2)
 
 
 def test_two_workers_share_one_quota_without_a_single_429(start_worker, celery_live, make_emulator, emulator_scope, settings) -> None:
