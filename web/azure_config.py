@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from posture.clouds import env_key
 from web.env import env_list, env_str
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -28,10 +29,6 @@ CREDENTIAL_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 # The built-in clouds, and the name migrated scopes with their old free-form endpoints carry.
 RESERVED = {"azurecloud", "azureusgovernment", "azurechinacloud", "custom"}
 KEYS = ("authority", "arm_endpoint", "audience", "ca_file")
-
-
-def _env_key(name: str) -> str:
-    return name.upper().replace("-", "_")
 
 
 def _https_origin(where: str, value: Any) -> str:
@@ -82,7 +79,7 @@ def load_clouds() -> dict[str, dict[str, str]]:
     for name in env_list("ARC_CLOUDS"):
         if name in clouds:
             raise ImproperlyConfigured(f"cloud {name!r} is defined both in ARC_CLOUDS and in ARC_CLOUDS_FILE")
-        prefix = f"ARC_CLOUD_{_env_key(name)}_"
+        prefix = f"ARC_CLOUD_{env_key(name)}_"
         clouds[name] = _cloud(f"ARC_CLOUDS cloud {name!r} ({prefix}*)", name, {key: env_str(prefix + key.upper()) for key in KEYS})
     return clouds
 
