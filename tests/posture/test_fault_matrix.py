@@ -19,19 +19,11 @@ from posture import pipeline
 from posture.models import Cluster, ControlResult, FleetSnapshot, Scan
 from posture.scanning import scan_request
 from tests.conftest import database_url_for_subprocess
-from tests.posture.faults import RECOVERY_BOUND, CuttableProxy, PrivateRedis, publishing_to, wait_for, worker_env
+from tests.posture.faults import RECOVERY_BOUND, CuttableProxy, publishing_to, wait_for, worker_env
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 CLUSTERS = 300  # six subscriptions, so several batches
-
-
-@pytest.fixture
-def private_redis(tmp_path: Any) -> Any:
-    server = PrivateRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def assert_complete(scan: Scan, emulator: Any, *, batches: int = 2) -> None:

@@ -15,7 +15,7 @@ import pytest
 from azure_emulator import cloud_env
 from posture.models import Cluster, ControlResult, FleetSnapshot, Scan
 from tests.conftest import unavailable
-from tests.posture.faults import RECOVERY_BOUND, PrivateRedis, wait_for, worker_env
+from tests.posture.faults import RECOVERY_BOUND, wait_for, worker_env
 from tests.posture.private_postgres import PrivatePostgres
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -36,14 +36,6 @@ def private_postgres() -> Any:
         server.stop()
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Any:
-    server = PrivateRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
 def manage(env: dict[str, str], *args: str) -> str:
     done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=RECOVERY_BOUND)
     assert done.returncode == 0, f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
@@ -51,7 +43,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 def test_a_real_postgresql_restart_mid_scan_is_ridden_out_by_workers_beat_and_scan_wait(
-    start_worker: Any, make_emulator: Any, private_postgres: PrivatePostgres, private_redis: PrivateRedis, tmp_path: Path
+    start_worker: Any, make_emulator: Any, private_postgres: PrivatePostgres, private_redis: Any, tmp_path: Path
 ) -> None:
     pg = private_postgres
     emulator = make_emulator(clusters=CLUSTERS)
