@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from azure.identity import AzureAuthorityHosts
 from django.conf import settings
 
 
@@ -19,7 +20,6 @@ class Cloud:
     arm_endpoint: str
     audience: str  # the token's resource; the cloud's Resource Manager
     ca_file: str = ""  # an extra CA bundle to trust, for a private cloud or a TLS-inspecting proxy
-    builtin: bool = False
 
 
 BUILTIN = {
@@ -28,26 +28,23 @@ BUILTIN = {
         Cloud(
             "AzureCloud",
             "Azure public cloud",
-            "https://login.microsoftonline.com",
+            f"https://{AzureAuthorityHosts.AZURE_PUBLIC_CLOUD}",
             "https://management.azure.com",
             "https://management.azure.com",
-            builtin=True,
         ),
         Cloud(
             "AzureUSGovernment",
             "Azure US Government",
-            "https://login.microsoftonline.us",
+            f"https://{AzureAuthorityHosts.AZURE_GOVERNMENT}",
             "https://management.usgovcloudapi.net",
             "https://management.usgovcloudapi.net",
-            builtin=True,
         ),
         Cloud(
             "AzureChinaCloud",
             "Microsoft Azure operated by 21Vianet",
-            "https://login.chinacloudapi.cn",
+            f"https://{AzureAuthorityHosts.AZURE_CHINA}",
             "https://management.chinacloudapi.cn",
             "https://management.chinacloudapi.cn",
-            builtin=True,
         ),
     )
 }

@@ -126,10 +126,8 @@ def store_clusters(
     if rows:
         bulk.upsert(Cluster, tuple(rows[0]), rows, conflict=("key",), update=CLUSTER_UPDATE_FIELDS)
     _mark_seen(Cluster, (key for key in records if existing.get(key) == digests[key]), scan, now, data_problems=[])
-    for key in known:  # rare: one UPDATE each is fine
-        Cluster.objects.filter(key=key).update(
-            last_seen_scan=scan, last_seen_at=now, removed_at=None, scope_id=scan.scope_id, data_problems=refused[key]["issues"]
-        )
+    for key in known:  # rare, and each has its own problems: one UPDATE each
+        _mark_seen(Cluster, [key], scan, now, data_problems=refused[key]["issues"])
     return len(rows) + len(known)
 
 

@@ -27,7 +27,7 @@ from azure.identity import (
     WorkloadIdentityCredential,
 )
 
-from posture.clouds import cloud_choices, credential_names, env_key, get_cloud
+from posture.clouds import BUILTIN, cloud_choices, credential_names, env_key, get_cloud
 from posture.collect.errors import AzureError
 from web.env import env_secret, env_str
 
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
     from posture.models import Scope
 
-# Instance discovery asks login.microsoftonline.com about the authority: it knows only these.
-KNOWN_AUTHORITIES = {"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"}
+# Instance discovery asks login.microsoftonline.com about the authority: it knows only Azure's own.
+KNOWN_AUTHORITIES = {cloud.authority.removeprefix("https://") for cloud in BUILTIN.values()}
 
 
 @dataclass(frozen=True)
