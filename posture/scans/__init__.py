@@ -1,0 +1,1 @@
+"""The scan lifecycle, one way: request, start, collect batches, evaluate, finish; watchdog and schedules."""

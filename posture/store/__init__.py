@@ -1,0 +1,1 @@
+"""Storing: facts from collection, bulk loads, and evaluation output."""
