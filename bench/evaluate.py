@@ -50,8 +50,8 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    from posture.evaluate.run import evaluate_scope
     from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scope, ScoreHistory
+    from posture.scans.evaluation import evaluate_scope
 
     scope = Scope.objects.get(name="bench")
     # As after a first scan: no verdicts at all (TRUNCATE, so no dead rows slow the inserts).

@@ -3,8 +3,8 @@
     python bench/web.py --clusters 50000 [--concurrency 8] [--requests 200] [--reuse]
 
 Seeding goes through the production code without HTTP: the emulator's fleet generator and KQL
-engine answer every batch query in-process, posture.collect.sweep.collect_batch_data normalizes
-the rows as a scan would, posture.store writes them and evaluate_scope scores them. Two scans are
+engine answer every batch query in-process, posture.scans.sweep.collect_batch_data normalizes
+the rows as a scan would, posture.store.facts writes them and evaluate_scope scores them. Two scans are
 stored (the second after a few percent of clusters went offline or changed), plus 40 older
 snapshots for the trend chart. Then gunicorn serves the app on a free port and client threads
 request the overview, the cluster list (unfiltered and filtered) and cluster detail pages
@@ -67,7 +67,7 @@ class FleetSession:
             yield Page(rows=page, raw=json.dumps({"count": len(page), "data": page}, default=str).encode(), request_id="bench")
 
     def get_resource(self, resource_id: str, api_version: str) -> tuple[dict[str, Any] | None, bytes]:
-        from posture.collect.sweep import PCI_PATH
+        from posture.scans.sweep import PCI_PATH
 
         body = self.fleet.provisioned_cluster_instances.get(resource_id[: -len(PCI_PATH)].lower())
         return body, json.dumps(body).encode()
@@ -78,10 +78,10 @@ def scan_fleet(scope: Any, fleet: Any, subscriptions: list[str]) -> Any:
     from django.db import transaction
     from django.utils import timezone
 
-    from posture import store
-    from posture.collect.sweep import collect_batch_data
-    from posture.evaluate.run import evaluate_scope
     from posture.models import QueryEvidence, Scan, ScanBatch
+    from posture.scans.evaluation import evaluate_scope
+    from posture.scans.sweep import collect_batch_data
+    from posture.store import facts as store
 
     started = timezone.now()
     scan = Scan.objects.create(scope=scope, state=Scan.State.RUNNING, trigger=Scan.Trigger.COMMAND, started_at=started)

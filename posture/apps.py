@@ -6,7 +6,7 @@ from django.db.models.signals import post_migrate
 
 def _after_migrate(**kwargs: Any) -> None:
     from posture.roles import sync_roles
-    from posture.schedules import sync_periodic_tasks
+    from posture.scans.schedules import sync_periodic_tasks
 
     sync_roles()
     sync_periodic_tasks()

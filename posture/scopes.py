@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from posture.models import Scope
-from posture.schedules import sync_periodic_tasks
+from posture.scans.schedules import sync_periodic_tasks
 
 
 def scope_save(scope: Scope) -> Scope:

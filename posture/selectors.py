@@ -22,6 +22,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from posture.evaluate.scoring import GRADE_FLOORS, NO_GRADE, SECTION_CONTROLS, grade_for
 from posture.models import (
     Attestation,
     ChangeEvent,
@@ -37,7 +38,6 @@ from posture.models import (
     ScoreHistory,
     Status,
 )
-from posture.scoring import GRADE_FLOORS, NO_GRADE, SECTION_CONTROLS, grade_for
 
 T = TypeVar("T")
 GRADES = tuple(letter for letter, _ in GRADE_FLOORS) + (NO_GRADE,)

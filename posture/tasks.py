@@ -7,7 +7,7 @@ import socket
 from celery import shared_task
 from django.utils import timezone
 
-from posture import pipeline
+from posture.scans import pipeline
 
 
 @shared_task(name="posture.start_scan")
@@ -43,8 +43,8 @@ def watchdog() -> dict[str, int]:
 @shared_task(name="posture.evaluate_scopes")
 def evaluate_scopes(scope_ids: list[int] | None = None) -> None:
     """Re-evaluate stored facts without calling Azure (after attestation, exception or catalog changes)."""
-    from posture.evaluate.run import evaluate_scope
     from posture.models import Scope
+    from posture.scans.evaluation import evaluate_scope
 
     for scope_id in scope_ids or list(Scope.objects.values_list("pk", flat=True)):
         evaluate_scope(scope_id)
@@ -54,7 +54,7 @@ def evaluate_scopes(scope_ids: list[int] | None = None) -> None:
 def scheduled_scan(scope_id: int) -> None:
     """Beat's entry point for a scope's schedule."""
     from posture.models import Scan, Scope
-    from posture.scanning import scan_request
+    from posture.scans.request import scan_request
 
     scope = Scope.objects.filter(pk=scope_id, enabled=True).first()
     if scope is not None:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from posture.clouds import env_key
-from web.env import env_list, env_str
+from posture.env import env_list, env_str
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 CREDENTIAL_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")

@@ -38,7 +38,7 @@ from django.conf import settings
 from posture.collect.credentials import credential_for, describe_credential, endpoints_for
 from posture.collect.errors import AzureError, ForbiddenError
 from posture.collect.pacing import Observation, QuotaPacer, observation_from_headers, pacer_for
-from posture.queries import ARG_API_VERSION, Query
+from posture.collect.queries import ARG_API_VERSION, Query
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 1000

@@ -29,7 +29,7 @@ from azure.identity import (
 
 from posture.clouds import BUILTIN, cloud_choices, credential_names, env_key, get_cloud
 from posture.collect.errors import AzureError
-from web.env import env_secret, env_str
+from posture.env import env_secret, env_str
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential

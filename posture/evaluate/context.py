@@ -12,8 +12,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from posture.catalog.controls import CATALOG_VERSION
+from posture.collect.queries import KEY_VAULT
 from posture.models import Attestation, AzureResource, Cluster, RiskException
-from posture.queries import KEY_VAULT
 
 STALE_STATUSES = ("Offline", "Expired", "AgentNotInstalled")
 

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from posture.clouds import DEFAULT_CLOUD, cloud_choices, credential_names, get_cloud
-from posture.schedules import cron_problem
+from posture.scans.schedules import cron_problem
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Tenant: a GUID or a verified domain (contoso.onmicrosoft.com).
@@ -23,7 +23,7 @@ def validate_guid(value: str) -> None:
 
 
 def validate_cron(value: str) -> None:
-    """Accepts exactly what celery beat can run (see posture.schedules.cron_problem)."""
+    """Accepts exactly what celery beat can run (see posture.scans.schedules.cron_problem)."""
     if problem := cron_problem(value):
         raise ValidationError(f"{value!r} is not a cron schedule beat can run: {problem}.")
 

@@ -22,17 +22,18 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from posture import bulk, store
 from posture.collect.client import AzureSession
 from posture.collect.errors import AzureError, ForbiddenError
-from posture.collect.sweep import collect_batch_data
+from posture.collect.queries import SUBSCRIPTIONS
 from posture.governance import scopes_needing_evaluation
 from posture.heartbeat import heartbeat_thread
 from posture.models import AzureResource, Cluster, ControlResult, QueryEvidence, Scan, ScanBatch, Scope, Subscription
-from posture.queries import SUBSCRIPTIONS
+from posture.scans.sweep import collect_batch_data
+from posture.store import bulk
+from posture.store import facts as store
 
 if TYPE_CHECKING:
-    from posture.evaluate.run import RunStats
+    from posture.scans.evaluation import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -511,7 +512,7 @@ def evaluate_scan(
     scope with a fleet snapshot, keeping the scan's heartbeat going. A batch's evaluation raises
     EvaluationSuperseded between chunks once `superseded()`, and while it waits for the scope's
     lock (held by the batch before it, which stops as soon as the final pass wants the lock)."""
-    from posture.evaluate.run import CHUNK, evaluate_scope
+    from posture.scans.evaluation import CHUNK, evaluate_scope
 
     def heartbeat() -> None:
         if superseded():

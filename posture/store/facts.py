@@ -12,8 +12,9 @@ from typing import Any
 
 from django.db.models import Model
 
-from posture import bulk, normalize
+from posture import normalize
 from posture.models import AzureResource, Cluster, Scan
+from posture.store import bulk
 
 # Below SQLite's bound-parameter limit and small enough for PostgreSQL to plan quickly.
 CHUNK = 2000

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from posture.models import Scan
-from posture.scanning import scan_request
+from posture.scans.request import scan_request
 from tests.conftest import PASSWORD, make_user, unavailable
 
 CHROMIUM = "/usr/bin/chromium"

@@ -22,7 +22,7 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions, ResultFormat
 
 from azure_emulator import Emulator
-from posture import queries
+from posture.collect import queries
 
 from .helpers import query, subscriptions
 

@@ -10,8 +10,8 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions, ResultFormat
 
 from azure_emulator import Emulator
-from posture import queries
 from posture.catalog.policies import POLICY_DEFINITION_IDS
+from posture.collect import queries
 
 from .helpers import subscriptions
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from posture.collect.sweep import split
-from posture.pipeline import TAIL_BATCHES, halving_parts, plan_batches
+from posture.scans.pipeline import TAIL_BATCHES, halving_parts, plan_batches
+from posture.scans.sweep import split
 
 SUBSCRIPTIONS = [f"{n:08d}-0000-0000-0000-000000000000" for n in range(1000)]
 

@@ -12,7 +12,7 @@ import pytest
 from azure_emulator.assertion import ClientCertificate
 from posture.collect.credentials import credential_for
 from posture.models import Cluster, Scan, Scope
-from posture.scanning import scan_request
+from posture.scans.request import scan_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

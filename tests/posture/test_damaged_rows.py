@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from azure_emulator.faults import MANGLE_MODES, Fault, mangle_rows
-from posture import normalize, shapes
-from posture.collect.sweep import BatchData
+from posture import normalize
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Status
-from posture.scanning import scan_request
+from posture.normalize import shapes
+from posture.scans.request import scan_request
+from posture.scans.sweep import BatchData
 from tests.posture.faults import RECOVERY_BOUND, wait_for, worker_env
 
 CLUSTER_ID = (

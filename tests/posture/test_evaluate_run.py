@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from posture import normalize
-from posture.evaluate.run import evaluate_scope
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scope, ScoreHistory
+from posture.scans.evaluation import evaluate_scope
 
 SUB = "11111111-1111-1111-1111-111111111111"
 

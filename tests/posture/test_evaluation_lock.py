@@ -13,11 +13,11 @@ from django.core.management import call_command
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from posture import pipeline
 from posture.evaluate.lock import ADVISORY_CLASS, ScopeBusy, evaluation_lock
 from posture.management.commands import scan as scan_command
 from posture.models import FleetSnapshot, Scan
-from posture.scanning import scan_request
+from posture.scans import pipeline
+from posture.scans.request import scan_request
 from tests.conftest import database_url_for_subprocess
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,7 +132,7 @@ def test_scan_wait_gives_up_on_a_database_that_stays_down_with_a_clear_error(mak
 def test_by_default_a_dead_workers_batch_is_handed_out_again_within_90_seconds() -> None:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    from posture.schedules import WATCHDOG, sync_periodic_tasks
+    from posture.scans.schedules import WATCHDOG, sync_periodic_tasks
     from web.settings import base
 
     sync_periodic_tasks()

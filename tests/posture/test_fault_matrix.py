@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from django.db import connection
 
-from posture import pipeline
 from posture.models import Cluster, ControlResult, FleetSnapshot, Scan
-from posture.scanning import scan_request
+from posture.scans import pipeline
+from posture.scans.request import scan_request
 from tests.conftest import database_url_for_subprocess
 from tests.posture.faults import RECOVERY_BOUND, CuttableProxy, publishing_to, wait_for, worker_env
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from posture.queries import ALL_QUERIES, BATCH_QUERIES
+from posture.collect.queries import ALL_QUERIES, BATCH_QUERIES
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT = ROOT / "scripts" / "kql-lint.js"

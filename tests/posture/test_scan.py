@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from posture.models import AzureResource, Cluster, QueryEvidence, Scan, ScanBatch, Subscription
-from posture.scanning import scan_request
+from posture.scans.request import scan_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

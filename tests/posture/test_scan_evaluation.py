@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, ScoreHistory
-from posture.scanning import scan_request
+from posture.scans.request import scan_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,8 +79,8 @@ def test_a_first_scan_in_batches_records_no_drift_and_one_score_point_per_cluste
 def test_a_batch_evaluation_left_waiting_until_every_batch_is_stored_is_left_to_the_final_pass(
     make_emulator, emulator_scope, settings
 ) -> None:
-    from posture import pipeline
     from posture.models import ScanBatch
+    from posture.scans import pipeline
 
     settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 1
     scan = run_scan(emulator_scope(make_emulator(clusters=200)))
@@ -100,8 +100,8 @@ def test_a_batch_evaluation_left_waiting_until_every_batch_is_stored_is_left_to_
 def test_a_batch_evaluation_stops_at_its_next_chunk_once_every_batch_is_stored(
     make_emulator, emulator_scope, settings, monkeypatch
 ) -> None:
-    from posture import pipeline
     from posture.models import ScanBatch
+    from posture.scans import pipeline
 
     settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 1
     scan = run_scan(emulator_scope(make_emulator(clusters=200)))

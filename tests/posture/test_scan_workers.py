@@ -8,7 +8,7 @@ import pytest
 
 from posture import pipeline
 from posture.models import Cluster, FleetSnapshot, QueryEvidence, Scan, ScanBatch
-from posture.scanning import scan_request
+from posture.scans.request import scan_request
 from tests.posture.faults import wait_for, worker_env
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]

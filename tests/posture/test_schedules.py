@@ -13,7 +13,7 @@ from django_celery_beat.schedulers import ModelEntry
 
 from posture.models import Scope
 from posture.models.scans import validate_cron
-from posture.schedules import SCOPE, sync_periodic_tasks
+from posture.scans.schedules import SCOPE, sync_periodic_tasks
 from posture.scopes import scope_create
 
 TENANT = "contoso.onmicrosoft.com"

@@ -14,9 +14,9 @@ import pytest
 from django.utils import timezone
 
 from posture import governance, normalize
-from posture.evaluate.run import evaluate_scope
 from posture.models import Cluster, QueryEvidence, Scan, ScanBatch, Scope
 from posture.roles import ANALYST, VIEWER
+from posture.scans.evaluation import evaluate_scope
 from tests.conftest import make_user
 
 SUB = "11111111-1111-1111-1111-111111111111"

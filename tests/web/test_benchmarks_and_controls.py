@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from posture.evaluate.scoring import SECTION_CONTROLS, section_status
 from posture.models import Cluster, ControlResult, FleetSnapshot
-from posture.scoring import SECTION_CONTROLS, section_status
 from tests.conftest import logged_in
 from tests.web.conftest import SUB, SUB2
 

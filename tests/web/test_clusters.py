@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from posture import governance
-from posture.evaluate.run import evaluate_scope
 from posture.models import Cluster, ControlResult, Scan
+from posture.scans.evaluation import evaluate_scope
 from tests.conftest import logged_in
 from tests.web.conftest import SUB, SUB2, add_cluster
 

@@ -12,8 +12,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from posture.evaluate.run import evaluate_scope
 from posture.models import Cluster
+from posture.scans.evaluation import evaluate_scope
 from tests.conftest import logged_in
 
 MAX_QUERIES = 15

@@ -17,7 +17,7 @@ from django.urls import reverse
 from azure_emulator.fleet.catalog import HOSTILE_NAMES, HOSTILE_TEXT
 from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.models import Scan
-from posture.scanning import scan_request
+from posture.scans.request import scan_request
 from tests.conftest import logged_in, unavailable
 from web.views.controls import remediation_script
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from web.env import database_from_url, env_bool, env_int, env_list, env_secret
+from posture.env import database_from_url, env_bool, env_int, env_list, env_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {

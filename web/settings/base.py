@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from web.env import (
+from posture.env import (
     database_from_url,
     env_bool,
     env_float,

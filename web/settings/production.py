@@ -15,7 +15,7 @@ os.environ.setdefault("HTTPS", "true")
 os.environ.setdefault("STATIC_COLLECTED", "true")
 os.environ.setdefault("ARC_EXCEPTION_FOUR_EYES", "true")
 
-from web.env import env_bool, env_secret, env_str  # noqa: E402
+from posture.env import env_bool, env_secret, env_str  # noqa: E402
 from web.settings.base import *  # noqa: E402,F403
 from web.settings.base import ALLOWED_HOSTS, CELERY_BROKER_URL, DATABASES, DEBUG, HTTPS  # noqa: E402
 

@@ -12,9 +12,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from posture.evaluate.scoring import NO_GRADE
 from posture.models import NetworkPath, Reason, Status
-from posture.progress import error_for_role
-from posture.scoring import NO_GRADE
+from posture.scans.progress import error_for_role
 from web.views.common import comment_safe
 
 register = template.Library()

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_safe
 from posture import selectors
 from posture.catalog.controls import CONTROLS_BY_ID
 from posture.catalog.frameworks import FRAMEWORKS, PRINTED, Framework, Section
+from posture.evaluate.scoring import SECTION_CONTROLS
 from posture.models import Status
-from posture.scoring import SECTION_CONTROLS
 from web.views.common import VIEW, get_framework_or_404, paginate
 
 SECTION_STATUSES = (Status.FAIL, Status.UNKNOWN, Status.EXCEPTED, Status.PASS)

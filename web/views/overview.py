@@ -16,8 +16,8 @@ from django.views.decorators.http import require_safe
 from posture import selectors
 from posture.catalog.controls import CONTROLS_BY_ID
 from posture.models import NetworkPath, Scan, Status
-from posture.progress import ScanProgress
-from posture.schedules import unrunnable_schedules
+from posture.scans.progress import ScanProgress
+from posture.scans.schedules import unrunnable_schedules
 from web.views.common import VIEW
 
 TOP_FAILING = 8

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_POST, require_safe
 
 from posture import selectors
 from posture.models import QueryEvidence, Scan, Scope, WorkerHeartbeat
-from posture.progress import scan_progress
-from posture.scanning import scan_request
+from posture.scans.progress import scan_progress
+from posture.scans.request import scan_request
 from web.views.common import EXPORT, RUN_SCAN, VIEW, paginate
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from posture import selectors
 from posture.models import Scope
-from posture.schedules import cron_problem, unrunnable_schedules
+from posture.scans.schedules import cron_problem, unrunnable_schedules
 from posture.scopes import scope_save
 from web.forms import ScopeForm
 from web.views.common import MANAGE_SCOPES, VIEW

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from posture.evaluate.run import evaluate_scope
 from posture.models import Scope
+from posture.scans.evaluation import evaluate_scope
 
 
 class Command(BaseCommand):

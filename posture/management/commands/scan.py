@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import InterfaceError, OperationalError, connection
 
 from posture.models import Scan, Scope
-from posture.progress import ScanProgress, scan_progress
-from posture.scanning import scan_request
+from posture.scans.progress import ScanProgress, scan_progress
+from posture.scans.request import scan_request
 
 EXIT = {Scan.State.SUCCEEDED: 0, Scan.State.PARTIAL: 2, Scan.State.FAILED: 1}
 # `--wait` rides out a database outage (a restart, a failover) this long before it gives up.

@@ -20,14 +20,14 @@ from typing import Any
 
 from django.db import connection, connections, transaction
 
-from posture import bulk
 from posture.catalog.controls import CATALOG_VERSION, CONTROLS
 from posture.evaluate.context import Context, build_context, cluster_keys, context_refs
 from posture.evaluate.lock import EvaluationLock, evaluation_lock
 from posture.evaluate.rules import evaluate_cluster
+from posture.evaluate.scoring import SECTION_CONTROLS, ClusterScore, score_cluster, section_status
 from posture.evaluate.verdict import Verdict
 from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scan, Scope, ScoreHistory, Status
-from posture.scoring import SECTION_CONTROLS, ClusterScore, score_cluster, section_status
+from posture.store import bulk
 
 log = logging.getLogger(__name__)
 CHUNK = 2000

@@ -21,10 +21,12 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from posture import normalize, queries, shapes
+from posture import normalize
+from posture.collect import queries
 from posture.collect.client import AzureSession
 from posture.models import QueryEvidence
-from posture.store import even_parts
+from posture.normalize import shapes
+from posture.store.facts import even_parts
 
 PCI_PATH = "/providers/Microsoft.HybridContainerService/provisionedClusterInstances/default"
 CHILD_QUERIES: dict[str, tuple[queries.Query, Callable[[Any], Any]]] = {

@@ -23,7 +23,7 @@ from typing import Any
 
 import fastjsonschema
 
-from posture import queries
+from posture.collect import queries
 
 GUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 STRING = {"type": "string"}

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from posture.queries import (
+from posture.collect.queries import (
     ARC_GATEWAY,
     ARC_PRIVATE_LINK_SCOPE,
     KEY_VAULT,
