@@ -22,8 +22,10 @@ install: $(INSTALLED) $(NODE_INSTALLED)
 demo: install
 	DEMO_ADDRESS=$(or $(DEMO_ADDRESS),127.0.0.1:8000) $(PY) scripts/demo.py
 
-## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / CELERY_BROKER_URL are set)
+## test: the import contracts (docs/architecture.md), then the whole suite (PostgreSQL and Redis
+## when DATABASE_URL / CELERY_BROKER_URL are set)
 test: install
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest
 
 lint: install
