@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from posture.catalog.docs import EXAMPLE
+from posture.docs.catalog import EXAMPLE
 from posture.evaluate.scoring import grade_for, score_cluster, section_status
 
 
