@@ -27,7 +27,6 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.core.pipeline import policies
-from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 from azure.mgmt.core import ARMPipelineClient
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
@@ -39,6 +38,7 @@ from posture.collect.credentials import credential_for, describe_credential, end
 from posture.collect.errors import AzureError, ForbiddenError
 from posture.collect.pacing import Observation, QuotaPacer, observation_from_headers, pacer_for
 from posture.collect.queries import ARG_API_VERSION, Query
+from posture.collect.transport import HeadersFirstTransport
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 1000
@@ -95,24 +95,6 @@ def _error_text(exc: HttpResponseError) -> tuple[str, str]:
     if details:
         text = f"{text} ({'; '.join(details)})"
     return code, text[:2000]
-
-
-class HeadersFirstTransport(RequestsTransport):
-    """The requests transport, handing each answer to the call's `on_headers` option as soon as
-    its status and headers are in, before its body is read: the quota news in the headers of a
-    large page reaches the other workers' pacers without waiting for the page to download."""
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        on_headers = kwargs.pop("on_headers", None)
-        if on_headers is None or kwargs.get("stream"):
-            return super().send(request, **kwargs)
-        response = super().send(request, **{**kwargs, "stream": True})
-        try:
-            on_headers(response)
-            response.read()  # as the unstreamed call would have
-        finally:
-            response.close()
-        return response
 
 
 class AzureSession:

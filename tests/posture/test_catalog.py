@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from posture.catalog.controls import CONTROLS, SEVERITY_WEIGHTS
-from posture.catalog.docs import render_controls, render_scoring
 from posture.catalog.frameworks import FRAMEWORKS, PRINTED, Ref
 from posture.catalog.policies import POLICIES, POLICY_DEFINITION_IDS
+from posture.docs.catalog import render_controls, render_scoring
 from posture.evaluate.checks import CHECKS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

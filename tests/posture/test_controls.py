@@ -1,154 +1,36 @@
-"""Every control over pass, fail, unknown and not applicable, from ARG-shaped rows.
-
-Rows go through the same normalization as a scan, so casing quirks (PascalCase extension
-properties, mixed-case ids) are exercised end to end.
-"""
+"""Every control over pass, fail, unknown and not applicable, from ARG-shaped rows
+(tests/posture/control_rows.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from types import SimpleNamespace
-
 import pytest
 
-from posture import normalize
-from posture.evaluate.context import Context
 from posture.evaluate.rules import evaluate_cluster
 from posture.models.results import Reason, Status
-
-NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
-SUB = "11111111-1111-1111-1111-111111111111"
-HUB = "22222222-2222-2222-2222-222222222222"
-RG = f"/subscriptions/{SUB}/resourceGroups/Edge"
-CLUSTER = f"{RG}/providers/Microsoft.Kubernetes/connectedClusters/Store-7"
-SCOPE_ID = f"{RG}/providers/Microsoft.HybridCompute/privateLinkScopes/pls-east"
-SCOPE_ROW_ID = f"{RG}/providers/microsoft.hybridcompute/privateLinkScopes/pls-east"  # ARG's casing quirk
-PE_ID = f"/subscriptions/{HUB}/resourceGroups/hub/providers/Microsoft.Network/privateEndpoints/pe-arc"
-GATEWAY_ID = f"{RG}/providers/Microsoft.HybridCompute/gateways/gw1"
-LNET = f"{RG}/providers/Microsoft.AzureStackHCI/logicalNetworks/lnet-aks"
-VAULT_ID = f"{RG}/providers/Microsoft.KeyVault/vaults/kv1"
-
-
-def cluster_row(**overrides):
-    row = {
-        "id": CLUSTER,
-        "name": "Store-7",
-        "location": "eastus",
-        "subscriptionId": SUB,
-        "resourceGroup": "edge",
-        "kind": None,
-        "tags": {},
-        "connectivityStatus": "Connected",
-        "lastConnectivityTime": "2026-11-26T11:00:00Z",
-        "privateLinkState": "Disabled",
-        "privateLinkScopeResourceId": "",
-        "gatewayEnabled": None,
-        "gatewayResourceId": "",
-        "workloadIdentityEnabled": True,
-        "oidcIssuerEnabled": True,
-    }
-    row.update(overrides)
-    return row
-
-
-def extension(ext_type, state="Succeeded", casing="pascal", name=None):
-    keys = ("ExtensionType", "ProvisioningState") if casing == "pascal" else ("extensionType", "provisioningState")
-    # ARG's query coalesces both casings into these columns; the id casing varies by table.
-    return {
-        "id": CLUSTER.upper().replace("/SUBSCRIPTIONS/", "/subscriptions/")
-        + f"/providers/Microsoft.KubernetesConfiguration/extensions/{name or ext_type}",
-        "name": name or ext_type,
-        "extensionType": ext_type if casing == "pascal" else ext_type.upper(),
-        "provisioningState": state,
-        "_keys": keys,
-    }
-
-
-def facts(row=None, extensions=(), policy_states=(), instance=False):
-    record = normalize.cluster_record(row or cluster_row())
-    for ext in extensions:
-        _owner, item = normalize.extension_record({k: v for k, v in ext.items() if k != "_keys"})
-        record["extensions"].append(item)
-    for definition, state in policy_states:
-        record["policy_states"].append({"definition": definition, "state": state, "assignment": "a", "timestamp": None})
-    if instance is not False:
-        record["provisioned_instance"] = normalize.provisioned_instance_record(instance)
-    return normalize.finish(record)
-
-
-def resource(row):
-    return normalize.resource_record(row)
-
-
-def scope_row(access="Disabled", location="eastus", status="Approved"):
-    return {
-        "id": SCOPE_ROW_ID,
-        "type": "microsoft.hybridcompute/privatelinkscopes",
-        "name": "pls-east",
-        "location": location,
-        "subscriptionId": SUB,
-        "publicNetworkAccess": access,
-        "privateEndpointConnections": [
-            {"properties": {"privateEndpoint": {"id": PE_ID}, "privateLinkServiceConnectionState": {"status": status}}}
-        ],
-    }
-
-
-def endpoint_row(location="eastus", group="hybridcompute"):
-    return {
-        "id": PE_ID,
-        "type": "microsoft.network/privateendpoints",
-        "name": "pe-arc",
-        "location": location,
-        "subscriptionId": HUB,
-        "privateLinkServiceConnections": [
-            {
-                "properties": {
-                    "privateLinkServiceId": SCOPE_ID,
-                    "groupIds": [group],
-                    "privateLinkServiceConnectionState": {"status": "Approved"},
-                }
-            }
-        ],
-    }
-
-
-def context(*rows, lnet_users=None, attestations=None, exceptions=None):
-    ctx = Context(now=NOW, stale_after=dt.timedelta(hours=24))
-    for row in rows:
-        record = resource(row)
-        ctx.resources[record["id"].lower()] = record
-        if record["type"] == "microsoft.keyvault/vaults":
-            ctx.vaults_by_subscription.setdefault(record["subscription_id"], []).append(record)
-    ctx.logical_network_users = lnet_users or {}
-    ctx.attestations = attestations or {}
-    ctx.exceptions = exceptions or {}
-    return ctx
-
-
-def instance(policy="calico", subnets=(LNET,)):
-    return {
-        "properties": {
-            "networkProfile": {"networkPolicy": policy},
-            "cloudProviderProfile": {"infraNetworkProfile": {"vnetSubnetIds": list(subnets)}},
-        }
-    }
-
-
-AKS = {"kind": "ProvisionedCluster"}
-PL = {"privateLinkState": "Enabled", "privateLinkScopeResourceId": SCOPE_ID}
-GW_NEW = {"gatewayEnabled": True}
-GW_OLD = {"gatewayEnabled": True, "gatewayResourceId": GATEWAY_ID}
-LNET_ROW = {
-    "id": LNET,
-    "type": "microsoft.azurestackhci/logicalnetworks",
-    "name": "lnet-aks",
-    "location": "eastus",
-    "subscriptionId": SUB,
-    "subnets": [{"name": "s", "properties": {"vlan": 10, "ipConfigurationReferences": []}}],
-}
-GUARDRAIL = "233a2a17-77ca-4fb1-9b6b-69223d272a44"
-POLICY_OK = [extension("microsoft.policyinsights")]
+from tests.posture.control_rows import (
+    AKS,
+    CLUSTER,
+    GATEWAY_ID,
+    GUARDRAIL,
+    GW_NEW,
+    GW_OLD,
+    LNET,
+    LNET_ROW,
+    PE_ID,
+    PL,
+    POLICY_OK,
+    RG,
+    SUB,
+    VAULT_ID,
+    cluster_info,
+    cluster_row,
+    context,
+    endpoint_row,
+    extension,
+    facts,
+    instance,
+    scope_row,
+)
 
 CASES = [
     # control, case, facts, context, expected status, expected reason (or None)
@@ -423,10 +305,6 @@ CASES = [
 ]
 
 
-def cluster_info(f):
-    return {"pk": 1, "subscription_id": f["subscription_id"], "resource_group": f["resource_group"], "tags": f["tags"]}
-
-
 @pytest.mark.parametrize("control,case,fact,ctx,expected,reason", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
 def test_control_verdicts(control, case, fact, ctx, expected, reason) -> None:
     verdict = evaluate_cluster(fact, cluster_info(fact), ctx)[control]
@@ -455,98 +333,3 @@ def test_a_stale_cluster_never_passes_but_keeps_its_failures() -> None:
     assert verdicts["ARC-NP-03"].status == Status.UNKNOWN and verdicts["ARC-NP-03"].raw_status == Status.UNKNOWN
     assert verdicts["ARC-PL-02"].status == Status.FAIL
     assert not any(v.status == Status.PASS for v in verdicts.values())
-
-
-def decision(pk, expires, **target):
-    fields = {"cluster_id": None, "subscription_id": "", "resource_group": "", "tag_key": "", "tag_value": ""}
-    fields.update(target)
-    from posture.models import Attestation, RiskException
-
-    obj = Attestation(pk=pk, control="", statement="verified by kubectl get networkpolicy -A", expires_at=expires, **fields)
-    exc = RiskException(pk=pk, control="", justification="legacy", owner="platform team", expires_at=expires, state="approved", **fields)
-    return SimpleNamespace(attestation=obj, exception=exc)
-
-
-@pytest.mark.parametrize(
-    "target,applies",
-    [
-        ({"cluster_id": 1}, True),
-        ({"cluster_id": 2}, False),
-        ({"subscription_id": SUB}, True),
-        ({"subscription_id": SUB, "resource_group": "EDGE"}, True),
-        ({"subscription_id": SUB, "resource_group": "other"}, False),
-        ({"subscription_id": HUB}, False),
-        ({"tag_key": "env", "tag_value": "prod"}, True),
-        ({"tag_key": "env"}, True),
-        ({"tag_key": "env", "tag_value": "dev"}, False),
-    ],
-)
-def test_attestations_cover_their_targets(target, applies) -> None:
-    fact = facts(cluster_row(tags={"env": "prod"}))
-    att = decision(7, NOW + dt.timedelta(days=30), **target).attestation
-    verdict = evaluate_cluster(fact, cluster_info(fact), context(attestations={"ARC-NP-02": [att]}))["ARC-NP-02"]
-    assert verdict.status == (Status.ATTESTED if applies else Status.UNKNOWN)
-    assert verdict.raw_status == Status.UNKNOWN
-    assert (verdict.attestation_id == 7) is applies
-
-
-def test_an_attestation_never_overrides_a_failure() -> None:
-    fact = facts(cluster_row(**AKS), instance=instance("flannel"))
-    att = decision(3, NOW + dt.timedelta(days=30), cluster_id=1).attestation
-    verdict = evaluate_cluster(fact, cluster_info(fact), context(attestations={"ARC-NP-01": [att]}))["ARC-NP-01"]
-    assert verdict.status == Status.FAIL and "contradicts" in verdict.detail
-
-
-def test_exceptions_except_failures_and_unknowns_but_not_passes() -> None:
-    fact = facts()  # direct path: PL-01 fails; NP-02 unknown; ID-01 passes
-    exc = decision(9, NOW + dt.timedelta(days=30), subscription_id=SUB).exception
-    ctx = context(exceptions={"ARC-PL-01": [exc], "ARC-NP-02": [exc], "ARC-ID-01": [exc]})
-    verdicts = evaluate_cluster(fact, cluster_info(fact), ctx)
-    assert verdicts["ARC-PL-01"].status == Status.EXCEPTED and verdicts["ARC-PL-01"].raw_status == Status.FAIL
-    assert verdicts["ARC-NP-02"].status == Status.EXCEPTED and verdicts["ARC-NP-02"].exception_id == 9
-    assert verdicts["ARC-ID-01"].status == Status.PASS
-
-
-@pytest.mark.django_db
-def test_expired_and_revoked_decisions_are_not_loaded(django_user_model) -> None:
-    from posture.evaluate.context import build_context
-    from posture.models import Attestation, RiskException
-
-    def make(model, **kw):
-        base = {"control": "ARC-NP-02", "subscription_id": SUB}
-        if model is Attestation:
-            base["statement"] = "x"
-        else:
-            base.update(justification="x", owner="o")
-        return model.objects.create(**base, **kw)
-
-    live_att = make(Attestation, expires_at=NOW + dt.timedelta(days=1))
-    make(Attestation, expires_at=NOW - dt.timedelta(seconds=1))
-    make(Attestation, expires_at=NOW + dt.timedelta(days=1), revoked_at=NOW)
-    live_exc = make(RiskException, expires_at=NOW + dt.timedelta(days=1), state="approved")
-    make(RiskException, expires_at=NOW + dt.timedelta(days=1), state="requested")
-    make(RiskException, expires_at=NOW - dt.timedelta(days=1), state="approved")
-    ctx = build_context(NOW)
-    assert [a.pk for a in ctx.attestations["ARC-NP-02"]] == [live_att.pk]
-    assert [e.pk for e in ctx.exceptions["ARC-NP-02"]] == [live_exc.pk]
-
-
-@pytest.mark.django_db
-def test_the_newest_covering_attestation_is_cited() -> None:
-    from posture.evaluate.context import build_context
-    from posture.models import Attestation
-
-    older = Attestation.objects.create(
-        control="ARC-NP-02",
-        subscription_id=SUB,
-        statement="old",
-        expires_at=NOW + dt.timedelta(days=5),
-        created_at=NOW - dt.timedelta(days=9),
-    )
-    newer = Attestation.objects.create(
-        control="ARC-NP-02", subscription_id=SUB, statement="renewed", expires_at=NOW + dt.timedelta(days=90), created_at=NOW
-    )
-    Attestation.objects.create(control="ARC-NP-02", subscription_id=HUB, statement="elsewhere", expires_at=NOW + dt.timedelta(days=90))
-    fact = facts()
-    verdict = evaluate_cluster(fact, cluster_info(fact), build_context(NOW))["ARC-NP-02"]
-    assert verdict.status == Status.ATTESTED and verdict.attestation_id == newer.pk != older.pk

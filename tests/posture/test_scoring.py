@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from posture.catalog.docs import EXAMPLE
+from posture.docs.catalog import EXAMPLE
 from posture.evaluate.scoring import grade_for, score_cluster, section_status
 
 
@@ -59,7 +59,7 @@ def test_sections_are_fail_dominant(statuses, expected) -> None:
 
 
 def test_fleet_sections_count_each_cluster_once_by_its_controls_in_that_section() -> None:
-    from posture.scans.evaluation import CONTROL_IDS, STATUS_CODES, Tally
+    from posture.evaluate.tally import CONTROL_IDS, STATUS_CODES, Tally
 
     def vector(**overrides: str) -> str:
         return "".join(STATUS_CODES[overrides.get(c.replace("-", "_"), "pass")] for c in CONTROL_IDS)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from azure.core.rest import HttpRequest
 
-from posture.collect.client import HeadersFirstTransport
+from posture.collect.transport import HeadersFirstTransport
 
 BODY_DELAY_S = 0.6
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from posture.catalog.docs import render_controls, render_scoring
+from posture.docs.catalog import render_controls, render_scoring
 
 DOCS = {"controls.md": render_controls, "scoring.md": render_scoring}
 

@@ -3,7 +3,7 @@ documentation cannot drift (a test compares the files with these renderings)."""
 
 from __future__ import annotations
 
-from posture.catalog.controls import CATALOG_VERSION, CONTROLS, SEVERITY_WEIGHTS
+from posture.catalog.controls import CATALOG_VERSION, CONTROLS, CONTROLS_BY_ID, SEVERITY_WEIGHTS
 from posture.catalog.frameworks import FRAMEWORKS, PRINTED
 from posture.catalog.policies import POLICIES
 from posture.evaluate.scoring import GRADE_FLOORS, SECTION_CONTROLS, score_cluster
@@ -23,7 +23,8 @@ def render_controls() -> str:
         "# Control catalog",
         "",
         f"Catalog version {CATALOG_VERSION}. Every control implements a recommendation of Microsoft's "
-        "[Secure your network in Azure Arc-enabled Kubernetes](https://learn.microsoft.com/azure/azure-arc/kubernetes/conceptual-secure-your-network) "
+        "[Secure your network in Azure Arc-enabled Kubernetes]"
+        "(https://learn.microsoft.com/azure/azure-arc/kubernetes/conceptual-secure-your-network) "
         "and cites framework sections in two labelled ways: **as printed by Microsoft** (unchanged, even where "
         "they fit poorly) and **closer fit** (Arc Posture's own mapping).",
         "",
@@ -115,8 +116,6 @@ EXAMPLE = [
 
 
 def render_scoring() -> str:
-    from posture.catalog.controls import CONTROLS_BY_ID
-
     result = score_cluster(EXAMPLE)
     rows = []
     earned = possible = applicable = evidenced = 0

@@ -1,0 +1,1 @@
+"""Documentation generated from the code: the Markdown pages of the control catalog and of scoring."""
