@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from posture.catalog.controls import CONTROLS, SEVERITY_WEIGHTS
+from posture.catalog.controls import CHANGES, CONTROLS, READS, SEVERITY_WEIGHTS
 from posture.catalog.docs import render_controls, render_scoring
 from posture.catalog.frameworks import ARTICLE, FRAMEWORKS, PRINTED, Ref
 from posture.catalog.policies import POLICIES, POLICY_DEFINITION_IDS
@@ -84,6 +84,18 @@ def test_the_owasp_cheat_sheet_is_cited_once_by_name_and_by_year() -> None:
         Ref("owasp-k8s", "securing-data").label()
         == "OWASP Kubernetes Security Cheat Sheet 2025 \u00a7 Section 4: Deploy Phase \u203a Securing data"
     )
+
+
+# The az and kubectl verbs the catalog's commands use; a new verb must be added to one of them.
+VERBS = {"show": READS, "list": READS, "get": READS, "create": CHANGES, "update": CHANGES, "connect": CHANGES}
+
+
+@pytest.mark.parametrize("control", [c for c in CONTROLS if c.remediation.commands], ids=lambda c: c.id)
+def test_every_remediation_command_is_marked_as_reading_or_changing_as_its_verb_says(control) -> None:
+    for command in control.remediation.commands:
+        verb = next((word for word in command.template.split()[1:] if word in VERBS), None)
+        assert verb is not None, f"classify the verb of {command.template!r}"
+        assert command.effect == VERBS[verb], command.template
 
 
 def test_policy_ids_are_guids_and_the_queried_ones_are_known() -> None:
