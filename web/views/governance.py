@@ -70,10 +70,10 @@ class Record:
 
 RECORDS = {
     "attestation": Record(
-        "attestation",
-        ATTESTATION_STATES,
-        read.attestation_list,
-        read.attestation_get,
+        kind="attestation",
+        states=ATTESTATION_STATES,
+        listed=read.attestation_list,
+        get=read.attestation_get,
         list_context=lambda: {"now_value": timezone.now()},
         detail_context=lambda request, item: {"now_value": timezone.now()},
         form=AttestationForm,
@@ -82,10 +82,10 @@ RECORDS = {
         created="Attestation of {control} recorded; the clusters it covers are being re-evaluated.",
     ),
     "exception": Record(
-        "exception",
-        EXCEPTION_STATES,
-        read.exception_list,
-        read.exception_get,
+        kind="exception",
+        states=EXCEPTION_STATES,
+        listed=read.exception_list,
+        get=read.exception_get,
         list_context=lambda: {"audit": governance.exception_audit(), "four_eyes": settings.ARC_EXCEPTION_FOUR_EYES},
         detail_context=lambda request, item: {
             "decision_form": DecisionForm(),
