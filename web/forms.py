@@ -13,8 +13,9 @@ from posture.catalog.controls import CONTROLS
 from posture.clouds import cloud_choices, credential_choices, credential_names, get_cloud
 from posture.models import Cluster, NetworkPath, Scope
 from posture.normalize import CONNECTIVITY_STATUSES
+from posture.read.clusters import CLUSTER_SORTS
+from posture.read.fleet import GRADES
 from posture.roles import ROLE_PERMISSIONS
-from posture.selectors import CLUSTER_SORTS, GRADES
 
 CONTROL_CHOICES = [(c.id, f"{c.id} · {c.title}") for c in CONTROLS]
 
@@ -112,6 +113,7 @@ class TargetForm(PlainLabels, forms.Form):
         help_text="It lapses at 00:00 UTC on this date.",
     )
     max_days = 365
+    own_fields: tuple[str, ...] = ()  # what this kind of record says besides control, target and expiry
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -151,6 +153,12 @@ class TargetForm(PlainLabels, forms.Form):
     def expires_at(self) -> dt.datetime:
         return dt.datetime.combine(self.cleaned_data["expires_on"], dt.time.min, tzinfo=dt.UTC)
 
+    def record_fields(self) -> dict[str, Any]:
+        """What the governance service records: control, the kind's own fields, expiry, target."""
+        data = self.cleaned_data
+        own = {name: data[name] for name in self.own_fields}
+        return {"control": data["control"], **own, "expires_at": self.expires_at(), **self.target_fields()}
+
     def add_service_errors(self, error: ValidationError) -> None:
         """Put a service's ValidationError on the matching fields (or the form)."""
         aliases = {"expires_at": "expires_on", "tag_key": "tag", "tag_value": "tag", "__all__": None}
@@ -169,6 +177,7 @@ class AttestationForm(TargetForm):
         help_text="What holds, how it was verified and by whom (for example the output of kubectl get networkpolicy -A).",
     )
     evidence_url = forms.URLField(required=False, max_length=1000, label="Evidence URL", assume_scheme="https")
+    own_fields = ("statement", "evidence_url")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.max_days = settings.ARC_ATTESTATION_MAX_DAYS
@@ -182,6 +191,7 @@ class ExceptionForm(TargetForm):
         help_text="Why the risk is accepted, what compensates for it, and the plan to remediate.",
     )
     owner = forms.CharField(max_length=200, help_text="Who owns the risk and its remediation (a person or team).")
+    own_fields = ("justification", "owner")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.max_days = settings.ARC_EXCEPTION_MAX_DAYS

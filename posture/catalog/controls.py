@@ -13,13 +13,38 @@ from posture.catalog.frameworks import Ref
 SEVERITY_WEIGHTS = {"high": 3, "medium": 2, "low": 1}
 
 
+READS, CHANGES = "reads", "changes"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command template: {name} {resource_group} {subscription_id} {location} {id} {scope_id}
+    come from the cluster. `effect` says whether running it only reads (READS) or creates,
+    updates or assigns something (CHANGES)."""
+
+    template: str
+    effect: str
+
+
+def reads(template: str) -> Command:
+    return Command(template, READS)
+
+
+def changes(template: str) -> Command:
+    return Command(template, CHANGES)
+
+
 @dataclass(frozen=True)
 class Remediation:
     summary: str
     portal: tuple[str, ...] = ()
-    # Templates: {name} {resource_group} {subscription_id} {location} {id} {scope_id} come from the cluster.
-    az: tuple[str, ...] = ()
+    commands: tuple[Command, ...] = ()
     policies: tuple[str, ...] = ()
+
+    @property
+    def az(self) -> tuple[str, ...]:
+        """The command templates alone."""
+        return tuple(command.template for command in self.commands)
 
 
 @dataclass(frozen=True)
@@ -86,7 +111,7 @@ CONTROLS: tuple[Control, ...] = (
             portal=(
                 "Azure Arc > Kubernetes clusters > the cluster > Properties: check the distribution; for AKS on Azure Local open the provisioned cluster's Networking blade.",
             ),
-            az=("az aksarc show " + AZ_CLUSTER + " --query properties.networkProfile.networkPolicy",),
+            commands=(reads("az aksarc show " + AZ_CLUSTER + " --query properties.networkProfile.networkPolicy"),),
         ),
         printed=R1_PRINTED,
         closer=(
@@ -115,7 +140,7 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Create a default-deny NetworkPolicy in every namespace except kube-system, then allow the required flows. Attest it in Arc Posture with the output of `kubectl get networkpolicy -A`.",
-            az=("kubectl get networkpolicy --all-namespaces",),
+            commands=(reads("kubectl get networkpolicy --all-namespaces"),),
         ),
         printed=R1_PRINTED,
         closer=(
@@ -146,7 +171,7 @@ CONTROLS: tuple[Control, ...] = (
         remediation=Remediation(
             "Install the Azure Policy extension, or assign the DeployIfNotExists policy that installs it fleet-wide.",
             portal=("Azure Arc > Kubernetes clusters > the cluster > Extensions > + Add > Azure Policy.",),
-            az=(AZ_EXT + " --extension-type Microsoft.PolicyInsights --name azurepolicy",),
+            commands=(changes(AZ_EXT + " --extension-type Microsoft.PolicyInsights --name azurepolicy"),),
             policies=("6b2122c1-8120-4ff5-801b-17625a355590", "0adc5395-9169-4b9b-8687-af838d69410a"),
         ),
         closer=(Ref("owasp-k8s", "policy-management"),),
@@ -168,10 +193,14 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Assign the network guardrail built-ins (audit first, then deny) at the subscription or management group, and fix the workloads they report.",
-            az=(
-                "az policy assignment create --name arc-allowed-ports --policy 233a2a17-77ca-4fb1-9b6b-69223d272a44 --scope /subscriptions/{subscription_id}",
-                "az policy assignment create --name arc-host-network --policy 82985f06-dc18-4a48-bc1c-b9f4f0098cfe --scope /subscriptions/{subscription_id}",
-                "az policy state list --resource {id} --filter \"complianceState eq 'NonCompliant'\"",
+            commands=(
+                changes(
+                    "az policy assignment create --name arc-allowed-ports --policy 233a2a17-77ca-4fb1-9b6b-69223d272a44 --scope /subscriptions/{subscription_id}"
+                ),
+                changes(
+                    "az policy assignment create --name arc-host-network --policy 82985f06-dc18-4a48-bc1c-b9f4f0098cfe --scope /subscriptions/{subscription_id}"
+                ),
+                reads("az policy state list --resource {id} --filter \"complianceState eq 'NonCompliant'\""),
             ),
             policies=(
                 "233a2a17-77ca-4fb1-9b6b-69223d272a44",
@@ -208,11 +237,13 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Create an Arc Private Link Scope with a private endpoint and onboard the cluster to it (the onboarding command from Microsoft's Private Link article), or assign the Modify policy.",
-            az=(
-                "az connectedk8s connect "
-                + AZ_CLUSTER
-                + " -l {location} --enable-private-link true --private-link-scope-resource-id "
-                + needs("PRIVATE_LINK_SCOPE_ID"),
+            commands=(
+                changes(
+                    "az connectedk8s connect "
+                    + AZ_CLUSTER
+                    + " -l {location} --enable-private-link true --private-link-scope-resource-id "
+                    + needs("PRIVATE_LINK_SCOPE_ID")
+                ),
             ),
             policies=("12e7176a-4919-47ef-922b-34eda4c7f0ce", "4002015b-1272-4dfb-8943-fed4aeec39b6"),
         ),
@@ -235,7 +266,7 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Disable public network access on the Private Link Scope (or assign the Modify policy fleet-wide).",
-            az=("az resource update --ids {scope_id} --set properties.publicNetworkAccess=Disabled",),
+            commands=(changes("az resource update --ids {scope_id} --set properties.publicNetworkAccess=Disabled"),),
             policies=("898f2439-3333-4713-af25-f1d78bc50556", "de0bc8ea-76e2-4fe2-a288-a07556d0e9c4"),
         ),
         closer=(Ref("nist-800-190", "4.4.2"),),
@@ -258,9 +289,11 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Create a private endpoint (group id hybridcompute) for the scope in the cluster's region and approve its connection; configure the three privatelink DNS zones.",
-            az=(
-                f"az network private-endpoint create -g {needs('NETWORK_RG')} -n pe-{{name}} --vnet-name {needs('VNET')} --subnet {needs('SUBNET')}"
-                " --private-connection-resource-id {scope_id} --group-id hybridcompute --connection-name {name}-arc -l {location}",
+            commands=(
+                changes(
+                    f"az network private-endpoint create -g {needs('NETWORK_RG')} -n pe-{{name}} --vnet-name {needs('VNET')} --subnet {needs('SUBNET')}"
+                    " --private-connection-resource-id {scope_id} --group-id hybridcompute --connection-name {name}-arc -l {location}"
+                ),
             ),
             policies=(
                 "7eab1da3-2bf0-4ff0-8303-1a4277c380e8",
@@ -288,10 +321,12 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Route the cluster through the Arc gateway (one gateway serves about 1,000 Arc resources per region) or through Private Link.",
-            az=(
-                f"az arcgateway create --name {needs('GATEWAY_NAME')} --resource-group {needs('GATEWAY_RG')} --location {{location}}"
-                " --gateway-type public --allowed-features '*' --subscription {subscription_id}",
-                "az connectedk8s update " + AZ_CLUSTER + " --gateway-resource-id " + needs("GATEWAY_ID"),
+            commands=(
+                changes(
+                    f"az arcgateway create --name {needs('GATEWAY_NAME')} --resource-group {needs('GATEWAY_RG')} --location {{location}}"
+                    " --gateway-type public --allowed-features '*' --subscription {subscription_id}"
+                ),
+                changes("az connectedk8s update " + AZ_CLUSTER + " --gateway-resource-id " + needs("GATEWAY_ID")),
             ),
         ),
         printed=R2_PRINTED,
@@ -314,7 +349,7 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Choose one design: keep Private Link and disable the gateway, or keep the gateway and onboard without Private Link. Fix or recreate a gateway that failed to provision.",
-            az=("az connectedk8s update " + AZ_CLUSTER + " --disable-gateway",),
+            commands=(changes("az connectedk8s update " + AZ_CLUSTER + " --disable-gateway"),),
         ),
         printed=R2_PRINTED,
         closer=(Ref("nist-800-190", "4.4.2"),),
@@ -337,7 +372,9 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Give each AKS on Azure Local cluster a dedicated logical network (VLAN) and firewall the management network to the documented ports; for other clusters attest the segmentation.",
-            az=("az aksarc show " + AZ_CLUSTER + " --query properties.cloudProviderProfile.infraNetworkProfile.vnetSubnetIds",),
+            commands=(
+                reads("az aksarc show " + AZ_CLUSTER + " --query properties.cloudProviderProfile.infraNetworkProfile.vnetSubnetIds"),
+            ),
         ),
         printed=R2_PRINTED,
         closer=(Ref("nist-800-190", "4.3.4"), Ref("nist-800-190", "4.3.3"), Ref("nsa-cisa", "worker-segmentation")),
@@ -382,10 +419,12 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Disable public network access on the vault and give it a private endpoint (group id vault).",
-            az=(
-                f"az keyvault update --name {needs('VAULT')} --public-network-access Disabled",
-                f"az network private-endpoint create -g {needs('NETWORK_RG')} -n pe-{needs('VAULT')} --vnet-name {needs('VNET')} --subnet {needs('SUBNET')}"
-                f" --private-connection-resource-id {needs('VAULT_ID')} --group-id vault --connection-name {needs('VAULT')}-pe",
+            commands=(
+                changes(f"az keyvault update --name {needs('VAULT')} --public-network-access Disabled"),
+                changes(
+                    f"az network private-endpoint create -g {needs('NETWORK_RG')} -n pe-{needs('VAULT')} --vnet-name {needs('VNET')} --subnet {needs('SUBNET')}"
+                    f" --private-connection-resource-id {needs('VAULT_ID')} --group-id vault --connection-name {needs('VAULT')}-pe"
+                ),
             ),
             policies=(
                 "405c5871-3e91-4644-8a63-58e19d68ff5b",
@@ -413,7 +452,7 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Enable the OIDC issuer and workload identity (on AKS on Azure Local they are set when the cluster is created).",
-            az=("az connectedk8s update " + AZ_CLUSTER + " --enable-oidc-issuer --enable-workload-identity",),
+            commands=(changes("az connectedk8s update " + AZ_CLUSTER + " --enable-oidc-issuer --enable-workload-identity"),),
         ),
         closer=(Ref("nsa-cisa", "service-account-tokens"), Ref("owasp-k8s", "securing-data")),
     ),
@@ -434,9 +473,9 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Check the Arc agents (namespace azure-arc) and their outbound path; clusters Expired for 90 days must be onboarded again.",
-            az=(
-                "az connectedk8s show " + AZ_CLUSTER + ' --query "{status: connectivityStatus, last: lastConnectivityTime}"',
-                "kubectl get pods -n azure-arc",
+            commands=(
+                reads("az connectedk8s show " + AZ_CLUSTER + ' --query "{status: connectivityStatus, last: lastConnectivityTime}"'),
+                reads("kubectl get pods -n azure-arc"),
             ),
         ),
         # No benchmark section fits; the agent's outbound path is what recommendation 2 configures.
@@ -458,7 +497,7 @@ CONTROLS: tuple[Control, ...] = (
         },
         remediation=Remediation(
             "Install the Defender extension, or assign the DeployIfNotExists policy.",
-            az=(AZ_EXT + " --extension-type microsoft.azuredefender.kubernetes --name microsoft.azuredefender.kubernetes",),
+            commands=(changes(AZ_EXT + " --extension-type microsoft.azuredefender.kubernetes --name microsoft.azuredefender.kubernetes"),),
             policies=("8dfab9c4-fe7b-49ad-85e4-1e9be085358f", "708b60a6-d253-4fe0-9114-4be4c00f012c"),
         ),
         closer=(

@@ -179,9 +179,11 @@ NSA = Framework(
 OWASP = Framework(
     id="owasp-k8s",
     title="OWASP Kubernetes Security Cheat Sheet",
-    version="Cheat Sheet Series (2025)",
+    # Citations print "<title> <version>": the version must not repeat the title's words.
+    version="2025",
     url="https://cheatsheetseries.owasp.org/cheatsheets/Kubernetes_Security_Cheat_Sheet.html",
     kind=CLOSER,
+    description="Part of the OWASP Cheat Sheet Series, which has no version numbers: cited by the year it was read.",
     sections=(
         Section("sensitive-ports", "Section 2: Securing Kubernetes Components \u203a Controlling Network Access to Sensitive Ports"),
         Section("hosts", "Section 1: Securing Kubernetes Hosts"),

@@ -85,6 +85,37 @@ class Cluster(models.Model):
         super().save(*args, **kwargs)
 
 
+# What Azure says about a cluster, copied into filterable columns (posture/store/facts.py).
+CLUSTER_DESCRIPTION = (
+    "name",
+    "subscription_id",
+    "resource_group",
+    "location",
+    "tags",
+    "scope_id",
+    "distribution",
+    "infrastructure",
+    "connectivity_status",
+    "last_connectivity_at",
+    "network_path",
+)
+# What a list of clusters loads: its description and its current score (posture/read).
+CLUSTER_LIST_COLUMNS = ("pk", *CLUSTER_DESCRIPTION, "score", "grade", "coverage", "failing", "removed_at")
+# What a scan rewrites when a cluster's facts change (an upsert on `key`).
+CLUSTER_UPDATE_FIELDS = (
+    "arm_id",
+    *CLUSTER_DESCRIPTION,
+    "kind",
+    "facts",
+    "facts_hash",
+    "facts_scan_id",
+    "last_seen_scan_id",
+    "last_seen_at",
+    "removed_at",
+    "data_problems",
+)
+
+
 class AzureResource(models.Model):
     """A resource the controls join clusters with: Private Link Scopes, private endpoints, Arc
     gateways, logical networks and Key Vaults. They may live in other subscriptions (and

@@ -14,6 +14,7 @@ from django.db.models import Model
 
 from posture import normalize
 from posture.models import AzureResource, Cluster, Scan
+from posture.models.inventory import CLUSTER_UPDATE_FIELDS
 from posture.store import bulk
 
 # Below SQLite's bound-parameter limit and small enough for PostgreSQL to plan quickly.
@@ -74,30 +75,6 @@ def _cluster_row(
         "removed_at": None,
         "data_problems": problems or [],
     }
-
-
-CLUSTER_UPDATE_FIELDS = (
-    "arm_id",
-    "name",
-    "subscription_id",
-    "resource_group",
-    "location",
-    "tags",
-    "scope_id",
-    "kind",
-    "distribution",
-    "infrastructure",
-    "connectivity_status",
-    "last_connectivity_at",
-    "network_path",
-    "facts",
-    "facts_hash",
-    "facts_scan_id",
-    "last_seen_scan_id",
-    "last_seen_at",
-    "removed_at",
-    "data_problems",
-)
 
 
 def _changed(model: type[Model], hash_field: str, records: dict[str, dict[str, Any]]) -> tuple[dict[str, str], list[str], dict[str, str]]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from posture.catalog.controls import CONTROLS, SEVERITY_WEIGHTS
-from posture.catalog.frameworks import FRAMEWORKS, PRINTED, Ref
+from posture.catalog.controls import CHANGES, CONTROLS, READS, SEVERITY_WEIGHTS
+from posture.catalog.frameworks import ARTICLE, FRAMEWORKS, PRINTED, Ref
 from posture.catalog.policies import POLICIES, POLICY_DEFINITION_IDS
 from posture.docs.catalog import render_controls, render_scoring
 from posture.evaluate.checks import CHECKS
@@ -61,6 +61,41 @@ def test_cis_citations_carry_the_benchmark_version() -> None:
     ref = Ref("cis-k8s", "5.3.2")
     assert ref.version == "1.10"
     assert ref.label() == "CIS Kubernetes Benchmark 1.10 \u00a7 5.3.2 Ensure that all Namespaces have Network Policies defined"
+
+
+def repeated_phrases(text: str) -> set[str]:
+    """Runs of two words that occur more than once (case-insensitive)."""
+    words = re.findall(r"[\w/.-]+", text.lower())
+    pairs = [" ".join(pair) for pair in zip(words, words[1:], strict=False)]
+    return {pair for pair in pairs if pairs.count(pair) > 1}
+
+
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS.values() if f.kind != PRINTED and f.id != ARTICLE.id], ids=lambda f: f.id)
+def test_a_citation_names_its_framework_and_version_without_doubling_words(framework) -> None:
+    # e.g. "OWASP Kubernetes Security Cheat Sheet Cheat Sheet Series (2025)" when the version repeated the title.
+    for section in framework.sections:
+        cited_as = Ref(framework.id, section.id).label().partition(" \u00a7 ")[0]
+        assert cited_as == f"{framework.title} {framework.version}"
+        assert not repeated_phrases(cited_as), cited_as
+
+
+def test_the_owasp_cheat_sheet_is_cited_once_by_name_and_by_year() -> None:
+    assert (
+        Ref("owasp-k8s", "securing-data").label()
+        == "OWASP Kubernetes Security Cheat Sheet 2025 \u00a7 Section 4: Deploy Phase \u203a Securing data"
+    )
+
+
+# The az and kubectl verbs the catalog's commands use; a new verb must be added to one of them.
+VERBS = {"show": READS, "list": READS, "get": READS, "create": CHANGES, "update": CHANGES, "connect": CHANGES}
+
+
+@pytest.mark.parametrize("control", [c for c in CONTROLS if c.remediation.commands], ids=lambda c: c.id)
+def test_every_remediation_command_is_marked_as_reading_or_changing_as_its_verb_says(control) -> None:
+    for command in control.remediation.commands:
+        verb = next((word for word in command.template.split()[1:] if word in VERBS), None)
+        assert verb is not None, f"classify the verb of {command.template!r}"
+        assert command.effect == VERBS[verb], command.template
 
 
 def test_policy_ids_are_guids_and_the_queried_ones_are_known() -> None:

@@ -88,6 +88,23 @@ def test_a_control_lists_its_failing_clusters_and_the_policies_that_fix_them(fle
 
 
 @pytest.mark.django_db
+def test_the_page_commands_say_which_change_azure_and_which_only_read(fleet: Any, viewer_client: Any) -> None:
+    html = viewer_client.get(reverse("control-detail", args=["ARC-NP-04"])).content.decode()  # every cluster fails it
+    assert "# Changes Azure resources:\naz policy assignment create --name arc-allowed-ports" in html
+    assert "# Only reads, changes nothing:\naz policy state list --resource" in html
+
+
+@pytest.mark.django_db
+def test_a_control_page_cites_the_owasp_cheat_sheet_by_title_and_year_once(fleet: Any, viewer_client: Any) -> None:
+    html = viewer_client.get(reverse("control-detail", args=["ARC-NP-03"])).content.decode()
+    assert (
+        "OWASP Kubernetes Security Cheat Sheet 2025 \u00a7 Section 4: Deploy Phase \u203a Implementing centralized policy management"
+        in html
+    )
+    assert "Cheat Sheet Cheat Sheet" not in html
+
+
+@pytest.mark.django_db
 def test_the_remediation_script_covers_every_failing_cluster(fleet: Any, analyst: Any) -> None:
     response = logged_in(analyst).get(reverse("control-remediation", args=["ARC-PL-01"]))
     assert response["Content-Type"].startswith("text/x-shellscript")

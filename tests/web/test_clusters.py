@@ -147,6 +147,13 @@ def test_the_detail_fills_remediation_commands_and_splits_references(fleet: Any,
 
 
 @pytest.mark.django_db
+def test_the_detail_marks_each_command_as_changing_azure_or_only_reading(fleet: Any, viewer_client: Any) -> None:
+    html = viewer_client.get(reverse("cluster-detail", args=[fleet.clusters[1].pk])).content.decode()
+    assert "# Changes Azure resources:\naz connectedk8s connect -g rg-1 -n c001" in html
+    assert "# Only reads, changes nothing:\naz aksarc show -g rg-1 -n c001" in html
+
+
+@pytest.mark.django_db
 def test_the_detail_shows_history_governance_and_raw_evidence(fleet: Any, viewer_client: Any, analyst: Any) -> None:
     cluster = fleet.clusters[0]  # its workload identity changed between the two evaluations
     governance.attestation_create(

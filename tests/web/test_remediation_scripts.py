@@ -15,11 +15,11 @@ import pytest
 from django.urls import reverse
 
 from azure_emulator.fleet.catalog import HOSTILE_NAMES, HOSTILE_TEXT
-from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
+from posture.catalog.controls import CHANGES, CONTROLS, CONTROLS_BY_ID
 from posture.models import Scan
+from posture.remediation.script import remediation_script
 from posture.scans.request import scan_request
 from tests.conftest import logged_in, unavailable
-from web.views.controls import remediation_script
 
 HOSTILE = HOSTILE_NAMES + HOSTILE_TEXT
 # What a placeholder-free run needs: every variable the catalog's commands name.
@@ -82,6 +82,40 @@ def run_script(script: str, tmp_path: Path, env: dict[str, str]) -> tuple[subpro
     done = subprocess.run(["sh", str(tmp_path / "script.sh")], cwd=work, env=full_env, capture_output=True, text=True)
     calls = [line.split("\0") for line in log.read_text(encoding="utf-8").split("\0\n")[:-1]] if log.exists() else []
     return done, calls, work
+
+
+def commented_commands(script: str) -> list[tuple[str, str]]:
+    """(the line above, the command) for every line of the script that runs a command."""
+    lines = script.splitlines()
+    return [(lines[i - 1], line) for i, line in enumerate(lines) if line and not line.startswith(("#", ":", "set -eu"))]
+
+
+def test_a_script_of_read_only_commands_does_not_say_it_changes_azure() -> None:
+    # ARC-NP-01's only command is `az aksarc show`; the header said "every command changes Azure resources".
+    script = script_for("ARC-NP-01", hostile_targets())
+    header = script[: script.index("set -eu")]
+    assert "changes Azure" not in header and "running this script changes nothing" in header
+    commands = commented_commands(script)
+    assert commands and all(command.startswith("az aksarc show ") for _, command in commands)
+    assert {above for above, _ in commands} == {"# Only reads, changes nothing:"}
+
+
+@pytest.mark.parametrize("control_id", [c.id for c in CONTROLS if c.remediation.commands])
+def test_every_command_in_a_script_says_whether_it_changes_azure_or_only_reads(control_id: str) -> None:
+    control = CONTROLS_BY_ID[control_id]
+    script = script_for(control_id, hostile_targets()[:1])
+    header = script[: script.index("set -eu")]
+    changing = [c.effect == CHANGES for c in control.remediation.commands]
+    commands = commented_commands(script)
+    assert len(commands) == len(changing)
+    for (above, _), changes in zip(commands, changing, strict=True):
+        assert above == ("# Changes Azure resources:" if changes else "# Only reads, changes nothing:")
+    if all(changing):
+        assert "every command changes Azure resources" in header
+    elif any(changing):
+        assert 'commands marked "Changes Azure resources" change them' in header
+    else:
+        assert "changes nothing" in header and "changes Azure" not in header
 
 
 @pytest.mark.parametrize("control_id", [c.id for c in CONTROLS])

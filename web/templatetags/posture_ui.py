@@ -14,8 +14,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from posture.evaluate.scoring import NO_GRADE
 from posture.models import NetworkPath, Reason, Status
+from posture.remediation.commands import comment_safe
 from posture.scans.progress import error_for_role
-from web.views.common import comment_safe
 
 register = template.Library()
 

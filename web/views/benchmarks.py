@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from posture import selectors
 from posture.catalog.controls import CONTROLS_BY_ID
 from posture.catalog.frameworks import FRAMEWORKS, PRINTED, Framework, Section
 from posture.evaluate.scoring import SECTION_CONTROLS
 from posture.models import Status
-from web.views.common import VIEW, get_framework_or_404, paginate
+from posture.read.controls import section_clusters
+from posture.read.fleet import FleetSummary, fleet_state
+from web.views.common import VIEW, found_or_404, paginate
 
 SECTION_STATUSES = (Status.FAIL, Status.UNKNOWN, Status.EXCEPTED, Status.PASS)
 
@@ -27,7 +28,7 @@ for _printed in FRAMEWORKS.values():
             PRINTED_CITES.setdefault(_cite, []).append(_section)
 
 
-def _section_rows(framework: Framework, summary: selectors.FleetSummary) -> list[dict[str, Any]]:
+def _section_rows(framework: Framework, summary: FleetSummary) -> list[dict[str, Any]]:
     rows = []
     for section in framework.sections:
         controls = [CONTROLS_BY_ID[c] for c in SECTION_CONTROLS.get((framework.id, section.id), [])]
@@ -47,7 +48,7 @@ def _section_rows(framework: Framework, summary: selectors.FleetSummary) -> list
 @require_safe
 @permission_required(VIEW, raise_exception=True)
 def benchmark_list(request: HttpRequest) -> HttpResponse:
-    state = selectors.fleet_state(scope_name=request.GET.get("scope") or None)
+    state = fleet_state(scope_name=request.GET.get("scope") or None)
     frameworks = []
     for framework in FRAMEWORKS.values():
         rows = _section_rows(framework, state.latest)
@@ -65,8 +66,8 @@ def benchmark_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 @permission_required(VIEW, raise_exception=True)
 def benchmark_detail(request: HttpRequest, framework: str) -> HttpResponse:
-    fw = get_framework_or_404(framework)
-    state = selectors.fleet_state(scope_name=request.GET.get("scope") or None)
+    fw = found_or_404(FRAMEWORKS.get(framework), "framework")
+    state = fleet_state(scope_name=request.GET.get("scope") or None)
     context = {
         "state": state,
         "framework": fw,
@@ -77,24 +78,17 @@ def benchmark_detail(request: HttpRequest, framework: str) -> HttpResponse:
     return render(request, "posture/benchmark_detail.html", context)
 
 
-def _get_section_or_404(framework: Framework, section_id: str) -> Section:
-    try:
-        return framework.section(section_id)
-    except KeyError:
-        raise Http404("No such section") from None
-
-
 @require_safe
 @permission_required(VIEW, raise_exception=True)
 def section_detail(request: HttpRequest, framework: str, section: str) -> HttpResponse:
-    fw = get_framework_or_404(framework)
-    sec = _get_section_or_404(fw, section)
+    fw = found_or_404(FRAMEWORKS.get(framework), "framework")
+    sec = found_or_404(next((s for s in fw.sections if s.id == section), None), "section")
     status = request.GET.get("status", Status.FAIL)
     if status not in SECTION_STATUSES:
         status = Status.FAIL
-    state = selectors.fleet_state(scope_name=request.GET.get("scope") or None)
+    state = fleet_state(scope_name=request.GET.get("scope") or None)
     scope_ids = state.scope_ids if state.selected else None
-    clusters = selectors.section_clusters(framework=fw.id, section=sec.id, status=status, scope_ids=scope_ids)
+    clusters = section_clusters(framework=fw.id, section=sec.id, status=status, scope_ids=scope_ids)
     controls = [CONTROLS_BY_ID[c] for c in SECTION_CONTROLS.get((fw.id, sec.id), [])]
     counts = state.latest.section_counts(fw.id, sec.id)
     context = {

@@ -6,30 +6,26 @@ import functools
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_safe
 
-from posture import selectors
 from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.models import Cluster, ControlResult, Scan, Status
+from posture.read import clusters as read
+from posture.read.fleet import FleetState, fleet_state
+from posture.read.scans import scan_get
+from posture.remediation.commands import cluster_values, commented_commands
 from web.forms import ClusterFilterForm
-from web.views.common import VIEW, cluster_values, fill_commands, page_size, paginate, split_references
+from web.views.common import VIEW, found_or_404, page_size, paginate, split_references
 
 # Rendered fragments are keyed by what changes them; the timeout only bounds memory.
 FRAGMENT_SECONDS = 24 * 3600
 # Offered on a control row: attest what Azure cannot show, request an exception for a gap.
 ATTESTABLE = (Status.UNKNOWN,)
 EXCEPTABLE = (Status.FAIL, Status.UNKNOWN)
-
-
-def _get_cluster_or_404(pk: int) -> Cluster:
-    cluster = selectors.cluster_get(pk=pk)
-    if cluster is None:
-        raise Http404("No such cluster")
-    return cluster
 
 
 SORTABLE = (
@@ -54,11 +50,11 @@ def _sort_columns(current: str) -> dict[str, dict[str, str]]:
 @require_safe
 @permission_required(VIEW, raise_exception=True)
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    state = selectors.fleet_state(scope_name=request.GET.get("scope") or None)
-    options = selectors.cluster_filter_options(version=state.version)
+    state = fleet_state(scope_name=request.GET.get("scope") or None)
+    options = read.cluster_filter_options(version=state.version)
     form = ClusterFilterForm(request.GET or None, options=options, scopes=state.scope_names)
     filters = form.filters() if form.is_bound else {"sort": "name", "removed": False}
-    clusters = selectors.cluster_list(**filters)
+    clusters = read.cluster_list(**filters)
     page = paginate(request, clusters, page_size(request), _count(state, filters, clusters))
     context = {
         "form": form,
@@ -77,7 +73,7 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
     return render(request, "posture/cluster_list.html", context)
 
 
-def _count(state: selectors.FleetState, filters: dict[str, Any], clusters: Any) -> int:
+def _count(state: FleetState, filters: dict[str, Any], clusters: Any) -> int:
     """Current clusters of the chosen scopes are what the latest snapshots counted; any other
     filter is counted once per evaluation (sorting does not change a count)."""
     narrowing = {k: v for k, v in filters.items() if k not in ("sort", "scope") and v}
@@ -85,7 +81,7 @@ def _count(state: selectors.FleetState, filters: dict[str, Any], clusters: Any) 
     if not narrowing and scope_known and state.latest.exists:
         return state.latest.clusters
     key = repr(sorted((k, v) for k, v in filters.items() if k != "sort"))
-    return selectors.cluster_count(clusters=clusters, key=key, version=state.version)
+    return read.cluster_count(clusters=clusters, key=key, version=state.version)
 
 
 @functools.cache
@@ -107,7 +103,7 @@ def _control_rows(cluster: Cluster, results: dict[str, ControlResult]) -> list[d
             {
                 "control": control,
                 "result": result,
-                "commands": fill_commands(control.remediation.az, values),
+                "commands": commented_commands(control.remediation.commands, values),
                 "reference": control_reference(control.id),
                 "can_attest": status in ATTESTABLE and (result is None or result.raw_status == Status.UNKNOWN),
                 "can_except": status in EXCEPTABLE,
@@ -122,7 +118,7 @@ def _freshness_warning(cluster: Any) -> dict[str, Any] | None:
     latest = cluster.latest_scan_id
     if latest is None or latest in (cluster.facts_scan_id, cluster.last_seen_scan_id):
         return None
-    scan = selectors.scan_get(scan_id=latest)  # rare: the newest scan did not see this cluster
+    scan = scan_get(scan_id=latest)  # rare: the newest scan did not see this cluster
     if scan is None or scan.state not in (Scan.State.PARTIAL, Scan.State.FAILED):
         return None
     return {"pk": latest, "state": scan.get_state_display(), "created_at": scan.created_at}
@@ -131,14 +127,14 @@ def _freshness_warning(cluster: Any) -> dict[str, Any] | None:
 @require_safe
 @permission_required(VIEW, raise_exception=True)
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = _get_cluster_or_404(pk)
-    attestations, exceptions = selectors.cluster_governance(cluster=cluster)
+    cluster = found_or_404(read.cluster_get(pk=pk), "cluster")
+    attestations, exceptions = read.cluster_governance(cluster=cluster)
 
     # Computed only when the cached fragment is rendered: evaluations change results_hash and
     # scans change facts_hash or last_seen_scan, which key the fragment (see cluster_detail.html).
     @functools.cache
     def rows() -> list[dict[str, Any]]:
-        return _control_rows(cluster, selectors.cluster_results(cluster=cluster))
+        return _control_rows(cluster, read.cluster_results(cluster=cluster))
 
     @functools.cache
     def counts() -> dict[str, int]:
@@ -154,9 +150,9 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "fragment_timeout": FRAGMENT_SECONDS,
         "rows": rows,
         "counts": counts,
-        "changes": functools.cache(lambda: selectors.cluster_changes(cluster=cluster)),
-        "history": functools.cache(lambda: selectors.cluster_score_history(cluster=cluster)),
-        "evidence": functools.cache(lambda: selectors.cluster_evidence(cluster=cluster)),
+        "changes": functools.cache(lambda: read.cluster_changes(cluster=cluster)),
+        "history": functools.cache(lambda: read.cluster_score_history(cluster=cluster)),
+        "evidence": functools.cache(lambda: read.cluster_evidence(cluster=cluster)),
         "attestations": attestations,
         "exceptions": exceptions,
         "stale_scan": _freshness_warning(cluster),

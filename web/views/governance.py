@@ -6,22 +6,26 @@ shown on the form or as a message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from posture import governance, selectors
+from posture import governance
 from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
-from posture.models import Attestation, Cluster, GovernanceEvent, RiskException
+from posture.models import Cluster, GovernanceEvent, RiskException
+from posture.read import governance as read
 from web.forms import AttestationForm, DecisionForm, ExceptionForm
-from web.views.common import APPROVE, ATTEST, REQUEST_EXCEPTION, VIEW, paginate
+from web.views.common import APPROVE, ATTEST, REQUEST_EXCEPTION, VIEW, found_or_404, paginate
 
 ATTESTATION_STATES = [("active", "Active"), ("expiring", "Expiring soon"), ("expired", "Expired"), ("revoked", "Revoked"), ("all", "All")]
 EXCEPTION_STATES = [
@@ -47,18 +51,53 @@ HISTORY_FIELDS = (
 )
 
 
-def _get_attestation_or_404(pk: int) -> Attestation:
-    attestation = selectors.attestation_get(pk=pk)
-    if attestation is None:
-        raise Http404("No such attestation")
-    return attestation
+@dataclass(frozen=True)
+class Record:
+    """What the pages of one kind of governance record differ in. `kind` names the URLs
+    (<kind>-detail), templates (posture/<kind>_list.html, _detail.html), history and covered results."""
+
+    kind: str
+    states: list[tuple[str, str]]
+    listed: Callable[..., QuerySet[Any]]
+    get: Callable[..., Any]
+    list_context: Callable[[], dict[str, Any]]
+    detail_context: Callable[[HttpRequest, Any], dict[str, Any]]
+    form: type[AttestationForm] | type[ExceptionForm]
+    create: Callable[..., Any]
+    create_permission: str
+    created: str  # the message once created; {control} is the record's control
 
 
-def _get_exception_or_404(pk: int) -> RiskException:
-    exception = selectors.exception_get(pk=pk)
-    if exception is None:
-        raise Http404("No such exception")
-    return exception
+RECORDS = {
+    "attestation": Record(
+        kind="attestation",
+        states=ATTESTATION_STATES,
+        listed=read.attestation_list,
+        get=read.attestation_get,
+        list_context=lambda: {"now_value": timezone.now()},
+        detail_context=lambda request, item: {"now_value": timezone.now()},
+        form=AttestationForm,
+        create=governance.attestation_create,
+        create_permission=ATTEST,
+        created="Attestation of {control} recorded; the clusters it covers are being re-evaluated.",
+    ),
+    "exception": Record(
+        kind="exception",
+        states=EXCEPTION_STATES,
+        listed=read.exception_list,
+        get=read.exception_get,
+        list_context=lambda: {"audit": governance.exception_audit(), "four_eyes": settings.ARC_EXCEPTION_FOUR_EYES},
+        detail_context=lambda request, item: {
+            "decision_form": DecisionForm(),
+            "can_withdraw": governance.may_revoke(item, request.user),
+            "four_eyes": settings.ARC_EXCEPTION_FOUR_EYES,
+        },
+        form=ExceptionForm,
+        create=governance.exception_request,
+        create_permission=REQUEST_EXCEPTION,
+        created="Exception for {control} requested; an administrator must approve it.",
+    ),
+}
 
 
 def _versions(events: list[GovernanceEvent]) -> list[dict[str, Any]]:
@@ -85,128 +124,59 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
     return initial
 
 
-# --- attestations ----------------------------------------------------------------------------
 @require_safe
 @permission_required(VIEW, raise_exception=True)
-def attestation_list(request: HttpRequest) -> HttpResponse:
+def record_list(request: HttpRequest, kind: str) -> HttpResponse:
+    record = RECORDS[kind]
     state = request.GET.get("state", "active")
     control = request.GET.get("control", "")
-    items = selectors.attestation_list(state="" if state == "all" else state, control=control if control in CONTROLS_BY_ID else "")
+    items = record.listed(state="" if state == "all" else state, control=control if control in CONTROLS_BY_ID else "")
+    context = {"page": paginate(request, items), "state": state, "states": record.states, "control": control, "controls": CONTROLS}
+    return render(request, f"posture/{kind}_list.html", context | record.list_context())
+
+
+@require_safe
+@permission_required(VIEW, raise_exception=True)
+def record_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    record = RECORDS[kind]
+    item = found_or_404(record.get(pk=pk), kind)
     context = {
-        "page": paginate(request, items),
-        "state": state,
-        "states": ATTESTATION_STATES,
-        "control": control,
-        "controls": CONTROLS,
-        "now_value": timezone.now(),
+        "item": item,
+        "control": CONTROLS_BY_ID.get(item.control),
+        "versions": _versions(read.governance_history(kind=kind, object_id=item.pk)),
+        "covered": read.covered_results(field_name=kind, object_id=item.pk),
     }
-    return render(request, "posture/attestation_list.html", context)
+    return render(request, f"posture/{kind}_detail.html", context | record.detail_context(request, item))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@permission_required(ATTEST, raise_exception=True)
-def attestation_create(request: HttpRequest) -> HttpResponse:
-    form = AttestationForm(request.POST or None, initial=_initial(request))
+def record_create(request: HttpRequest, kind: str) -> HttpResponse:
+    record = RECORDS[kind]
+    if not request.user.has_perm(record.create_permission):
+        raise PermissionDenied
+    form = record.form(request.POST or None, initial=_initial(request))
     if request.method == "POST" and form.is_valid():
         try:
-            attestation = governance.attestation_create(
-                user=request.user,
-                control=form.cleaned_data["control"],
-                statement=form.cleaned_data["statement"],
-                evidence_url=form.cleaned_data["evidence_url"],
-                expires_at=form.expires_at(),
-                **form.target_fields(),
-            )
+            item = record.create(user=request.user, **form.record_fields())
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request, f"Attestation of {attestation.control} recorded; the clusters it covers are being re-evaluated.")
-            return redirect("attestation-detail", pk=attestation.pk)
-    return render(request, "posture/governance_form.html", {"form": form, "kind": "attestation"})
-
-
-@require_safe
-@permission_required(VIEW, raise_exception=True)
-def attestation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    attestation = _get_attestation_or_404(pk)
-    context = {
-        "item": attestation,
-        "control": CONTROLS_BY_ID.get(attestation.control),
-        "versions": _versions(selectors.governance_history(kind="attestation", object_id=attestation.pk)),
-        "covered": selectors.covered_results(field_name="attestation", object_id=attestation.pk),
-        "now_value": timezone.now(),
-    }
-    return render(request, "posture/attestation_detail.html", context)
+            messages.success(request, record.created.format(control=item.control))
+            return redirect(f"{kind}-detail", pk=item.pk)
+    return render(request, "posture/governance_form.html", {"form": form, "kind": kind})
 
 
 @require_POST
 @permission_required(ATTEST, raise_exception=True)
 def attestation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    attestation = _get_attestation_or_404(pk)
+    attestation = found_or_404(read.attestation_get(pk=pk), "attestation")
     governance.attestation_revoke(attestation=attestation, user=request.user)
     messages.success(request, "Attestation revoked; the clusters it covered are being re-evaluated.")
     return redirect("attestation-detail", pk=attestation.pk)
 
 
-# --- exceptions ------------------------------------------------------------------------------
-@require_safe
-@permission_required(VIEW, raise_exception=True)
-def exception_list(request: HttpRequest) -> HttpResponse:
-    state = request.GET.get("state", "active")
-    control = request.GET.get("control", "")
-    items = selectors.exception_list(state="" if state == "all" else state, control=control if control in CONTROLS_BY_ID else "")
-    context = {
-        "page": paginate(request, items),
-        "state": state,
-        "states": EXCEPTION_STATES,
-        "control": control,
-        "controls": CONTROLS,
-        "audit": governance.exception_audit(),
-        "four_eyes": settings.ARC_EXCEPTION_FOUR_EYES,
-    }
-    return render(request, "posture/exception_list.html", context)
-
-
-@require_http_methods(["GET", "HEAD", "POST"])
-@permission_required(REQUEST_EXCEPTION, raise_exception=True)
-def exception_create(request: HttpRequest) -> HttpResponse:
-    form = ExceptionForm(request.POST or None, initial=_initial(request))
-    if request.method == "POST" and form.is_valid():
-        try:
-            exception = governance.exception_request(
-                user=request.user,
-                control=form.cleaned_data["control"],
-                justification=form.cleaned_data["justification"],
-                owner=form.cleaned_data["owner"],
-                expires_at=form.expires_at(),
-                **form.target_fields(),
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Exception for {exception.control} requested; an administrator must approve it.")
-            return redirect("exception-detail", pk=exception.pk)
-    return render(request, "posture/governance_form.html", {"form": form, "kind": "exception"})
-
-
-@require_safe
-@permission_required(VIEW, raise_exception=True)
-def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    exception = _get_exception_or_404(pk)
-    context = {
-        "item": exception,
-        "control": CONTROLS_BY_ID.get(exception.control),
-        "versions": _versions(selectors.governance_history(kind="exception", object_id=exception.pk)),
-        "covered": selectors.covered_results(field_name="exception", object_id=exception.pk),
-        "decision_form": DecisionForm(),
-        "can_withdraw": governance.may_revoke(exception, request.user),
-        "four_eyes": settings.ARC_EXCEPTION_FOUR_EYES,
-    }
-    return render(request, "posture/exception_detail.html", context)
-
-
 def _decide(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
-    exception = _get_exception_or_404(pk)
+    exception = found_or_404(read.exception_get(pk=pk), "exception")
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
@@ -236,7 +206,7 @@ def exception_reject(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(REQUEST_EXCEPTION, raise_exception=True)
 def exception_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    exception = _get_exception_or_404(pk)
+    exception = found_or_404(read.exception_get(pk=pk), "exception")
     # Refused outright here when plainly not theirs; the service judges again on the locked row.
     if exception.state in RiskException.LIVE_STATES and not governance.may_revoke(exception, request.user):
         raise PermissionDenied(governance.REVOKE_REFUSED)

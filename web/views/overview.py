@@ -13,9 +13,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from posture import selectors
 from posture.catalog.controls import CONTROLS_BY_ID
 from posture.models import NetworkPath, Scan, Status
+from posture.read import fleet as read
 from posture.scans.progress import ScanProgress
 from posture.scans.schedules import unrunnable_schedules
 from web.views.common import VIEW
@@ -23,7 +23,7 @@ from web.views.common import VIEW
 TOP_FAILING = 8
 
 
-def _top_failing(summary: selectors.FleetSummary) -> list[dict[str, Any]]:
+def _top_failing(summary: read.FleetSummary) -> list[dict[str, Any]]:
     rows = [
         {"control": CONTROLS_BY_ID[c], "fail": counts.get(Status.FAIL, 0), "total": sum(counts.values())}
         for c, counts in summary.controls.items()
@@ -32,7 +32,7 @@ def _top_failing(summary: selectors.FleetSummary) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r["fail"], r["control"].id))[:TOP_FAILING]
 
 
-def _control_deltas(latest: selectors.FleetSummary, previous: selectors.FleetSummary) -> list[dict[str, Any]]:
+def _control_deltas(latest: read.FleetSummary, previous: read.FleetSummary) -> list[dict[str, Any]]:
     """Controls whose failing-cluster count moved between the two latest evaluations."""
     rows = []
     for control in CONTROLS_BY_ID:
@@ -52,7 +52,7 @@ def _list_url(scope: str | None, **filters: str) -> str:
     return reverse("cluster-list") + "?" + urlencode(params)
 
 
-def _distribution_rows(summary: selectors.FleetSummary, scope: str | None) -> dict[str, list[dict[str, Any]]]:
+def _distribution_rows(summary: read.FleetSummary, scope: str | None) -> dict[str, list[dict[str, Any]]]:
     """Bar rows for the grade, network path and connectivity charts, each linking to the list."""
     paths = dict(NetworkPath.choices)
     return {
@@ -100,7 +100,7 @@ def _scan_progress(scan: Scan) -> ScanProgress:
 @permission_required(VIEW, raise_exception=True)
 def overview(request: HttpRequest) -> HttpResponse:
     scope_name = request.GET.get("scope") or None
-    state = selectors.fleet_state(scope_name=scope_name, with_scans=True)
+    state = read.fleet_state(scope_name=scope_name, with_scans=True)
     if scope_name and state.selected is None:
         messages.warning(request, "There is no scope of that name; showing the whole fleet.")
     scope_ids = state.scope_ids if state.selected else None
@@ -109,16 +109,16 @@ def overview(request: HttpRequest) -> HttpResponse:
         "state": state,
         "summary": latest,
         # Lazy: read only when the cached fragment (keyed by the fleet version) is rendered.
-        "trend": functools.cache(lambda: selectors.fleet_trend(scope_ids=state.scope_ids) if latest.exists else []),
+        "trend": functools.cache(lambda: read.fleet_trend(scope_ids=state.scope_ids) if latest.exists else []),
         "fragment_key": f"{state.version}|{state.selected.pk if state.selected else ''}",
         "fragment_timeout": 24 * 3600 if state.version else 0,
         "top_failing": _top_failing(latest),
         "deltas": _control_deltas(latest, previous),
         "score_delta": _delta(latest.score, previous.score),
         "coverage_delta": _delta(latest.coverage, previous.coverage),
-        "changes": functools.cache(lambda: selectors.recent_changes(scope_ids=scope_ids, version=state.version) if latest.exists else []),
-        "stale": functools.cache(lambda: selectors.stale_clusters(scope_ids=scope_ids, version=state.version) if latest.exists else []),
-        "stale_count": latest.control_counts(selectors.FRESHNESS_CONTROL).get(Status.FAIL, 0),
+        "changes": functools.cache(lambda: read.recent_changes(scope_ids=scope_ids, version=state.version) if latest.exists else []),
+        "stale": functools.cache(lambda: read.stale_clusters(scope_ids=scope_ids, version=state.version) if latest.exists else []),
+        "stale_count": latest.control_counts(read.FRESHNESS_CONTROL).get(Status.FAIL, 0),
         "scope_rows": [(scope, state.last_scans.get(scope.pk)) for scope in state.scopes],
         "bad_schedules": unrunnable_schedules(state.scopes),
         "active_progress": {scan.pk: _scan_progress(scan) for scan in state.active_scans},

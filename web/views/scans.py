@@ -4,30 +4,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from posture import selectors
-from posture.models import QueryEvidence, Scan, Scope, WorkerHeartbeat
+from posture.models import Scan, Scope, WorkerHeartbeat
+from posture.read import scans as read
 from posture.scans.progress import scan_progress
 from posture.scans.request import scan_request
-from web.views.common import EXPORT, RUN_SCAN, VIEW, paginate
+from web.views.common import EXPORT, RUN_SCAN, VIEW, found_or_404, paginate
 
 
 def _get_scan_or_404(scan_id: object) -> Scan:
-    scan = selectors.scan_get(scan_id=scan_id)
-    if scan is None:
-        raise Http404("No such scan")
-    return scan
-
-
-def _get_evidence_or_404(pk: int) -> QueryEvidence:
-    evidence = selectors.evidence_get(pk=pk)
-    if evidence is None:
-        raise Http404("No such evidence")
-    return evidence
+    return found_or_404(read.scan_get(scan_id=scan_id), "scan")
 
 
 @require_safe
@@ -37,7 +27,7 @@ def scan_list(request: HttpRequest) -> HttpResponse:
     if state not in Scan.State.values:
         state = ""
     context = {
-        "page": paginate(request, selectors.scan_list(scope=scope, state=state)),
+        "page": paginate(request, read.scan_list(scope=scope, state=state)),
         "scopes": list(Scope.objects.order_by("name")),
         "states": Scan.State.choices,
         "scope": scope,
@@ -54,8 +44,8 @@ def scan_detail(request: HttpRequest, scan_id: str) -> HttpResponse:
     context = {
         "scan": scan,
         "progress": scan_progress(scan.pk),
-        "batches": selectors.scan_batches(scan=scan),
-        "evidence": selectors.scan_evidence(scan=scan),
+        "batches": read.scan_batches(scan=scan),
+        "evidence": read.scan_evidence(scan=scan),
     }
     return render(request, "posture/scan_detail.html", context)
 
@@ -102,7 +92,7 @@ def scan_start(request: HttpRequest, name: str) -> HttpResponse:
 @permission_required(EXPORT, raise_exception=True)
 def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
     """The raw Resource Graph / ARM responses of one query, gzip as stored (sha256 of the content)."""
-    evidence = _get_evidence_or_404(pk)
+    evidence = found_or_404(read.evidence_get(pk=pk), "evidence")
     response = HttpResponse(bytes(evidence.raw), content_type="application/gzip")
     filename = f"scan-{evidence.batch.scan_id}-batch-{evidence.batch.number}-{evidence.name}.jsonl.gz"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from posture import selectors
 from posture.models import Scope
+from posture.read.fleet import fleet_state
 from posture.scans.schedules import cron_problem, unrunnable_schedules
 from posture.scopes import scope_save
 from web.forms import ScopeForm
@@ -21,7 +21,7 @@ from web.views.common import MANAGE_SCOPES, VIEW
 @require_safe
 @permission_required(VIEW, raise_exception=True)
 def scope_list(request: HttpRequest) -> HttpResponse:
-    state = selectors.fleet_state(with_scans=True)
+    state = fleet_state(with_scans=True)
     snapshots = {s.scope_id: s for s in state.latest.snapshots}
     problems = dict(unrunnable_schedules(state.scopes))
     rows = [(scope, snapshots.get(scope.pk), state.last_scans.get(scope.pk), problems.get(scope)) for scope in state.scopes]

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from posture.roles import assign_role, user_role
 from web.forms import RoleForm, UserCreateForm
-from web.views.common import MANAGE_USERS, paginate
-
-
-def _get_user_or_404(pk: int) -> Any:
-    user = get_user_model().objects.filter(pk=pk).first()
-    if user is None:
-        raise Http404("No such user")
-    return user
+from web.views.common import MANAGE_USERS, found_or_404, paginate
 
 
 @require_safe
@@ -53,7 +45,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required(MANAGE_USERS, raise_exception=True)
 def user_role_change(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _get_user_or_404(pk)
+    user = found_or_404(get_user_model().objects.filter(pk=pk).first(), "user")
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose viewer, analyst or admin.")
@@ -68,7 +60,7 @@ def user_role_change(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(MANAGE_USERS, raise_exception=True)
 def user_set_active(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _get_user_or_404(pk)
+    user = found_or_404(get_user_model().objects.filter(pk=pk).first(), "user")
     active = request.POST.get("active") == "1"
     if user.pk == request.user.pk:
         messages.error(request, "You cannot deactivate your own account.")
