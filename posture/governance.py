@@ -51,12 +51,7 @@ def _validate(obj: Attestation | RiskException, max_days: int, now: dt.datetime)
 
 @transaction.atomic
 def attestation_create(*, user: Any, **fields: Any) -> Attestation:
-    attestation = Attestation(attested_by=user, **fields)
-    _validate(attestation, settings.ARC_ATTESTATION_MAX_DAYS, timezone.now())
-    attestation.save()
-    _record(attestation, "created", user)
-    _reevaluate_after_commit()
-    return attestation
+    return _save_attestation(Attestation(attested_by=user, **fields), "created", user)
 
 
 @transaction.atomic
@@ -64,9 +59,13 @@ def attestation_update(*, attestation: Attestation, user: Any, statement: str, e
     if attestation.revoked_at is not None:
         raise ValidationError("A revoked attestation cannot be changed; record a new one.")
     attestation.statement, attestation.evidence_url, attestation.expires_at = statement, evidence_url, expires_at
+    return _save_attestation(attestation, "changed", user)
+
+
+def _save_attestation(attestation: Attestation, action: str, user: Any) -> Attestation:
     _validate(attestation, settings.ARC_ATTESTATION_MAX_DAYS, timezone.now())
     attestation.save()
-    _record(attestation, "changed", user)
+    _record(attestation, action, user)
     _reevaluate_after_commit()
     return attestation
 
