@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from posture.collect.queries import (
@@ -210,13 +210,18 @@ def extension_record(row: Any) -> tuple[str, dict[str, Any]] | None:
     return owner_of_extension(row["id"]), record
 
 
-def policy_state_record(row: Any) -> tuple[str, dict[str, Any]] | None:
+def _id_and_text(row: Any, id_key: str, text_key: str) -> tuple[str, str] | None:
+    """A row's ARM id and one lower-cased text column, or None when the row lacks either."""
     if not isinstance(row, dict):
         return None
-    resource = arm_id(row.get("resourceId"))
-    definition = text(row, "policyDefinitionName", lower=True)
-    if resource is None or definition is None:
+    key, value = arm_id(row.get(id_key)), text(row, text_key, lower=True)
+    return None if key is None or value is None else (key, value)
+
+
+def policy_state_record(row: Any) -> tuple[str, dict[str, Any]] | None:
+    if (found := _id_and_text(row, "resourceId", "policyDefinitionName")) is None:
         return None
+    resource, definition = found
     return resource, {
         "definition": definition,
         "state": text(row, "complianceState") or None,
@@ -243,10 +248,7 @@ def _connections(value: Any, target_key: str) -> list[dict[str, Any]]:
     """Private endpoint connections, from a scope/vault (target = the endpoint) or from an
     endpoint (target = the linked service). Anything malformed is skipped."""
     result = []
-    for item in value if isinstance(value, list) else []:
-        props = item.get("properties") if isinstance(item, dict) else None
-        if not isinstance(props, dict):
-            continue
+    for _item, props in _with_properties(value):
         state = props.get("privateLinkServiceConnectionState")
         target = props.get(target_key)
         if isinstance(target, dict):
@@ -262,12 +264,17 @@ def _connections(value: Any, target_key: str) -> list[dict[str, Any]]:
     return sorted(result, key=lambda c: (c["target"] or "", c["status"] or ""))
 
 
-def _subnets(value: Any) -> list[dict[str, Any]]:
-    result = []
+def _with_properties(value: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """The items of an ARM list that carry a properties object; anything malformed is skipped."""
     for item in value if isinstance(value, list) else []:
         props = item.get("properties") if isinstance(item, dict) else None
-        if not isinstance(props, dict):
-            continue
+        if isinstance(props, dict):
+            yield item, props
+
+
+def _subnets(value: Any) -> list[dict[str, Any]]:
+    result = []
+    for item, props in _with_properties(value):
         refs = props.get("ipConfigurationReferences")
         result.append(
             {
@@ -284,12 +291,9 @@ def _subnets(value: Any) -> list[dict[str, Any]]:
 
 def resource_record(row: Any) -> dict[str, Any] | None:
     """A related network resource (scope, endpoint, gateway, logical network, vault)."""
-    if not isinstance(row, dict):
+    if (found := _id_and_text(row, "id", "type")) is None:
         return None
-    key = arm_id(row.get("id"))
-    rtype = text(row, "type", lower=True)
-    if key is None or rtype is None:
-        return None
+    key, rtype = found
     problems = Problems()
     record: dict[str, Any] = {
         "id": row["id"],
