@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from posture import task_queue
 from posture.cron import cron_problem
 
 WATCHDOG = "arc-posture: watchdog"
@@ -41,7 +42,7 @@ def sync_periodic_tasks() -> None:
         name=WATCHDOG,
         # Expires within its tick: a backlog of watchdog messages is never worth running.
         defaults={
-            "task": "posture.watchdog",
+            "task": task_queue.WATCHDOG,
             "interval": watchdog_tick,
             "crontab": None,
             "enabled": True,
@@ -55,7 +56,7 @@ def sync_periodic_tasks() -> None:
         PeriodicTask.objects.update_or_create(
             name=name,
             defaults={
-                "task": "posture.worker_heartbeat",
+                "task": task_queue.WORKER_HEARTBEAT,
                 "interval": every_minute,
                 "crontab": None,
                 "enabled": True,
@@ -77,7 +78,7 @@ def sync_periodic_tasks() -> None:
         PeriodicTask.objects.update_or_create(
             name=name,
             defaults={
-                "task": "posture.scheduled_scan",
+                "task": task_queue.SCHEDULED_SCAN,
                 "crontab": cron_row,
                 "interval": None,
                 "kwargs": json.dumps({"scope_id": scope.pk}),
