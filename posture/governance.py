@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from posture.catalog.controls import CATALOG_VERSION, CONTROLS_BY_ID
 from posture.models import Attestation, ControlResult, FleetSnapshot, GovernanceEvent, RiskException, Scope
+from posture.task_queue import EVALUATE_SCOPES, enqueue
 
 
 def _record(obj: Attestation | RiskException, action: str, user: Any) -> None:
@@ -30,9 +31,7 @@ def _record(obj: Attestation | RiskException, action: str, user: Any) -> None:
 
 
 def _reevaluate_after_commit() -> None:
-    from posture.tasks import evaluate_scopes as evaluate_scopes_task
-
-    transaction.on_commit(lambda: evaluate_scopes_task.delay())
+    transaction.on_commit(lambda: enqueue(EVALUATE_SCOPES))
 
 
 def _validate(obj: Attestation | RiskException, max_days: int, now: dt.datetime) -> None:

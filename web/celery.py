@@ -9,6 +9,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
+from posture.task_queue import COLLECT_BATCH, START_SCAN
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "web.settings.base")
 
 app = Celery("arc_posture")
@@ -24,8 +26,8 @@ app.conf.update(
     # Long Azure sweeps go to their own queue and workers, so they never starve alerts or exports.
     task_default_queue="default",
     task_routes={
-        "posture.start_scan": {"queue": "collect"},
-        "posture.collect_batch": {"queue": "collect"},
+        START_SCAN: {"queue": "collect"},
+        COLLECT_BATCH: {"queue": "collect"},
     },
     # State lives in the database; nobody reads task results.
     task_ignore_result=True,

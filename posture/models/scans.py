@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F
 
 from posture.clouds import DEFAULT_CLOUD, cloud_choices, credential_names, get_cloud
-from posture.scans.schedules import cron_problem
+from posture.cron import cron_problem
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Tenant: a GUID or a verified domain (contoso.onmicrosoft.com).
@@ -23,7 +25,7 @@ def validate_guid(value: str) -> None:
 
 
 def validate_cron(value: str) -> None:
-    """Accepts exactly what celery beat can run (see posture.scans.schedules.cron_problem)."""
+    """Accepts exactly what celery beat can run (see posture.cron.cron_problem)."""
     if problem := cron_problem(value):
         raise ValidationError(f"{value!r} is not a cron schedule beat can run: {problem}.")
 
@@ -84,7 +86,37 @@ class Scope(models.Model):
         return "whole tenant"
 
 
-class Scan(models.Model):
+COUNTERS = ("requests", "pages", "rows", "clusters", "throttled", "quota_wait_seconds")
+
+
+class ScanCounters(models.Model):
+    """What collecting cost and found: live on a batch while it runs, added to its scan's (with
+    the subscription listing's) when the batch is stored, by `counters_added`."""
+
+    requests = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    clusters = models.PositiveIntegerField(default=0)
+    throttled = models.PositiveIntegerField(default=0)
+    quota_wait_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        abstract = True
+
+
+def counters_added(counts: dict[str, float]) -> dict[str, Any]:
+    """`update()` arguments adding `counts` (some of COUNTERS) to a row's counters in the database."""
+    if unknown := set(counts) - set(COUNTERS):
+        raise ValueError(f"not a scan counter: {sorted(unknown)}")
+    return {name: F(name) + value for name, value in counts.items()}
+
+
+def counters_zeroed() -> dict[str, int]:
+    """`update()` arguments setting every counter back to zero."""
+    return dict.fromkeys(COUNTERS, 0)
+
+
+class Scan(ScanCounters):
     class State(models.TextChoices):
         PENDING = "pending"
         RUNNING = "running"  # collecting subscription batches
@@ -112,17 +144,11 @@ class Scan(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
-    # Progress, summed from batches as each one finishes (live figures are on the batches).
+    # Progress, as each batch finishes; its counters (ScanCounters) are summed from the batches.
     subscriptions = models.PositiveIntegerField(default=0)
     batches_total = models.PositiveIntegerField(default=0)
     batches_done = models.PositiveIntegerField(default=0)
     batches_failed = models.PositiveIntegerField(default=0)
-    requests = models.PositiveIntegerField(default=0)
-    pages = models.PositiveIntegerField(default=0)
-    rows = models.PositiveIntegerField(default=0)
-    clusters = models.PositiveIntegerField(default=0)
-    throttled = models.PositiveIntegerField(default=0)
-    quota_wait_seconds = models.FloatField(default=0.0)
     clusters_removed = models.PositiveIntegerField(default=0)
     # Resource Graph rows refused as damaged: {"rows": n, "clusters": n, "resources": n,
     # "examples": [{query, id, field, issue}]}. Any makes the scan partial.
@@ -159,7 +185,7 @@ class Scan(models.Model):
         return None
 
 
-class ScanBatch(models.Model):
+class ScanBatch(ScanCounters):
     """One slice of a scan's subscriptions, collected by one `collect_batch` task.
 
     A batch is written all at once or not at all, so a failed batch leaves the last good data
@@ -185,12 +211,6 @@ class ScanBatch(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    requests = models.PositiveIntegerField(default=0)
-    pages = models.PositiveIntegerField(default=0)
-    rows = models.PositiveIntegerField(default=0)
-    clusters = models.PositiveIntegerField(default=0)
-    throttled = models.PositiveIntegerField(default=0)
-    quota_wait_seconds = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Sum
 
 from posture.models import Scan, ScanBatch
+from posture.models.scans import COUNTERS
 
 
 @dataclass(frozen=True)
@@ -32,23 +33,13 @@ class ScanProgress:
 
 def scan_progress(scan_id: object) -> ScanProgress:
     scan = Scan.objects.get(pk=scan_id)
-    live = ScanBatch.objects.filter(scan_id=scan_id, state=ScanBatch.State.RUNNING).aggregate(
-        requests=Sum("requests"),
-        pages=Sum("pages"),
-        rows=Sum("rows"),
-        throttled=Sum("throttled"),
-        quota_wait_seconds=Sum("quota_wait_seconds"),
-    )
+    # A stored batch's counters are on the scan already (a batch counts its clusters once stored).
+    live = ScanBatch.objects.filter(scan_id=scan_id, state=ScanBatch.State.RUNNING).aggregate(**{name: Sum(name) for name in COUNTERS})
     return ScanProgress(
         state=scan.state,
         batches_total=scan.batches_total,
         batches_finished=scan.batches_done + scan.batches_failed,
-        requests=scan.requests + (live["requests"] or 0),
-        pages=scan.pages + (live["pages"] or 0),
-        rows=scan.rows + (live["rows"] or 0),
-        clusters=scan.clusters,
-        throttled=scan.throttled + (live["throttled"] or 0),
-        quota_wait_seconds=scan.quota_wait_seconds + (live["quota_wait_seconds"] or 0.0),
+        **{name: getattr(scan, name) + (live[name] or 0) for name in COUNTERS},
     )
 
 

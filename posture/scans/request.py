@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from posture.models import Scan, Scope
+from posture.task_queue import START_SCAN, enqueue
 
 
 def scan_request(*, scope: Scope, trigger: str, user: Any = None) -> tuple[Scan, bool]:
@@ -15,8 +16,6 @@ def scan_request(*, scope: Scope, trigger: str, user: Any = None) -> tuple[Scan,
     Returns (scan, created). When the scope already has an unfinished scan, that one is returned
     and nothing new is queued: two sweeps of one tenant would only share its quota.
     """
-    from posture.tasks import start_scan as start_scan_task
-
     with transaction.atomic():
         Scope.objects.select_for_update().filter(pk=scope.pk).first()
         existing = Scan.objects.filter(scope=scope, state__in=[Scan.State.PENDING, Scan.State.RUNNING]).first()
@@ -25,5 +24,5 @@ def scan_request(*, scope: Scope, trigger: str, user: Any = None) -> tuple[Scan,
         scan = Scan.objects.create(scope=scope, trigger=trigger, requested_by=user if user and user.is_authenticated else None)
         scan_id = str(scan.id)
         # Publish after commit so a worker never looks for a Scan row that is not there yet.
-        transaction.on_commit(lambda: start_scan_task.delay(scan_id=scan_id))
+        transaction.on_commit(lambda: enqueue(START_SCAN, scan_id=scan_id))
     return scan, True

@@ -11,54 +11,17 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from celery.schedules import crontab
 from django.conf import settings
 from django.db import transaction
+
+from posture import task_queue
+from posture.cron import cron_problem
 
 WATCHDOG = "arc-posture: watchdog"
 HEARTBEAT = "arc-posture: heartbeat {queue}"
 SCOPE = "arc-posture: scan scope {name}"
 PREFIX = "arc-posture: "
 QUEUES = ("default", "collect")
-# Cron fields in order, with django-celery-beat's CrontabSchedule name and column length.
-CRON_FIELDS = (
-    ("minute", "minute", 240),
-    ("hour", "hour", 96),
-    ("day of month", "day_of_month", 124),
-    ("month", "month_of_year", 64),
-    ("weekday", "day_of_week", 64),
-)
-
-
-# The most days each month can have (February in a leap year).
-DAYS_IN_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
-
-
-def cron_problem(expression: str) -> str | None:
-    """Why beat cannot run this five-field cron expression (UTC), or None when it can.
-
-    Parsed by celery's own crontab, as beat parses each CrontabSchedule: what it accepts runs
-    (`0 9 * * mon-fri`), what it rejects (`*/0 * * * *`) beat would disable. A day no month has
-    (`0 0 30 2 *`) is refused too: beat keeps it and never fires it.
-    """
-    parts = (expression or "").split()
-    if len(parts) != 5:
-        return "it needs five fields: minute hour day-of-month month weekday"
-    for (label, field, length), part in zip(CRON_FIELDS, parts, strict=True):
-        if len(part) > length:
-            return f"the {label} field is longer than {length} characters"
-        try:
-            crontab(**{field: part})
-        except Exception as exc:  # celery raises ValueError, its ParseException and others
-            return f"{label} {part!r}: {str(exc).rstrip('.')}"
-    try:
-        schedule = crontab(**{field: part for (_, field, _), part in zip(CRON_FIELDS, parts, strict=True)})
-    except Exception as exc:
-        return str(exc).rstrip(".")
-    # Beat takes `0 0 30 2 *` and never fires it: a scope that silently never scans.
-    if not any(day <= DAYS_IN_MONTH[month] for month in schedule.month_of_year for day in schedule.day_of_month):
-        return "no month has that day, so it would never run"
-    return None
 
 
 def unrunnable_schedules(scopes: Iterable[Any]) -> list[tuple[Any, str]]:
@@ -79,7 +42,7 @@ def sync_periodic_tasks() -> None:
         name=WATCHDOG,
         # Expires within its tick: a backlog of watchdog messages is never worth running.
         defaults={
-            "task": "posture.watchdog",
+            "task": task_queue.WATCHDOG,
             "interval": watchdog_tick,
             "crontab": None,
             "enabled": True,
@@ -93,7 +56,7 @@ def sync_periodic_tasks() -> None:
         PeriodicTask.objects.update_or_create(
             name=name,
             defaults={
-                "task": "posture.worker_heartbeat",
+                "task": task_queue.WORKER_HEARTBEAT,
                 "interval": every_minute,
                 "crontab": None,
                 "enabled": True,
@@ -115,7 +78,7 @@ def sync_periodic_tasks() -> None:
         PeriodicTask.objects.update_or_create(
             name=name,
             defaults={
-                "task": "posture.scheduled_scan",
+                "task": task_queue.SCHEDULED_SCAN,
                 "crontab": cron_row,
                 "interval": None,
                 "kwargs": json.dumps({"scope_id": scope.pk}),

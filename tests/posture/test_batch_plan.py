@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from posture.scans.pipeline import TAIL_BATCHES, halving_parts, plan_batches
+from posture.scans.start import TAIL_BATCHES, halving_parts, plan_batches
 from posture.scans.sweep import split
 
 SUBSCRIPTIONS = [f"{n:08d}-0000-0000-0000-000000000000" for n in range(1000)]

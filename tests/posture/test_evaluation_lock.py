@@ -16,7 +16,7 @@ from django.utils import timezone
 from posture.evaluate.lock import ADVISORY_CLASS, ScopeBusy, evaluation_lock
 from posture.management.commands import scan as scan_command
 from posture.models import FleetSnapshot, Scan
-from posture.scans import pipeline
+from posture.scans import finish
 from posture.scans.request import scan_request
 from tests.conftest import database_url_for_subprocess
 
@@ -61,8 +61,8 @@ def test_a_finish_taken_over_after_its_snapshot_closes_the_scan_with_one_snapsho
     # The first finisher died after writing the snapshot, before closing the scan; its heartbeat
     # went stale, so the watchdog re-queued the finish.
     Scan.objects.filter(pk=scan.pk).update(state=Scan.State.EVALUATING, heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
-    pipeline.finish_scan(str(scan.pk))
-    pipeline.finish_scan(str(scan.pk))  # and the original message, redelivered
+    finish.finish_scan(str(scan.pk))
+    finish.finish_scan(str(scan.pk))  # and the original message, redelivered
     scan.refresh_from_db()
     assert scan.state == Scan.State.SUCCEEDED
     assert FleetSnapshot.objects.filter(scan=scan).count() == 1
@@ -81,14 +81,14 @@ def test_a_finish_that_finds_its_scope_busy_leaves_a_retry_instead_of_waiting(po
     _, scan = scanned_scope(make_emulator, emulator_scope)
     Scan.objects.filter(pk=scan.pk).update(state=Scan.State.RUNNING)
     retries: list[dict[str, Any]] = []
-    monkeypatch.setattr(pipeline, "finish_scan_task_runs_inline", lambda: False)
+    monkeypatch.setattr(finish, "tasks_run_inline", lambda: False)
     monkeypatch.setattr(tasks.finish_scan, "apply_async", lambda **options: retries.append(options))
     holder = OtherProcess(scan.scope_id)
-    pipeline.finish_scan(str(scan.pk))
-    assert retries == [{"kwargs": {"scan_id": str(scan.pk)}, "countdown": pipeline.FINISH_RETRY_SECONDS}]
+    finish.finish_scan(str(scan.pk))
+    assert retries == [{"kwargs": {"scan_id": str(scan.pk)}, "countdown": finish.FINISH_RETRY_SECONDS}]
     assert Scan.objects.get(pk=scan.pk).state == Scan.State.RUNNING
     holder.die()
-    pipeline.finish_scan(str(scan.pk))
+    finish.finish_scan(str(scan.pk))
     assert Scan.objects.get(pk=scan.pk).state == Scan.State.SUCCEEDED
     assert FleetSnapshot.objects.filter(scan=scan).count() == 1
 

@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 
 from posture.models import Cluster, ControlResult, FleetSnapshot, Scan
-from posture.scans import pipeline
+from posture.scans import watchdog
 from posture.scans.request import scan_request
 from tests.conftest import database_url_for_subprocess
 from tests.posture.faults import RECOVERY_BOUND, CuttableProxy, publishing_to, wait_for, worker_env
@@ -90,7 +90,7 @@ def run_watchdog_until_finished(scan: Scan, logs: Any, workers: list[Any]) -> No
     while not Scan.objects.get(pk=scan.pk).is_finished:
         assert time.monotonic() < deadline, logs()
         assert all(w.process.poll() is None for w in workers), logs()
-        pipeline.watchdog()
+        watchdog.watchdog()
         time.sleep(1)
 
 

@@ -80,7 +80,7 @@ def test_a_batch_evaluation_left_waiting_until_every_batch_is_stored_is_left_to_
     make_emulator, emulator_scope, settings
 ) -> None:
     from posture.models import ScanBatch
-    from posture.scans import pipeline
+    from posture.scans import finish
 
     settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 1
     scan = run_scan(emulator_scope(make_emulator(clusters=200)))
@@ -89,11 +89,11 @@ def test_a_batch_evaluation_left_waiting_until_every_batch_is_stored_is_left_to_
     Scan.objects.filter(pk=scan.pk).update(state=Scan.State.RUNNING)
     clusters.update(evaluated_inputs="")  # as if never evaluated
 
-    pipeline.evaluate_batch(first.pk)  # every batch is done: the final pass would do it once
+    finish.evaluate_batch(first.pk)  # every batch is done: the final pass would do it once
     assert set(clusters.values_list("evaluated_inputs", flat=True)) == {""}
 
     ScanBatch.objects.filter(pk=second.pk).update(state=ScanBatch.State.RUNNING)
-    pipeline.evaluate_batch(first.pk)  # another batch still collecting: evaluate now
+    finish.evaluate_batch(first.pk)  # another batch still collecting: evaluate now
     assert "" not in set(clusters.values_list("evaluated_inputs", flat=True))
 
 
@@ -101,7 +101,7 @@ def test_a_batch_evaluation_stops_at_its_next_chunk_once_every_batch_is_stored(
     make_emulator, emulator_scope, settings, monkeypatch
 ) -> None:
     from posture.models import ScanBatch
-    from posture.scans import pipeline
+    from posture.scans import finish
 
     settings.ARC_SCAN_BATCH_SUBSCRIPTIONS = 1
     scan = run_scan(emulator_scope(make_emulator(clusters=200)))
@@ -111,9 +111,9 @@ def test_a_batch_evaluation_stops_at_its_next_chunk_once_every_batch_is_stored(
     Scan.objects.filter(pk=scan.pk).update(state=Scan.State.RUNNING)
     ScanBatch.objects.filter(pk=second.pk).update(state=ScanBatch.State.RUNNING)
     clusters.update(evaluated_inputs="")
-    monkeypatch.setattr(pipeline, "BATCH_EVALUATION_CHUNK", 10)
+    monkeypatch.setattr(finish, "BATCH_EVALUATION_CHUNK", 10)
     looks = []
-    collecting = pipeline._collecting
+    collecting = finish.collecting
 
     def second_batch_lands_during_the_first_chunk(scan_id: Any) -> bool:
         looks.append(scan_id)
@@ -121,7 +121,7 @@ def test_a_batch_evaluation_stops_at_its_next_chunk_once_every_batch_is_stored(
             ScanBatch.objects.filter(pk=second.pk).update(state=ScanBatch.State.DONE)
         return collecting(scan_id)
 
-    monkeypatch.setattr(pipeline, "_collecting", second_batch_lands_during_the_first_chunk)
-    pipeline.evaluate_batch(first.pk)
+    monkeypatch.setattr(finish, "collecting", second_batch_lands_during_the_first_chunk)
+    finish.evaluate_batch(first.pk)
     assert clusters.exclude(evaluated_inputs="").count() == 10  # the first chunk only, kept
     assert not Scan.objects.get(pk=scan.pk).scope.evaluation_claimed_at  # the final pass can start

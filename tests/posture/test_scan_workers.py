@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from posture import pipeline
 from posture.models import Cluster, FleetSnapshot, QueryEvidence, Scan, ScanBatch
+from posture.scans import batches, watchdog
 from posture.scans.request import scan_request
 from tests.posture.faults import wait_for, worker_env
 
@@ -50,7 +50,7 @@ def test_a_worker_killed_mid_batch_is_replaced_and_the_scan_completes_once(
 
     survivor = start_worker(extra_env=env, name="survivor")
     time.sleep(5.5)  # let the dead worker's heartbeat go stale
-    counts = pipeline.watchdog()
+    counts = watchdog.watchdog()
     assert counts["batches_requeued"] == 1
     wait_for(lambda: Scan.objects.get(pk=scan.pk).is_finished, 120, survivor.log)
 
@@ -65,5 +65,5 @@ def test_a_worker_killed_mid_batch_is_replaced_and_the_scan_completes_once(
     assert sum(e.rows for e in QueryEvidence.objects.filter(batch=batch, name="clusters")) == 150
     assert FleetSnapshot.objects.filter(scan=scan).count() == 1
     # The original message may still be redelivered later: it finds the batch done and does nothing.
-    pipeline.collect_batch(batch.pk)
+    batches.collect_batch(batch.pk)
     assert QueryEvidence.objects.filter(batch=batch).count() == len(evidence)

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from posture import pipeline
 from posture.models import Scan, ScanBatch
+from posture.scans import watchdog
+from posture.scans.start import start_scan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,14 +29,14 @@ def test_a_start_listing_subscriptions_longer_than_the_stale_limit_is_not_starte
 
     def start() -> None:
         try:
-            pipeline.start_scan(str(scan.pk))
+            start_scan(str(scan.pk))
         finally:
             connections.close_all()
 
     starter = threading.Thread(target=start)
     starter.start()
     time.sleep(2.0)  # twice the stale limit into the slow listing
-    counts = pipeline.watchdog()
+    counts = watchdog.watchdog()
     starter.join(timeout=60)
 
     assert counts["scans_restarted"] == 0

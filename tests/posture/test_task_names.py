@@ -1,0 +1,84 @@
+"""Steps queue the next task by its registered name (posture/task_queue.py), never by importing
+posture/tasks.py: every name the code queues, beat schedules or routes must be a registered task,
+and a name no task has fails where it is queued instead of waiting in the broker forever."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import current_app
+from celery.exceptions import NotRegistered
+from django_celery_beat.models import PeriodicTask
+
+from posture import task_queue
+from posture.models import Scope
+from posture.scans.schedules import sync_periodic_tasks
+
+POSTURE = Path(task_queue.__file__).parent
+
+
+def queued_names() -> dict[str, str]:
+    """{where: task name} for every `enqueue(NAME, ...)` call in posture/, its name resolved."""
+    found = {}
+    for path in sorted(POSTURE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "enqueue"):
+                continue
+            where = f"{path.relative_to(POSTURE.parent)}:{node.lineno}"
+            name = node.args[0]
+            if isinstance(name, ast.Constant):
+                found[where] = name.value
+            else:  # START_SCAN or task_queue.START_SCAN: one of the names in posture/task_queue.py
+                constant = name.id if isinstance(name, ast.Name) else name.attr  # type: ignore[attr-defined]
+                found[where] = getattr(task_queue, constant, f"{constant} (not a name in posture/task_queue.py)")
+    return found
+
+
+def registered() -> set[str]:
+    current_app.autodiscover_tasks(force=True)
+    return set(current_app.tasks)
+
+
+def test_every_task_name_the_code_queues_is_a_registered_task() -> None:
+    queued = queued_names()
+    assert len(queued) >= 10, queued  # the scan steps, the watchdog, governance and the scan request
+    assert set(queued.values()) >= {
+        task_queue.START_SCAN,
+        task_queue.COLLECT_BATCH,
+        task_queue.EVALUATE_BATCH,
+        task_queue.FINISH_SCAN,
+        task_queue.EVALUATE_SCOPES,
+    }
+    tasks = registered()
+    assert {where: name for where, name in queued.items() if name not in tasks} == {}
+    # And each task posture registers has its name in posture/task_queue.py.
+    assert {name for name in tasks if name.startswith("posture.")} == set(task_queue.TASK_NAMES)
+
+
+@pytest.mark.django_db
+def test_every_task_beat_schedules_is_a_registered_task() -> None:
+    Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com", schedule="0 */6 * * *")
+    sync_periodic_tasks()
+    scheduled = set(PeriodicTask.objects.filter(name__startswith="arc-posture: ").values_list("task", flat=True))
+    assert scheduled == {task_queue.WATCHDOG, task_queue.WORKER_HEARTBEAT, task_queue.SCHEDULED_SCAN}
+    assert scheduled <= registered()
+
+
+def test_collecting_tasks_are_routed_to_the_collect_queue_and_the_rest_to_default() -> None:
+    tasks = registered()
+    assert set(current_app.conf.task_routes) <= tasks
+    queues = {name: current_app.amqp.router.route({}, name)["queue"].name for name in task_queue.TASK_NAMES}
+    assert {name for name, queue in queues.items() if queue == "collect"} == {task_queue.START_SCAN, task_queue.COLLECT_BATCH}
+    assert {queue for name, queue in queues.items() if name not in (task_queue.START_SCAN, task_queue.COLLECT_BATCH)} == {"default"}
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["tasks in process", "tasks through the broker"])
+def test_queuing_a_name_no_task_has_fails_where_it_is_queued(in_process: bool, request: Any) -> None:
+    if not in_process:
+        request.getfixturevalue("celery_live")
+    assert task_queue.tasks_run_inline() is in_process
+    with pytest.raises(NotRegistered, match="posture.no_such_task"):
+        task_queue.enqueue("posture.no_such_task", scan_id="0")
