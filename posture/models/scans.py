@@ -45,7 +45,7 @@ class Scope(models.Model):
     management_groups = models.JSONField(default=list, blank=True)
     schedule = models.CharField(max_length=100, default="0 */6 * * *", validators=[validate_cron])
     enabled = models.BooleanField(default=True)
-    # Claimed while an evaluation of the scope runs (see posture/evaluate/run.py).
+    # Claimed while an evaluation of the scope runs (see posture/evaluate/lock.py).
     evaluation_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
