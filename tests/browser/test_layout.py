@@ -149,3 +149,44 @@ def test_no_page_scrolls_sideways(live_server, browser, every_page, browser_admi
         wide["user created"] = problems
     context.close()
     assert wide == {}, f"pages wider than {width} px: {wide}"
+
+
+# Rows of the clusters list higher than two lines of their text, and tags cut without their full
+# text on hover or wrapped inside their chip.
+TALL_ROWS = """() => [...document.querySelectorAll("table.clusters tbody tr")].filter((row) => {
+  const cell = getComputedStyle(row.cells[1]);
+  const twoLines = 2 * parseFloat(cell.lineHeight) + parseFloat(cell.paddingTop) + parseFloat(cell.paddingBottom) + 2;
+  return row.getBoundingClientRect().height > twoLines;
+}).map((row) => `${row.cells[0].innerText.split("\\n")[0]}: ${Math.round(row.getBoundingClientRect().height)} px`)"""
+BROKEN_TAGS = """() => [...document.querySelectorAll("table.clusters .tag")].filter((tag) =>
+  tag.getBoundingClientRect().height > 1.5 * parseFloat(getComputedStyle(tag).lineHeight)
+  || (tag.scrollWidth > tag.clientWidth && tag.title !== tag.textContent)
+).map((tag) => tag.textContent)"""
+
+
+def test_cluster_rows_stay_two_lines_high_with_tags_whole_or_cut_with_a_hover_text(live_server, page, scanned_fleet, browser_admin) -> None:
+    page.set_viewport_size({"width": DESKTOP, "height": 900})
+    sign_in(page, live_server.url, browser_admin.username)
+    page.goto(f"{live_server.url}{reverse('cluster-list')}?per_page=100")
+    assert page.locator("table.clusters tbody tr").count() == Cluster.objects.count()
+    assert page.evaluate(TALL_ROWS) == []
+    assert page.evaluate(BROKEN_TAGS) == []
+    # Cut names and tags keep their whole text in the title, as text: the hostile ones too.
+    titles = page.locator("table.clusters .tag").evaluate_all("tags => tags.map((tag) => tag.title)")
+    assert any(title.startswith("<script>alert(1)</script>=") for title in titles)
+    names = page.locator("table.clusters td.name-cell a").evaluate_all("links => links.map((a) => [a.title, a.textContent])")
+    assert all(title == text for title, text in names) and any('"><img' in title for title, _ in names)
+    assert page.locator("table.clusters img, table.clusters script").count() == 0
+
+
+def test_a_cluster_s_controls_read_on_a_phone_without_scrolling_sideways(live_server, page, scanned_fleet, browser_admin) -> None:
+    page.set_viewport_size({"width": PHONE, "height": 844})
+    sign_in(page, live_server.url, browser_admin.username)
+    page.goto(live_server.url + reverse("cluster-detail", args=[Cluster.objects.order_by("name").first().pk]))
+    controls = page.locator("table.controls")
+    assert controls.locator("tbody tr").count() > 10
+    assert controls.evaluate("table => table.parentElement.scrollWidth <= table.parentElement.clientWidth")  # no scrolling inside either
+    reasons = controls.locator("td[data-label=Why]")
+    assert reasons.count() > 10
+    for box in reasons.evaluate_all("cells => cells.map((cell) => cell.getBoundingClientRect().right)"):
+        assert box <= PHONE  # "Why" is read whole, not cut at the window's edge
