@@ -62,7 +62,11 @@ def every_page(scanned_fleet: Scan, browser_admin: Any) -> dict[str, list[str]]:
         "login": [reverse("login")],
         "password-change": [reverse("password-change")],
         "overview": [reverse("overview"), f"{reverse('overview')}?scope={scope}"],
-        "cluster-list": [reverse("cluster-list"), f"{reverse('cluster-list')}?grade=Z&q=%3Cscript", f"{reverse('cluster-list')}?page=2&per_page=25"],
+        "cluster-list": [
+            reverse("cluster-list"),
+            f"{reverse('cluster-list')}?grade=Z&q=%3Cscript",
+            f"{reverse('cluster-list')}?page=2&per_page=25",
+        ],
         "cluster-detail": [reverse("cluster-detail", args=[c.pk]) for c in (hostile, longest, Cluster.objects.order_by("name").first())],
         "benchmark-list": [reverse("benchmark-list")],
         "benchmark-detail": [reverse("benchmark-detail", args=[f]) for f in ("cis-k8s", "msft-printed", "nist-800-190")],

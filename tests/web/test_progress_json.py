@@ -55,6 +55,8 @@ def test_a_post_gets_a_json_405_that_names_the_allowed_methods(viewer_client: Cl
 
 @pytest.mark.django_db
 def test_a_known_scan_still_answers_its_progress(viewer_client: Client) -> None:
-    scan = Scan.objects.create(scope=Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com"), batches_total=4, batches_done=1)
+    scan = Scan.objects.create(
+        scope=Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com"), batches_total=4, batches_done=1
+    )
     response = viewer_client.get(progress_url(str(scan.pk)))
     assert response.status_code == 200 and response.json()["batches_finished"] == 1
