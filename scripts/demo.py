@@ -29,6 +29,7 @@ from azure_emulator import cloud_env  # noqa: E402 - a development tool may use 
 VAR = Path(os.environ.get("ARC_VAR_DIR") or ROOT / "var")
 ADDRESS = os.environ.get("DEMO_ADDRESS", "127.0.0.1:8000")
 CLUSTERS = os.environ.get("DEMO_CLUSTERS", "300")
+SEED = "2026"  # the same demo fleet every time (tests/demo/test_demo_fleet.py looks at it)
 # How long a started process may take to stop on SIGTERM before its process group is killed.
 STOP_GRACE_SECONDS = 4.0
 
@@ -49,7 +50,7 @@ def run(env: dict[str, str], *args: str) -> str:
 
 def start_emulator(started: list[subprocess.Popen[Any]]) -> dict[str, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "azure_emulator", "serve", "--clusters", CLUSTERS, "--seed", "2026", "--workdir", str(VAR / "emulator")],
+        [sys.executable, "-m", "azure_emulator", "serve", "--clusters", CLUSTERS, "--seed", SEED, "--workdir", str(VAR / "emulator")],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

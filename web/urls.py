@@ -25,7 +25,7 @@ urlpatterns = [
     # Scans and evidence
     path("scans/", scans.scan_list, name="scan-list"),
     path("scans/<uuid:scan_id>/", scans.scan_detail, name="scan-detail"),
-    path("scans/<uuid:scan_id>/progress.json", scans.scan_progress_json, name="scan-progress"),
+    path("scans/<str:scan_id>/progress.json", scans.scan_progress_json, name="scan-progress"),
     path("evidence/<int:pk>/raw.jsonl.gz", scans.evidence_download, name="evidence-download"),
     # Scopes
     path("scopes/", scopes.scope_list, name="scope-list"),

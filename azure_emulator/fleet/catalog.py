@@ -114,7 +114,11 @@ HOSTILE_TEXT = (
     "מקבץ-ייצור",
     "مجموعة-الإنتاج",
 )
-HOSTILE_NAMES = (
+# Cluster names carry the same text behind "test-", as a customer's own test clusters might: a
+# sort by name then shows them after the generated names (aks-…, k3s-…, rancher-rke-…), not
+# first, where markup and formulas would be the first rows a new user sees.
+HOSTILE_NAME_PREFIX = "test-"
+_HOSTILE_NAME_TEXT = (
     "<script>alert(1)<script>",
     '"><img src=x onerror=alert(1)>',
     '=HYPERLINK("evil","x")',
@@ -129,6 +133,7 @@ HOSTILE_NAMES = (
     "مجموعة-الإنتاج",
     'it\'s "quoted" & <b>bold<b>',
 )
+HOSTILE_NAMES = tuple(HOSTILE_NAME_PREFIX + text for text in _HOSTILE_NAME_TEXT)
 
 
 @dataclass(frozen=True)

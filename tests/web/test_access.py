@@ -26,6 +26,7 @@ ANALYST_FORM = ((LOGIN, 403, 200, 200), (LOGIN, 403, 200, 200))  # an empty POST
 ADMIN_FORM = ((LOGIN, 403, 403, 200), (LOGIN, 403, 403, 200))
 ANALYST_ACTION = ((LOGIN, 405, 405, 405), (LOGIN, 403, 302, 302))
 ADMIN_ACTION = ((LOGIN, 405, 405, 405), (LOGIN, 403, 403, 302))
+JSON_READ = ((401, 200, 200, 200), (401, 405, 405, 405))  # a JSON client is told, not sent to the sign-in page
 
 EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "healthz": ((200, 200, 200, 200), (405, 405, 405, 405)),
@@ -43,7 +44,7 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "control-remediation": EXPORT,
     "scan-list": READ,
     "scan-detail": READ,
-    "scan-progress": READ,
+    "scan-progress": JSON_READ,
     "evidence-download": EXPORT,
     "scope-list": READ,
     "scope-create": ADMIN_FORM,

@@ -17,7 +17,7 @@ from posture.scans.evaluation import evaluate_scope
 from tests.conftest import logged_in
 from tests.web.conftest import SUB, SUB2, add_cluster
 
-LINK_RE = re.compile(r'<td class="name-cell"><a href="/clusters/(\d+)/">')
+LINK_RE = re.compile(r'<td class="name-cell"><div class="line"><a class="clip" href="/clusters/(\d+)/"')
 
 
 def listed(client: Any, query: str = "") -> list[int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.contrib import messages
+from django.core.paginator import InvalidPage, Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
@@ -48,15 +49,24 @@ class CountedPaginator(Paginator):
 
 
 def paginate(request: HttpRequest, items: QuerySet[Any] | list[Any], per_page: int | None = None, count: int | None = None) -> Page:
-    """The requested page; out-of-range numbers give the last page rather than an error."""
+    """The requested page. A page that does not exist gives the nearest one (the first below 1 or
+    for no number, the last past the end) and a notice saying so, not an error."""
     size = per_page or page_size(request)
     paginator = Paginator(items, size) if count is None else CountedPaginator(items, size, count)
+    requested = request.GET.get("page") or "1"
     try:
-        return paginator.page(request.GET.get("page", 1))
-    except PageNotAnInteger:
-        return paginator.page(1)
-    except EmptyPage:
-        return paginator.page(paginator.num_pages)
+        return paginator.page(requested)
+    except InvalidPage:
+        number = _nearest_page(requested, paginator.num_pages)
+    messages.warning(request, f"There is no page {requested[:20]}: showing page {number} of {paginator.num_pages}.")
+    return paginator.page(number)
+
+
+def _nearest_page(requested: str, last: int) -> int:
+    try:
+        return 1 if int(requested) < 1 else last
+    except ValueError:
+        return 1
 
 
 def found_or_404(item: T | None, what: str) -> T:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
@@ -50,12 +56,40 @@ def scan_detail(request: HttpRequest, scan_id: str) -> HttpResponse:
     return render(request, "posture/scan_detail.html", context)
 
 
+def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A JSON endpoint answers its errors in JSON too, not with an HTML page; a client that is not
+    signed in gets a 401, not a redirect to the sign-in page."""
+
+    @login_not_required
+    @wraps(view)
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "Not signed in."}, status=401)
+        try:
+            response = view(request, *args, **kwargs)
+        except PermissionDenied:
+            return JsonResponse({"error": "Permission denied."}, status=403)
+        except Http404 as exc:
+            return JsonResponse({"error": str(exc) or "Not found."}, status=404)
+        if response.status_code == 405:
+            return JsonResponse({"error": "Method not allowed."}, status=405, headers={"Allow": response["Allow"]})
+        return response
+
+    return answer
+
+
 @never_cache
+@json_errors
 @require_safe
 @permission_required(VIEW, raise_exception=True)
 def scan_progress_json(request: HttpRequest, scan_id: str) -> JsonResponse:
-    """Polled every 2 s by static/js/scan-progress.js while a scan runs."""
-    scan = _get_scan_or_404(scan_id)
+    """Polled every 2 s by static/js/scan-progress.js while a scan runs. The route takes any id, so
+    that a malformed one gets this endpoint's JSON 404 rather than the site's HTML one."""
+    try:
+        scan_uuid = uuid.UUID(scan_id)
+    except ValueError:
+        raise Http404("No such scan") from None
+    scan = _get_scan_or_404(scan_uuid)
     progress = scan_progress(scan.pk)
     return JsonResponse(
         {
