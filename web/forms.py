@@ -16,6 +16,7 @@ from posture.normalize import CONNECTIVITY_STATUSES
 from posture.read.clusters import CLUSTER_SORTS
 from posture.read.fleet import GRADES
 from posture.roles import ROLE_PERMISSIONS
+from web.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES
 
 CONTROL_CHOICES = [(c.id, f"{c.id} · {c.title}") for c in CONTROLS]
 
@@ -63,7 +64,7 @@ class ClusterFilterForm(forms.Form):
     tag = forms.CharField(required=False, max_length=1025, label="Tag (key or key=value)")
     removed = forms.BooleanField(required=False, label="Include removed clusters")
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
-    per_page = forms.TypedChoiceField(required=False, label="Per page", coerce=int, choices=[(n, n) for n in (25, 50, 100)])
+    per_page = forms.TypedChoiceField(required=False, label="Per page", coerce=int, choices=[(n, n) for n in PAGE_SIZES])
 
     def __init__(self, *args: Any, options: dict[str, list[str]], scopes: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,6 +76,11 @@ class ClusterFilterForm(forms.Form):
                 values = [*values, current]
             self.fields[name].choices = _blank([(v, v) for v in values])
         self.fields["scope"].choices = _blank([(s, s) for s in scopes])
+        if self.is_bound and not self.data.get("per_page"):
+            # The box shows the size the list is paged by, not its first choice.
+            self.data = self.data.copy()
+            self.data["per_page"] = str(DEFAULT_PAGE_SIZE)
+        self.fields["per_page"].initial = DEFAULT_PAGE_SIZE
 
     def filters(self) -> dict[str, Any]:
         """Valid filters only: an invalid value is reported and ignored, not fatal."""

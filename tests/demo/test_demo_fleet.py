@@ -17,7 +17,7 @@ from azure_emulator.fleet.catalog import HOSTILE_NAMES
 from posture.models import Cluster, Scan
 from posture.scans.request import scan_request
 from tests.conftest import logged_in
-from web.views.common import DEFAULT_PAGE_SIZE
+from web.paging import DEFAULT_PAGE_SIZE
 
 pytestmark = pytest.mark.slow
 

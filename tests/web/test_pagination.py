@@ -4,6 +4,7 @@ past the end."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -72,3 +73,13 @@ def test_the_notice_shows_the_page_asked_for_as_text(viewer_client: Client, flee
     response = viewer_client.get(reverse("cluster-list"), {"page": "<script>alert(1)</script>"})
     html = response.content.decode()
     assert "There is no page &lt;script&gt;alert(1)&lt;/sc: showing page 1 of 1." in html and "<script>alert" not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", [{}, {"q": "cluster"}, {"per_page": "100"}])
+def test_the_per_page_box_shows_the_size_the_list_is_paged_by(make_fleet: Any, viewer_client: Client, query: dict[str, str]) -> None:
+    make_fleet(3)
+    response = viewer_client.get(reverse("cluster-list"), query)
+    size = response.context["page"].paginator.per_page
+    assert size == int(query.get("per_page", 50))
+    assert re.search(rf'<option value="{size}" selected>', response.content.decode())

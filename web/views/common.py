@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest
 
 from posture.catalog.controls import Control
 from posture.catalog.frameworks import PRINTED, Ref
+from web.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES
 
 T = TypeVar("T")
 
@@ -22,9 +23,6 @@ EXPORT = "posture.export_evidence"
 MANAGE_SCOPES = "posture.manage_scopes"
 APPROVE = "posture.approve_exception"
 MANAGE_USERS = "posture.manage_users"
-
-PAGE_SIZES = (25, 50, 100)
-DEFAULT_PAGE_SIZE = 50
 
 
 def page_size(request: HttpRequest) -> int:
