@@ -8,6 +8,7 @@ the tests) runs it at once, and a name no task has fails here instead of waiting
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import Task, current_app
@@ -25,12 +26,18 @@ WORKER_HEARTBEAT = "posture.worker_heartbeat"
 TASK_NAMES = (START_SCAN, COLLECT_BATCH, EVALUATE_BATCH, FINISH_SCAN, EVALUATE_SCOPES, WATCHDOG, SCHEDULED_SCAN, WORKER_HEARTBEAT)
 
 
+_DISCOVERY = threading.Lock()
+
+
 def registered_task(name: str) -> Task:
     """The task registered as `name`; celery.exceptions.NotRegistered when there is none."""
     app = current_app
     if name not in app.tasks:
-        # A web process has not imported the task modules yet: find them as a worker does.
-        app.autodiscover_tasks(force=True)
+        # A web process has not imported the task modules yet: find them as a worker does. Celery
+        # returns at once to a second caller while the first is still importing, so callers queue here.
+        with _DISCOVERY:
+            if name not in app.tasks:
+                app.autodiscover_tasks(force=True)
     return app.tasks[name]
 
 

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from posture import task_queue
 from posture.cron import cron_problem
+from posture.models import Scope
 
 WATCHDOG = "arc-posture: watchdog"
 HEARTBEAT = "arc-posture: heartbeat {queue}"
@@ -33,38 +34,26 @@ def unrunnable_schedules(scopes: Iterable[Any]) -> list[tuple[Any, str]]:
 def sync_periodic_tasks() -> None:
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-    from posture.models import Scope
-
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
     watchdog_tick, _ = IntervalSchedule.objects.get_or_create(every=settings.ARC_WATCHDOG_INTERVAL_SECONDS, period=IntervalSchedule.SECONDS)
-    wanted: set[str] = {WATCHDOG}
-    PeriodicTask.objects.update_or_create(
-        name=WATCHDOG,
-        # Expires within its tick: a backlog of watchdog messages is never worth running.
-        defaults={
-            "task": task_queue.WATCHDOG,
-            "interval": watchdog_tick,
-            "crontab": None,
-            "enabled": True,
-            "expires": None,
-            "expire_seconds": settings.ARC_WATCHDOG_INTERVAL_SECONDS,
-        },
-    )
-    for queue in QUEUES:
-        name = HEARTBEAT.format(queue=queue)
+    wanted: set[str] = set()
+
+    def entry(name: str, task: str, **fields: Any) -> None:
         wanted.add(name)
-        PeriodicTask.objects.update_or_create(
-            name=name,
-            defaults={
-                "task": task_queue.WORKER_HEARTBEAT,
-                "interval": every_minute,
-                "crontab": None,
-                "enabled": True,
-                "kwargs": json.dumps({"queue": queue}),
-                "queue": queue,
-                "expires": None,
-                "expire_seconds": 120,
-            },
+        defaults = {"task": task, "interval": None, "crontab": None, "enabled": True, **fields}
+        PeriodicTask.objects.update_or_create(name=name, defaults=defaults)
+
+    # Expires within its tick: a backlog of watchdog messages is never worth running.
+    entry(WATCHDOG, task_queue.WATCHDOG, interval=watchdog_tick, expires=None, expire_seconds=settings.ARC_WATCHDOG_INTERVAL_SECONDS)
+    for queue in QUEUES:
+        entry(
+            HEARTBEAT.format(queue=queue),
+            task_queue.WORKER_HEARTBEAT,
+            interval=every_minute,
+            kwargs=json.dumps({"queue": queue}),
+            queue=queue,
+            expires=None,
+            expire_seconds=120,
         )
     for scope in Scope.objects.all():
         if cron_problem(scope.schedule):
@@ -73,16 +62,6 @@ def sync_periodic_tasks() -> None:
         cron_row, _ = CrontabSchedule.objects.get_or_create(
             minute=minute, hour=hour, day_of_month=day, month_of_year=month, day_of_week=weekday, timezone="UTC"
         )
-        name = SCOPE.format(name=scope.name)
-        wanted.add(name)
-        PeriodicTask.objects.update_or_create(
-            name=name,
-            defaults={
-                "task": task_queue.SCHEDULED_SCAN,
-                "crontab": cron_row,
-                "interval": None,
-                "kwargs": json.dumps({"scope_id": scope.pk}),
-                "enabled": scope.enabled,
-            },
-        )
+        scope_args = json.dumps({"scope_id": scope.pk})
+        entry(SCOPE.format(name=scope.name), task_queue.SCHEDULED_SCAN, crontab=cron_row, kwargs=scope_args, enabled=scope.enabled)
     PeriodicTask.objects.filter(name__startswith=PREFIX).exclude(name__in=wanted).delete()

@@ -5,6 +5,9 @@ and a name no task has fails where it is queued instead of waiting in the broker
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +85,32 @@ def test_queuing_a_name_no_task_has_fails_where_it_is_queued(in_process: bool, r
     assert task_queue.tasks_run_inline() is in_process
     with pytest.raises(NotRegistered, match="posture.no_such_task"):
         task_queue.enqueue("posture.no_such_task", scan_id="0")
+
+
+RACE = """
+import os, threading, django
+os.environ["DJANGO_SETTINGS_MODULE"] = "web.settings.test"
+django.setup()
+import web  # the Celery app, as a web process has it: no task module imported yet
+from posture import task_queue
+assert task_queue.START_SCAN not in web.celery_app.tasks
+start, failures = threading.Barrier(8), []
+def look_up():
+    start.wait()
+    try:
+        task_queue.registered_task(task_queue.START_SCAN)
+    except Exception as exc:
+        failures.append(repr(exc))
+threads = [threading.Thread(target=look_up) for _ in range(8)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+print(failures)
+"""
+
+
+def test_threads_of_a_fresh_web_process_all_find_the_task_they_queue() -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run([sys.executable, "-c", RACE], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -10,9 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
+from posture.cron import cron_problem
 from posture.models import Scope
 from posture.read.fleet import fleet_state
-from posture.scans.schedules import cron_problem, unrunnable_schedules
+from posture.scans.schedules import unrunnable_schedules
 from posture.scopes import scope_save
 from web.forms import ScopeForm
 from web.views.common import MANAGE_SCOPES, VIEW
