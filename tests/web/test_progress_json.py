@@ -60,3 +60,19 @@ def test_a_known_scan_still_answers_its_progress(viewer_client: Client) -> None:
     )
     response = viewer_client.get(progress_url(str(scan.pk)))
     assert response.status_code == 200 and response.json()["batches_finished"] == 1
+
+
+@pytest.mark.django_db
+def test_a_failure_inside_the_endpoint_answers_a_json_500_and_is_logged(
+    viewer_client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    scan = Scan.objects.create(scope=Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com"))
+
+    def broken(scan_id: object) -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr("web.views.scans.scan_progress", broken)
+    response = viewer_client.get(progress_url(str(scan.pk)))
+    assert_json_error(response, 500)
+    assert "database gone" not in response.content.decode()
+    assert any(record.exc_info and "database gone" in str(record.exc_info[1]) for record in caplog.records)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from functools import wraps
 from typing import Any, TypeVar
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from posture.catalog.controls import Control
 from posture.catalog.frameworks import PRINTED, Ref
 from web.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -79,3 +86,28 @@ def split_references(control: Control) -> tuple[list[Ref], list[Ref]]:
     printed = [ref for ref in control.references if ref.kind == PRINTED]
     closer = [ref for ref in control.references if ref.kind != PRINTED]
     return printed, closer
+
+
+def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A JSON endpoint answers its errors in JSON too, not with an HTML page; a client that is not
+    signed in gets a 401, not a redirect to the sign-in page."""
+
+    @login_not_required
+    @wraps(view)
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "Not signed in."}, status=401)
+        try:
+            response = view(request, *args, **kwargs)
+        except PermissionDenied:
+            return JsonResponse({"error": "Permission denied."}, status=403)
+        except Http404 as exc:
+            return JsonResponse({"error": str(exc) or "Not found."}, status=404)
+        except Exception:
+            logger.exception("JSON view %r failed", request.path)
+            return JsonResponse({"error": "Internal error; it has been logged."}, status=500)
+        if response.status_code == 405:
+            return JsonResponse({"error": "Method not allowed."}, status=405, headers={"Allow": response["Allow"]})
+        return response
+
+    return answer

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -19,11 +15,7 @@ from posture.models import Scan, Scope, WorkerHeartbeat
 from posture.read import scans as read
 from posture.scans.progress import scan_progress
 from posture.scans.request import scan_request
-from web.views.common import EXPORT, RUN_SCAN, VIEW, found_or_404, paginate
-
-
-def _get_scan_or_404(scan_id: object) -> Scan:
-    return found_or_404(read.scan_get(scan_id=scan_id), "scan")
+from web.views.common import EXPORT, RUN_SCAN, VIEW, found_or_404, json_errors, paginate
 
 
 @require_safe
@@ -46,7 +38,7 @@ def scan_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 @permission_required(VIEW, raise_exception=True)
 def scan_detail(request: HttpRequest, scan_id: str) -> HttpResponse:
-    scan = _get_scan_or_404(scan_id)
+    scan = found_or_404(read.scan_get(scan_id=scan_id), "scan")
     context = {
         "scan": scan,
         "progress": scan_progress(scan.pk),
@@ -54,28 +46,6 @@ def scan_detail(request: HttpRequest, scan_id: str) -> HttpResponse:
         "evidence": read.scan_evidence(scan=scan),
     }
     return render(request, "posture/scan_detail.html", context)
-
-
-def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A JSON endpoint answers its errors in JSON too, not with an HTML page; a client that is not
-    signed in gets a 401, not a redirect to the sign-in page."""
-
-    @login_not_required
-    @wraps(view)
-    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return JsonResponse({"error": "Not signed in."}, status=401)
-        try:
-            response = view(request, *args, **kwargs)
-        except PermissionDenied:
-            return JsonResponse({"error": "Permission denied."}, status=403)
-        except Http404 as exc:
-            return JsonResponse({"error": str(exc) or "Not found."}, status=404)
-        if response.status_code == 405:
-            return JsonResponse({"error": "Method not allowed."}, status=405, headers={"Allow": response["Allow"]})
-        return response
-
-    return answer
 
 
 @never_cache
@@ -89,7 +59,7 @@ def scan_progress_json(request: HttpRequest, scan_id: str) -> JsonResponse:
         scan_uuid = uuid.UUID(scan_id)
     except ValueError:
         raise Http404("No such scan") from None
-    scan = _get_scan_or_404(scan_uuid)
+    scan = found_or_404(read.scan_get(scan_id=scan_uuid), "scan")
     progress = scan_progress(scan.pk)
     return JsonResponse(
         {
