@@ -47,7 +47,7 @@ class FleetSession:
 
 
 def scan_fleet(scope: Any, fleet: Any, subscriptions: list[str]) -> Any:
-    """One scan of every subscription, stored batch by batch as the pipeline does, then evaluated."""
+    """One scan of every subscription, stored batch by batch as a scan does, then evaluated."""
     from django.db import transaction
     from django.utils import timezone
 

@@ -101,6 +101,24 @@ CLUSTER_DESCRIPTION = (
 )
 # What a list of clusters loads: its description and its current score (posture/read).
 CLUSTER_LIST_COLUMNS = ("pk", *CLUSTER_DESCRIPTION, "score", "grade", "coverage", "failing", "removed_at")
+# What an evaluation run reads of each cluster besides its facts: its last verdicts' digests and
+# the fields its snapshot tallies (posture/scans/evaluation.py).
+CLUSTER_EVALUATION_COLUMNS = (
+    "pk",
+    "facts_hash",
+    "results_hash",
+    "evaluated_inputs",
+    "evaluated_refs",
+    "statuses",
+    "score",
+    "grade",
+    "coverage",
+    "subscription_id",
+    "resource_group",
+    "network_path",
+    "connectivity_status",
+    "last_connectivity_at",
+)
 # What a scan rewrites when a cluster's facts change (an upsert on `key`).
 CLUSTER_UPDATE_FIELDS = (
     "arm_id",

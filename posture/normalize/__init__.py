@@ -1,7 +1,7 @@
 """Resource Graph rows and ARM bodies → one fact record per cluster (and per related resource).
 
 Every value from Azure is untrusted. A row of the wrong shape (columns missing or oddly typed)
-never gets here: posture/shapes.py refuses it and the last good facts stay. In a well-formed
+never gets here: posture/normalize/shapes.py refuses it and the last good facts stay. In a well-formed
 row, unknown enum values, unparseable dates and odd ids are kept as far as they are known and
 listed under "problems" instead of raising. An absent property stays None (unknown); it is
 never turned into a default that could read as a pass.

@@ -6,6 +6,8 @@
   a failed attempt is retried, a refused batch split, a hopeless one failed.
 - `finish.py`: `evaluate_batch` evaluates a stored batch early while others are collected;
   `finish_scan` marks removals, runs the final evaluation (`evaluation.py`) and closes the scan.
+  `evaluation.py` is the one evaluation run (read facts, evaluate, store), also used without a
+  scan: governance changes and the catalog re-evaluate stored facts through it.
 - `watchdog.py`: hands out again the work of dead workers and lost messages.
 - `progress.py` is what the pages read; `schedules.py` keeps beat's entries in step with scopes.
 

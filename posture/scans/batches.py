@@ -45,7 +45,7 @@ def enqueue_batches(batch_ids: list[int]) -> None:
         enqueue(COLLECT_BATCH, batch_id=batch_id)
 
 
-class Progress:
+class BatchCounters:
     """Counts what a batch did and writes it (and the heartbeat) at a throttled rate.
 
     `tick` may be called from ARM threads; only the task's own thread writes to the database.
@@ -124,7 +124,7 @@ def collect_batch(batch_id: int) -> None:
     except AzureError as exc:
         _retry_or_fail(batch, claim, exc.message, permanent=exc.permanent)
         return
-    progress = Progress(batch, claim, session.stats)
+    progress = BatchCounters(batch, claim, session.stats)
     session.on_request = progress.tick
     with progress.pulse():
         try:
@@ -162,7 +162,7 @@ def _hand_over(batch: ScanBatch) -> None:
         finish_scan(str(batch.scan_id))
 
 
-def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: Progress) -> int:
+def _save_batch(batch: ScanBatch, claim: uuid.UUID, data: Any, progress: BatchCounters) -> int:
     """Store the batch if its claim still holds; returns how many rows were written."""
     now = timezone.now()
     counters = progress.counters()

@@ -20,28 +20,13 @@ from posture.evaluate.rules import evaluate_cluster
 from posture.evaluate.scoring import score_cluster
 from posture.evaluate.tally import CONTROL_IDS, STATUS_CODES, Tally, stored_score
 from posture.models import Cluster, ControlResult, Scan, Scope
+from posture.models.inventory import CLUSTER_EVALUATION_COLUMNS
 from posture.store import bulk
 from posture.store.results import Entry, Writer, digest_lines, result_line, store_chunk
 from posture.store.snapshots import save_snapshot
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
-CLUSTER_COLUMNS = (
-    "pk",
-    "facts_hash",
-    "results_hash",
-    "evaluated_inputs",
-    "evaluated_refs",
-    "statuses",
-    "score",
-    "grade",
-    "coverage",
-    "subscription_id",
-    "resource_group",
-    "network_path",
-    "connectivity_status",
-    "last_connectivity_at",
-)
 
 
 @dataclass
@@ -149,7 +134,7 @@ def _run(
     chunk: int,
 ) -> None:
     # Tags (long, JSON) are read only where decisions may match on them, or to evaluate a cluster.
-    columns = (*CLUSTER_COLUMNS, "tags") if ctx.attestations or ctx.exceptions else CLUSTER_COLUMNS
+    columns = (*CLUSTER_EVALUATION_COLUMNS, "tags") if ctx.attestations or ctx.exceptions else CLUSTER_EVALUATION_COLUMNS
     for rows in _chunks(scope_id, subscriptions, chunk, columns):
         todo = []
         for row in rows:

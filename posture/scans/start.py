@@ -18,7 +18,7 @@ from posture.heartbeat import heartbeat_thread
 from posture.models import Scan, ScanBatch, Scope, Subscription
 from posture.models.scans import counters_added
 from posture.scans.batches import enqueue_batches
-from posture.store.facts import even_parts
+from posture.scans.sweep import even_parts
 
 log = logging.getLogger(__name__)
 

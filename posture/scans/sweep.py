@@ -26,7 +26,6 @@ from posture.collect import queries
 from posture.collect.client import AzureSession
 from posture.models import QueryEvidence
 from posture.normalize import shapes
-from posture.store.facts import even_parts
 
 PCI_PATH = "/providers/Microsoft.HybridContainerService/provisionedClusterInstances/default"
 CHILD_QUERIES: dict[str, tuple[queries.Query, Callable[[Any], Any]]] = {
@@ -34,6 +33,13 @@ CHILD_QUERIES: dict[str, tuple[queries.Query, Callable[[Any], Any]]] = {
     "policy_states": (queries.POLICY_STATES, normalize.policy_state_record),
     "assessments": (queries.ASSESSMENTS, normalize.assessment_record),
 }
+
+
+def even_parts(items: list[Any], count: int) -> list[list[Any]]:
+    """`items` in `count` consecutive parts whose sizes differ by one at most."""
+    step, extra = divmod(len(items), count)
+    bounds = [n * step + min(n, extra) for n in range(count + 1)]
+    return [items[bounds[n] : bounds[n + 1]] for n in range(count)]
 
 
 class EvidenceWriter:
@@ -83,7 +89,7 @@ class BatchData:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     children: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     evidence: list[QueryEvidence] = field(default_factory=list)
-    # Rows refused as damaged (posture/shapes.py), by the cluster or resource they describe:
+    # Rows refused as damaged (posture/normalize/shapes.py), by the cluster or resource they describe:
     # {key: {"id": arm id, "issues": [...]}}. Their last good facts stay.
     refused: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused_rows: int = 0

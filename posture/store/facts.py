@@ -26,13 +26,6 @@ def chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def even_parts(items: list[Any], count: int) -> list[list[Any]]:
-    """`items` in `count` consecutive parts whose sizes differ by one at most."""
-    step, extra = divmod(len(items), count)
-    bounds = [n * step + min(n, extra) for n in range(count + 1)]
-    return [items[bounds[n] : bounds[n + 1]] for n in range(count)]
-
-
 def _existing_hashes(model: type[Model], hash_field: str, keys: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in chunks(keys):
@@ -89,7 +82,7 @@ def store_clusters(
 ) -> int:
     """Upsert changed clusters, mark the rest seen; returns how many were written.
 
-    A refused cluster (a damaged row, see posture/shapes.py) keeps its last good facts and is
+    A refused cluster (a damaged row, see posture/normalize/shapes.py) keeps its last good facts and is
     only marked seen, with the reasons; one never stored before is stored with every fact unknown.
     """
     digests, changed, existing = _changed(Cluster, "facts_hash", records)
@@ -156,7 +149,7 @@ def store_resources(records: dict[str, dict[str, Any]], scan: Scan, now: dt.date
 
 
 def store_batch(data: Any, scan: Scan, now: dt.datetime) -> int:
-    """A collected batch (posture/collect/sweep.py BatchData): clusters, resources, and the
+    """A collected batch (posture/scans/sweep.py BatchData): clusters, resources, and the
     account of refused rows; returns how many rows were written."""
     resources = [key for key, entry in data.refused.items() if entry["kind"] == "resource"]
     written = store_clusters(data.clusters, scan, now, data.refused_clusters) + store_resources(data.resources, scan, now, resources)

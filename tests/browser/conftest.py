@@ -3,15 +3,19 @@ Azure emulator fleet (scan_request → collect → evaluate, run in-process on c
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from posture.models import Scan
+from posture import governance
+from posture.models import Attestation, Cluster, RiskException, Scan, ScanBatch, Scope
 from posture.scans.request import scan_request
 from tests.conftest import PASSWORD, make_user, unavailable
 
@@ -84,6 +88,39 @@ def scanned_fleet(transactional_db: Any, make_emulator: Callable[..., Any], emul
 @pytest.fixture
 def browser_admin(transactional_db: Any) -> Any:
     return make_user("ada-admin", "admin")
+
+
+@dataclass
+class Governed:
+    """Records every page kind shows data of: a hostile cluster, an attestation and an exception
+    on its subscription, and a running scan of a scope whose schedule beat cannot run."""
+
+    hostile: Cluster
+    attestation: Attestation
+    exception: RiskException
+    running: Scan
+
+
+@pytest.fixture
+def governed(scanned_fleet: Scan, browser_admin: Any) -> Governed:
+    hostile = Cluster.objects.filter(name__contains="<").order_by("name").first()
+    assert hostile is not None  # the emulator fleet names some clusters with markup
+    later = timezone.now() + dt.timedelta(days=60)
+    attestation = governance.attestation_create(
+        user=browser_admin, control="ARC-NET-04", subscription_id=hostile.subscription_id, statement="Reviewed.", expires_at=later
+    )
+    exception = governance.exception_request(
+        user=browser_admin,
+        control="ARC-PL-01",
+        subscription_id=hostile.subscription_id,
+        justification="Compensated by the site firewall.",
+        owner="ops",
+        expires_at=later,
+    )
+    live = Scope.objects.create(name="live", tenant_id="contoso.onmicrosoft.com", schedule="*/0 * * * *")
+    running = Scan.objects.create(scope=live, state=Scan.State.RUNNING, started_at=timezone.now(), batches_total=4, batches_done=1)
+    ScanBatch.objects.create(scan=running, number=2, state=ScanBatch.State.RUNNING, requests=3, rows=1200)
+    return Governed(hostile, attestation, exception, running)
 
 
 def sign_in(page: Any, base_url: str, username: str) -> None:

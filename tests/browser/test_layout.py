@@ -3,16 +3,13 @@ a desktop, and the clusters list keeps its rows short."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from posture import governance
-from posture.models import Cluster, Scan, ScanBatch, Scope
-from tests.browser.conftest import sign_in
+from posture.models import Cluster, Scan
+from tests.browser.conftest import Governed, sign_in
 from tests.web.test_access import url_patterns
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,26 +33,10 @@ NOT_PAGES = {
 
 
 @pytest.fixture
-def every_page(scanned_fleet: Scan, browser_admin: Any) -> dict[str, list[str]]:
+def every_page(scanned_fleet: Scan, governed: Governed) -> dict[str, list[str]]:
     """Per URL pattern name, the paths of its pages as an admin sees them, with data on each: a
     hostile cluster name, governance records, a running scan."""
-    hostile = Cluster.objects.filter(name__contains="<").order_by("name").first()
-    assert hostile is not None  # the emulator fleet names some clusters with markup
-    later = timezone.now() + dt.timedelta(days=60)
-    attestation = governance.attestation_create(
-        user=browser_admin, control="ARC-NET-04", subscription_id=hostile.subscription_id, statement="Reviewed.", expires_at=later
-    )
-    exception = governance.exception_request(
-        user=browser_admin,
-        control="ARC-PL-01",
-        subscription_id=hostile.subscription_id,
-        justification="Compensated by the site firewall.",
-        owner="ops",
-        expires_at=later,
-    )
-    live = Scope.objects.create(name="live", tenant_id="contoso.onmicrosoft.com")
-    running = Scan.objects.create(scope=live, state=Scan.State.RUNNING, started_at=timezone.now(), batches_total=4, batches_done=1)
-    ScanBatch.objects.create(scan=running, number=2, state=ScanBatch.State.RUNNING, requests=3, rows=1200)
+    hostile, attestation, exception, running = governed.hostile, governed.attestation, governed.exception, governed.running
     longest = max(Cluster.objects.all(), key=lambda c: len(c.name))
     scope = scanned_fleet.scope.name
     return {

@@ -1,4 +1,4 @@
-"""A small evaluated fleet built the way the pipeline stores one: normalized ARG rows →
+"""A small evaluated fleet built the way a scan stores one: normalized ARG rows →
 Cluster rows → evaluate_scope (twice, so pages have a previous snapshot and drift)."""
 
 from __future__ import annotations

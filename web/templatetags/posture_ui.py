@@ -133,7 +133,8 @@ def tag_items(tags: dict[str, Any] | None, limit: int = 0) -> list[tuple[str, An
 
 @register.filter
 def tag_param(key: str, value: str) -> str:
-    """The cluster list's tag filter value for a tag (urlencode it in the template)."""
+    """A tag as `key=value` (or `key` alone): the cluster list's tag filter value (urlencode it in
+    the template) and the text of a tag chip and its hover title."""
     return f"{key}={value}" if value else str(key)
 
 
