@@ -10,6 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=web.settings.production
 
 WORKDIR /app
+# WeasyPrint's libraries (PDF evidence reports) and a font for them.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin arc
 
 COPY requirements/base.txt requirements/base.txt
