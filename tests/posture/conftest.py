@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.posture.faults import PrivateRedis
+from tests.web.conftest import make_fleet  # noqa: F401 (the small evaluated fleet, for the export tests)
 
 
 @pytest.fixture
