@@ -15,7 +15,7 @@ import tempfile
 from base64 import b64encode
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 from django.conf import settings
@@ -56,7 +56,10 @@ def verify(public_pem: bytes, data: bytes, signature: bytes) -> bool:
 
 
 def _load_public(public_pem: bytes) -> Ed25519PublicKey:
-    key = load_pem_public_key(public_pem)
+    try:
+        key = load_pem_public_key(public_pem)
+    except UnsupportedAlgorithm as error:
+        raise ValueError(str(error)) from None
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"not an {ALGORITHM} public key")
     return key
