@@ -204,7 +204,12 @@ class EvidenceBundle:
             "queries": queries_in_use(),
             "scans": sorted(self.scan_ids),
             "files": [f.manifest_entry() for f in sorted(self.files, key=lambda f: f.path)],
-            "signature": {"algorithm": signing.ALGORITHM, "key_id": signing.key_id(public_pem), "file": SIGNATURE, "public_key": PUBLIC_KEY},
+            "signature": {
+                "algorithm": signing.ALGORITHM,
+                "key_id": signing.key_id(public_pem),
+                "file": SIGNATURE,
+                "public_key": PUBLIC_KEY,
+            },
         }
 
     def _member_info(self, name: str) -> zipfile.ZipInfo:

@@ -116,7 +116,9 @@ def _check_raw_evidence(bundle: zipfile.ZipFile, evidence: dict[str, Any], repor
         report.problems.append(f"{evidence['path']}: its content does not match the SHA-256 stored when it was collected")
 
 
-def verify_bundle(path: str | os.PathLike[str], *, public_key_pem: bytes | None = None, trusted_key_ids: Iterable[str] = ()) -> VerificationReport:
+def verify_bundle(
+    path: str | os.PathLike[str], *, public_key_pem: bytes | None = None, trusted_key_ids: Iterable[str] = ()
+) -> VerificationReport:
     """Checks the bundle at `path`. With `public_key_pem` the signature proves origin too;
     without it the bundle's own public_key.pem proves integrity only, unless its fingerprint
     is among `trusted_key_ids`."""
