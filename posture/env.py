@@ -6,7 +6,9 @@ deployment stops the process at start instead of silently falling back to a defa
 
 from __future__ import annotations
 
+import binascii
 import os
+from base64 import b64decode
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,6 +83,20 @@ def env_secret(name: str, default: str = "") -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE points at {path!r}, which cannot be read: {exc}") from None
     return env_str(name, default)
+
+
+def base64_key(name: str, value: str, *, size: int) -> bytes | None:
+    """Raw key bytes from `value` (base64 of exactly `size` bytes), None when empty. The message
+    on a bad value names the variable, never the value: it is a secret."""
+    if not value:
+        return None
+    try:
+        key = b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImproperlyConfigured(f"{name} must be base64 of {size} random bytes; it is not valid base64") from None
+    if len(key) != size:
+        raise ImproperlyConfigured(f"{name} must be base64 of {size} random bytes, not of {len(key)}")
+    return key
 
 
 def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, Any]:

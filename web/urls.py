@@ -4,7 +4,7 @@ tests/web/test_access.py holds the expected answer of every pattern for every ro
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web.views import accounts, benchmarks, clusters, controls, governance, health, overview, scans, scopes, users
+from web.views import accounts, benchmarks, clusters, controls, evidence, governance, health, overview, scans, scopes, users
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -27,6 +27,7 @@ urlpatterns = [
     path("scans/<uuid:scan_id>/", scans.scan_detail, name="scan-detail"),
     path("scans/<str:scan_id>/progress.json", scans.scan_progress_json, name="scan-progress"),
     path("evidence/<int:pk>/raw.jsonl.gz", scans.evidence_download, name="evidence-download"),
+    path("evidence/public-key.pem", evidence.public_key, name="evidence-public-key"),
     # Scopes
     path("scopes/", scopes.scope_list, name="scope-list"),
     path("scopes/new/", scopes.scope_create, name="scope-create"),

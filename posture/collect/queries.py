@@ -16,6 +16,8 @@ from posture.catalog.policies import POLICY_DEFINITION_IDS
 # describe the same request and response shapes.
 ARG_API_VERSION = "2022-10-01"
 PROVISIONED_CLUSTER_API_VERSION = "2024-01-01"
+# ARM GET under each AKS-on-Azure-Local cluster (its id first).
+PROVISIONED_CLUSTER_INSTANCE_PATH = "/providers/Microsoft.HybridContainerService/provisionedClusterInstances/default"
 
 CONNECTED_CLUSTER = "microsoft.kubernetes/connectedclusters"
 EXTENSION = "microsoft.kubernetesconfiguration/extensions"

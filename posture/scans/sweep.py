@@ -27,7 +27,7 @@ from posture.collect.client import AzureSession
 from posture.models import QueryEvidence
 from posture.normalize import shapes
 
-PCI_PATH = "/providers/Microsoft.HybridContainerService/provisionedClusterInstances/default"
+PCI_PATH = queries.PROVISIONED_CLUSTER_INSTANCE_PATH
 CHILD_QUERIES: dict[str, tuple[queries.Query, Callable[[Any], Any]]] = {
     "extensions": (queries.EXTENSIONS, normalize.extension_record),
     "policy_states": (queries.POLICY_STATES, normalize.policy_state_record),

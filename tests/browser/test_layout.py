@@ -22,6 +22,7 @@ NOT_PAGES = {
     "control-remediation": "a shell script download",
     "scan-progress": "JSON, polled by the scan pages",
     "evidence-download": "a gzip download",
+    "evidence-public-key": "a PEM download",
     "scan-start": "POST only",
     "attestation-revoke": "POST only",
     "exception-approve": "POST only",

@@ -46,6 +46,7 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "scan-detail": READ,
     "scan-progress": JSON_READ,
     "evidence-download": EXPORT,
+    "evidence-public-key": READ,
     "scope-list": READ,
     "scope-create": ADMIN_FORM,
     "scope-edit": ADMIN_FORM,

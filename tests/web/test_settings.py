@@ -23,6 +23,7 @@ PRODUCTION_ENV = {
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
     "ALLOWED_HOSTS": "posture.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://posture.example.com",
+    "EVIDENCE_SIGNING_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
 }
 
 
@@ -44,7 +45,7 @@ def test_production_settings_pass_the_deployment_checklist(tmp_path) -> None:
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "EVIDENCE_SIGNING_KEY"])
 def test_production_settings_refuse_to_start_without_required_variables(tmp_path, missing) -> None:
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     result = run_manage(["check"], env, tmp_path)
@@ -58,6 +59,7 @@ def test_production_settings_refuse_to_start_without_required_variables(tmp_path
         ("SECRET_KEY", "change-me-change-me-change-me-change-me-change-me-change-me-0123456789"),
         ("ALLOWED_HOSTS", "*"),
         ("HTTPS", "false"),
+        ("EVIDENCE_SIGNING_KEY", ""),
     ],
 )
 def test_production_refuses_unsafe_values_unless_explicitly_overridden(tmp_path, name, value) -> None:
@@ -72,6 +74,13 @@ def test_production_refuses_unsafe_values_unless_explicitly_overridden(tmp_path,
 def test_the_placeholder_secret_key_of_env_example_is_the_one_production_refuses() -> None:
     example = dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
     assert "change-me" in example["SECRET_KEY"]
+
+
+@pytest.mark.parametrize("value", ["not base64!", "c2hvcnQ="])
+def test_a_bad_evidence_signing_key_stops_the_process_without_showing_it(tmp_path, value) -> None:
+    result = run_manage(["check"], {**PRODUCTION_ENV, "EVIDENCE_SIGNING_KEY": value}, tmp_path)
+    assert result.returncode != 0
+    assert "EVIDENCE_SIGNING_KEY must be base64 of 32 random bytes" in result.stderr and value not in result.stderr
 
 
 def print_settings(names: list[str], env: dict[str, str], tmp_path: Path) -> list[str]:

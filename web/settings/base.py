@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from posture.env import (
+    base64_key,
     database_from_url,
     env_bool,
     env_float,
@@ -287,6 +288,12 @@ ARC_EXPIRING_SOON_DAYS = env_int("ARC_EXPIRING_SOON_DAYS", 14, minimum=1)
 ARC_EXCEPTION_FOUR_EYES = env_bool("ARC_EXCEPTION_FOUR_EYES", False)
 # Raw Resource Graph responses are kept for this many finished scans per scope.
 ARC_EVIDENCE_KEEP_SCANS = env_int("ARC_EVIDENCE_KEEP_SCANS", 10, minimum=1)
+
+# --- Evidence exports ------------------------------------------------------------------------
+# The Ed25519 key that signs evidence bundles: base64 of its 32 raw bytes. Without one, the
+# embedded default keeps a key of its own in var/ (posture/exports/signing.py); production refuses.
+EVIDENCE_SIGNING_KEY = base64_key("EVIDENCE_SIGNING_KEY", env_secret("EVIDENCE_SIGNING_KEY"), size=32)
+EVIDENCE_SIGNING_KEY_PATH = VAR_DIR / "evidence_signing_key"
 
 # --- Azure collection: the operator's clouds and credential names (web/azure_config.py) ---------
 # Admins choose among these by name; only the environment says where secrets and tokens go.

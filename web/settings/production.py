@@ -17,7 +17,7 @@ os.environ.setdefault("ARC_EXCEPTION_FOUR_EYES", "true")
 
 from posture.env import env_bool, env_secret, env_str  # noqa: E402
 from web.settings.base import *  # noqa: E402,F403
-from web.settings.base import ALLOWED_HOSTS, CELERY_BROKER_URL, DATABASES, DEBUG, HTTPS  # noqa: E402
+from web.settings.base import ALLOWED_HOSTS, CELERY_BROKER_URL, DATABASES, DEBUG, EVIDENCE_SIGNING_KEY, HTTPS  # noqa: E402
 
 ALLOW_INSECURE = env_bool("ARC_ALLOW_INSECURE", False)
 
@@ -45,3 +45,9 @@ _refuse_unsafe(
 )
 _refuse_unsafe("ALLOWED_HOSTS", "*" in ALLOWED_HOSTS, "* accepts any Host header; list the host names the app is served under")
 _refuse_unsafe("HTTPS", not HTTPS, "HTTPS=false sends passwords and session cookies in clear text; serve the app over TLS")
+_refuse_unsafe(
+    "EVIDENCE_SIGNING_KEY",
+    EVIDENCE_SIGNING_KEY is None,
+    "set EVIDENCE_SIGNING_KEY (or EVIDENCE_SIGNING_KEY_FILE) to base64 of 32 random bytes; without it each "
+    "container would sign evidence with a key of its own under var/, which the dashboard does not publish",
+)
