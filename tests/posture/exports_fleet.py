@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,16 @@ def read_jsonl(data: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.decode("utf-8").splitlines()]
 
 
+# OOXML writes control characters as _xHHHH_ (ECMA-376 ST_Xstring); Excel reads them back as the
+# character, openpyxl leaves inline strings as written.
+OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
 def read_xlsx(data: bytes) -> list[dict[str, Any]]:
     sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
     header, *rows = list(sheet.iter_rows(values_only=True))
-    return [dict(zip(header, row, strict=True)) for row in rows]
+    return [dict(zip(header, map(_unescape, row), strict=True)) for row in rows]
+
+
+def _unescape(value: Any) -> Any:
+    return OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value) if isinstance(value, str) else value
