@@ -104,8 +104,8 @@ def findings_rows(filters: ExportFilters, *, progress: Progress | None = None) -
                     **identity,
                     **columns,
                     **_verdict(result),
-                    **_attestation(attestations.get(result and result["attestation_id"])),
-                    **_exception(exceptions.get(result and result["exception_id"])),
+                    **_decision(attestations.get(result and result["attestation_id"]), ATTESTATION_COLUMNS),
+                    **_decision(exceptions.get(result and result["exception_id"]), EXCEPTION_COLUMNS),
                     "since": _iso(result and result["since"]),
                     "scan_id": _text(cluster["facts_scan_id"]),
                 }
@@ -160,18 +160,39 @@ def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterat
         last = chunk[-1]["name"], chunk[-1]["pk"]
 
 
+# Finding column → field of the attestation or exception a result cites (None when it cites none).
+ATTESTATION_COLUMNS = {
+    "attestation_id": "pk",
+    "attested_by": "attested_by__username",
+    "attestation_statement": "statement",
+    "attestation_expires_at": "expires_at",
+}
+EXCEPTION_COLUMNS = {
+    "exception_id": "pk",
+    "exception_requested_by": "requested_by__username",
+    "exception_approved_by": "decided_by__username",
+    "exception_owner": "owner",
+    "exception_justification": "justification",
+    "exception_expires_at": "expires_at",
+}
+
+
 def _governance(results: Any) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """The attestations and exceptions a chunk's results cite: two queries."""
+    """The attestations and exceptions a chunk's results cite: two queries at most."""
     attestation_ids = {r["attestation_id"] for r in results if r["attestation_id"]}
     exception_ids = {r["exception_id"] for r in results if r["exception_id"]}
-    attestations = Attestation.objects.filter(pk__in=attestation_ids).values("pk", "attested_by__username", "statement", "expires_at")
-    exceptions = RiskException.objects.filter(pk__in=exception_ids).values(
-        "pk", "requested_by__username", "decided_by__username", "owner", "justification", "expires_at"
-    )
+    attestations = Attestation.objects.filter(pk__in=attestation_ids).values(*ATTESTATION_COLUMNS.values())
+    exceptions = RiskException.objects.filter(pk__in=exception_ids).values(*EXCEPTION_COLUMNS.values())
     return (
         {a["pk"]: a for a in attestations} if attestation_ids else {},
         {e["pk"]: e for e in exceptions} if exception_ids else {},
     )
+
+
+def _decision(found: dict[str, Any] | None, columns: dict[str, str]) -> dict[str, Any]:
+    if not found:
+        return dict.fromkeys(columns)
+    return {column: _iso(found[field]) if field == "expires_at" else found[field] for column, field in columns.items()}
 
 
 def _identity(cluster: dict[str, Any]) -> dict[str, Any]:
@@ -203,28 +224,6 @@ def _verdict(result: dict[str, Any] | None) -> dict[str, Any]:
         "reason": result["reason"],
         "detail": result["detail"],
         "evidence": json.dumps(result["evidence"], sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-    }
-
-
-def _attestation(found: dict[str, Any] | None) -> dict[str, Any]:
-    found = found or {}
-    return {
-        "attestation_id": found.get("pk"),
-        "attested_by": found.get("attested_by__username") or "",
-        "attestation_statement": found.get("statement", ""),
-        "attestation_expires_at": _iso(found.get("expires_at")),
-    }
-
-
-def _exception(found: dict[str, Any] | None) -> dict[str, Any]:
-    found = found or {}
-    return {
-        "exception_id": found.get("pk"),
-        "exception_requested_by": found.get("requested_by__username") or "",
-        "exception_approved_by": found.get("decided_by__username") or "",
-        "exception_owner": found.get("owner", ""),
-        "exception_justification": found.get("justification", ""),
-        "exception_expires_at": _iso(found.get("expires_at")),
     }
 
 
