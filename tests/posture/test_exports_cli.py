@@ -142,3 +142,26 @@ def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(hostile_fleet: Scope
     clusters = len(FORMULAS) + len(PLAIN)
     assert f"\r[{'#' * 30}] clusters {clusters}/{clusters}" in terminal.getvalue()
     assert "\r" not in pipe.getvalue() and "sha256" in pipe.getvalue()
+
+
+def test_findings_read_a_fixed_number_of_queries_per_chunk_of_clusters(hostile_fleet: Scope, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from posture.exports import rows
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            export_to_file("findings", "csv", ExportFilters.parse({}), io.BytesIO())
+        return len(captured)
+
+    monkeypatch.setattr(rows, "CHUNK_CLUSTERS", 100)
+    small = queries()
+    scope = Scope.objects.get()
+    scan = finished_scan(scope, [SUB])
+    for n in range(20, 60):
+        add_cluster(scope, scan, n)
+    evaluate_scope(scope.pk, scan=scan)
+    assert queries() == small  # 8 or 48 clusters: one chunk, the same queries
+    monkeypatch.setattr(rows, "CHUNK_CLUSTERS", 10)
+    assert queries() == small + 4 * 2  # 5 chunks instead of 1: the chunk page and its results, per chunk
