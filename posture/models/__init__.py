@@ -1,4 +1,5 @@
 from posture.models.access import Access, WorkerHeartbeat
+from posture.models.exports import Export
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
 from posture.models.inventory import AzureResource, Cluster, NetworkPath, Subscription
 from posture.models.results import ChangeEvent, ControlResult, FleetSnapshot, Reason, ScoreHistory, Status
@@ -11,6 +12,7 @@ __all__ = [
     "ChangeEvent",
     "Cluster",
     "ControlResult",
+    "Export",
     "FleetSnapshot",
     "GovernanceEvent",
     "NetworkPath",

@@ -1,0 +1,131 @@
+"""The filters of an export: those of the clusters and benchmark pages, validated once.
+
+Clusters are selected by posture.read.clusters.cluster_list (the list page's own filtering);
+controls by id, severity, framework and section from the catalog. `status` applies to each
+finding (cluster × control).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from posture.catalog.controls import CONTROLS, Control
+from posture.catalog.frameworks import FRAMEWORKS
+from posture.evaluate.scoring import GRADE_FLOORS, NO_GRADE, SECTION_CONTROLS
+from posture.exports.errors import ExportError
+from posture.models import Cluster, ControlResult, Scope, Status
+from posture.read.clusters import cluster_list
+
+GRADES = (*(letter for letter, _ in GRADE_FLOORS), NO_GRADE)
+SEVERITIES = ("high", "medium", "low")
+STATUSES = tuple(Status.values)
+# Filters that take several values (repeated, or comma-separated): they select rows, not clusters.
+MULTIPLE = ("control", "status", "severity")
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    scope: str = ""
+    subscription: str = ""
+    resource_group: str = ""
+    location: str = ""
+    tag: str = ""
+    grade: str = ""
+    control: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    severity: tuple[str, ...] = ()
+    framework: str = ""
+    section: str = ""
+    removed: bool = False
+
+    @classmethod
+    def parse(cls, mapping: Mapping[str, Any]) -> ExportFilters:
+        """Filters from a query string (a QueryDict) or the command's options; blank values are
+        ignored. Raises ExportError naming every unknown filter and value."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - names)
+        problems = [f"unknown filter {name!r}" for name in unknown]
+        values: dict[str, Any] = {}
+        for name in names & set(mapping):
+            given = [str(v).strip() for v in _values(mapping, name) if v is not None and str(v).strip()]
+            if name == "removed":
+                values[name] = any(v.lower() in ("1", "true", "yes", "on") for v in given)
+            elif name in MULTIPLE:
+                values[name] = tuple(dict.fromkeys(part.strip() for v in given for part in v.split(",") if part.strip()))
+            elif len(given) > 1:
+                problems.append(f"filter {name!r} takes one value, not {len(given)}")
+            elif given:
+                values[name] = given[0]
+        filters = cls(**values)
+        problems += filters._problems()
+        if problems:
+            raise ExportError("Bad export filters: " + "; ".join(problems) + ".")
+        return filters
+
+    def _problems(self) -> list[str]:
+        problems = _unknown("control", self.control, [c.id for c in CONTROLS])
+        problems += _unknown("status", self.status, STATUSES)
+        problems += _unknown("severity", self.severity, SEVERITIES)
+        problems += _unknown("grade", [self.grade] if self.grade else [], GRADES)
+        framework = FRAMEWORKS.get(self.framework)
+        if self.framework and framework is None:
+            problems.append(f"unknown framework {self.framework!r} (one of {', '.join(FRAMEWORKS)})")
+        if self.section and not self.framework:
+            problems.append(f"section {self.section!r} needs its framework")
+        if self.section and framework is not None and self.section not in {s.id for s in framework.sections}:
+            problems.append(f"unknown section {self.section!r} of framework {self.framework!r}")
+        if self.scope and not Scope.objects.filter(name=self.scope).exists():
+            problems.append(f"unknown scope {self.scope!r}")
+        return problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set, JSON-ready (the audit row records them)."""
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in asdict(self).items() if v}
+
+    def controls(self) -> tuple[Control, ...]:
+        """The selected controls, in catalog order."""
+        chosen = CONTROLS
+        if self.control:
+            chosen = tuple(c for c in chosen if c.id in self.control)
+        if self.severity:
+            chosen = tuple(c for c in chosen if c.severity in self.severity)
+        if self.framework:
+            sections = SECTION_CONTROLS.items()
+            cited = {c for (fid, sid), ids in sections if fid == self.framework and self.section in ("", sid) for c in ids}
+            chosen = tuple(c for c in chosen if c.id in cited)
+        return chosen
+
+    def clusters(self) -> QuerySet[Cluster]:
+        """The selected clusters, by name then pk. With a status filter, only clusters holding a
+        finding that passes it (a selected control in one of those statuses)."""
+        clusters = cluster_list(
+            scope=self.scope,
+            subscription=self.subscription,
+            resource_group=self.resource_group,
+            location=self.location,
+            tag=self.tag,
+            grade=self.grade,
+            removed=self.removed,
+            sort="name",
+        )
+        if self.status:
+            ids = [c.id for c in self.controls()]
+            matching = ControlResult.objects.filter(cluster=OuterRef("pk"), control__in=ids, status__in=self.status)
+            clusters = clusters.filter(Exists(matching))
+        return clusters
+
+
+def _values(mapping: Mapping[str, Any], name: str) -> list[Any]:
+    if hasattr(mapping, "getlist"):  # a QueryDict: every value of a repeated parameter
+        return list(mapping.getlist(name))
+    value = mapping[name]
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _unknown(name: str, given: Iterable[str], known: Iterable[str]) -> list[str]:
+    known = list(known)
+    return [f"unknown {name} {value!r} (one of {', '.join(known)})" for value in given if value not in known]

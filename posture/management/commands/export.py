@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from posture.exports.errors import ExportError
+from posture.exports.filters import MULTIPLE, ExportFilters
+from posture.exports.registry import EXPORTS, export_type
+from posture.exports.run import export_to_file
+
+FILTERS = ("scope", "subscription", "resource_group", "location", "tag", "grade", "control", "status", "severity", "framework", "section")
+
+
+class Command(BaseCommand):
+    help = "Export findings or scorecards as CSV, JSON Lines or Excel, with the filters of the clusters and benchmark pages."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("kind", choices=sorted({kind for kind, _ in EXPORTS}))
+        parser.add_argument("--format", required=True, choices=sorted({fmt for _, fmt in EXPORTS}))
+        parser.add_argument("--output", required=True, help="File to write; replaced only once the export succeeded")
+        for name in FILTERS:
+            several = name in MULTIPLE
+            parser.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=name,
+                action="append" if several else "store",
+                help="Repeat or separate with commas for several" if several else None,
+            )
+        parser.add_argument("--removed", action="store_true", help="Include removed clusters")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            export_type(options["kind"], options["format"])
+            filters = ExportFilters.parse({name: options[name] for name in (*FILTERS, "removed") if options[name]})
+        except ExportError as exc:
+            raise CommandError(str(exc)) from exc
+        output = Path(options["output"])
+        if not output.parent.is_dir():
+            raise CommandError(f"No directory {str(output.parent)!r} for the output.")
+        # A temporary file beside the output, renamed over it on success: a failed export leaves
+        # neither a half-written file nor a damaged earlier one.
+        handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                export = export_to_file(options["kind"], options["format"], filters, out, actor=_os_user(), progress=self._progress_bar())
+            os.replace(temporary, output)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        finally:
+            if self.stdout.isatty():
+                self.stdout.write("")  # end the progress line
+        self.stdout.write(f"{export.rows:,} rows, {export.size:,} bytes, sha256 {export.sha256} → {output} (export {export.pk})")
+
+    def _progress_bar(self) -> Any:
+        # A plain \r line, like `scan --wait`: no progress library is a runtime dependency
+        # (rich comes only with the dev tools). Logs and pipes get no bar.
+        if not self.stdout.isatty():
+            return None
+
+        def show(done: int, total: int, width: int = 30) -> None:
+            filled = int(width * done / total) if total else width
+            self.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] clusters {done:,}/{total:,}", ending="")
+
+        return show
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's arbitrary user)
+        return f"uid {os.getuid()}"

@@ -1,0 +1,170 @@
+"""Findings and scorecards of a scanned emulator fleet, checked cell by cell against the
+database and the catalog, in CSV, JSON Lines and Excel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
+from posture.evaluate.scoring import SECTION_CONTROLS
+from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS
+from posture.models import Cluster, ControlResult, Status
+from tests.posture.exports_fleet import FLEET_CLUSTERS, ScannedFleet, build, read_csv, read_jsonl, read_xlsx, scan_fleet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def fleet(make_emulator: Any, emulator_scope: Any) -> ScannedFleet:
+    return scan_fleet(make_emulator, emulator_scope)
+
+
+def by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(row["arm_id"], row["control"]): row for row in rows}
+
+
+def expected_finding(result: ControlResult) -> dict[str, str]:
+    """A finding's cells, built straight from the database row and the catalog."""
+    cluster, control = result.cluster, CONTROLS_BY_ID[result.control]
+    attestation, exception = result.attestation, result.exception
+    return {
+        "cluster": cluster.name,
+        "arm_id": cluster.arm_id,
+        "subscription_id": cluster.subscription_id,
+        "resource_group": cluster.resource_group,
+        "location": cluster.location,
+        "tags": "; ".join(f"{k}={v}" for k, v in sorted(cluster.tags.items())),
+        "control": control.id,
+        "title": control.title,
+        "severity": control.severity,
+        "status": result.status,
+        "reason": result.reason,
+        "detail": result.detail,
+        "references_printed": "; ".join(ref.label() for ref in control.printed),
+        "attestation_id": str(attestation.pk) if attestation else "",
+        "attested_by": attestation.attested_by.username if attestation else "",
+        "attestation_statement": attestation.statement if attestation else "",
+        "exception_id": str(exception.pk) if exception else "",
+        "exception_requested_by": exception.requested_by.username if exception else "",
+        "exception_approved_by": exception.decided_by.username if exception else "",
+        "exception_owner": exception.owner if exception else "",
+        "exception_justification": exception.justification if exception else "",
+        "scan_id": str(cluster.facts_scan_id),
+    }
+
+
+def in_csv(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and value else value
+
+
+def assert_finding(row: dict[str, Any], result: ControlResult) -> None:
+    for column, value in expected_finding(result).items():
+        assert row[column] == in_csv(value), column
+    assert json.loads(row["evidence"]) == result.evidence
+    assert dt.datetime.fromisoformat(row["since"]) == result.since
+    governed = result.attestation or result.exception
+    until = "attestation_expires_at" if result.attestation else "exception_expires_at"
+    if governed:
+        assert dt.datetime.fromisoformat(row[until]) == governed.expires_at
+
+
+def test_findings_csv_holds_one_row_per_cluster_and_control_matching_the_database(fleet: ScannedFleet) -> None:
+    data, export = build("findings", "csv")
+    rows = read_csv(data)
+    assert list(rows[0]) == list(FINDINGS_COLUMNS)
+    assert len(rows) == export.rows == FLEET_CLUSTERS * len(CONTROLS)
+    found = by_key(rows)
+    chosen = [
+        ControlResult.objects.get(attestation=fleet.attestation),
+        ControlResult.objects.filter(exception=fleet.exception).first(),
+        ControlResult.objects.filter(status=Status.PASS).order_by("cluster__name").first(),
+        ControlResult.objects.filter(cluster__name__startswith="test-").order_by("cluster__name").first(),
+    ]
+    for result in chosen:
+        assert result is not None
+        assert_finding(found[(result.cluster.arm_id, result.control)], result)
+    attested = found[(fleet.attestation.cluster.arm_id, fleet.attestation.control)]
+    assert (attested["status"], attested["attested_by"]) == (Status.ATTESTED, "anna-analyst")
+    excepted = ControlResult.objects.filter(exception=fleet.exception).first()
+    assert found[(excepted.cluster.arm_id, excepted.control)]["exception_approved_by"] == "adam-admin"
+
+
+def test_closer_references_print_short_framework_names_and_sections(fleet: ScannedFleet) -> None:
+    rows = read_csv(build("findings", "csv", control="ARC-NP-01")[0])
+    assert {row["references_closer"] for row in rows} == {
+        "CIS 5.3.1; NIST 4.3.3; NSA/CISA checklist-1; NSA/CISA network-policies; OWASP network-policies"
+    }
+
+
+def test_findings_rows_follow_cluster_name_then_catalog_order(fleet: ScannedFleet) -> None:
+    rows = read_csv(build("findings", "csv")[0])
+    names = list(Cluster.objects.order_by("name", "pk").values_list("arm_id", flat=True))
+    order = [c.id for c in CONTROLS]
+    assert [(r["arm_id"], r["control"]) for r in rows] == [(arm_id, control) for arm_id in names for control in order]
+
+
+def test_json_lines_and_excel_hold_the_same_findings_as_csv(fleet: ScannedFleet) -> None:
+    from_csv = read_csv(build("findings", "csv")[0])
+    from_jsonl = read_jsonl(build("findings", "jsonl")[0])
+    from_xlsx = read_xlsx(build("findings", "xlsx")[0])
+    assert len(from_csv) == len(from_jsonl) == len(from_xlsx) == FLEET_CLUSTERS * len(CONTROLS)
+    for csv_row, json_row, xlsx_row in zip(from_csv, from_jsonl, from_xlsx, strict=True):
+        assert list(json_row) == list(FINDINGS_COLUMNS)
+        as_text = {k: "" if v is None else str(v) for k, v in json_row.items()}
+        # CSV and Excel neutralise formula-like text; JSON keeps it exact.
+        assert csv_row == {k: in_csv(v) for k, v in as_text.items()}
+        assert {k: "" if v is None else str(v) for k, v in xlsx_row.items()} == csv_row
+
+
+def test_status_filter_keeps_only_findings_in_those_statuses(fleet: ScannedFleet) -> None:
+    rows = read_csv(build("findings", "csv", status="fail,excepted")[0])
+    expected = ControlResult.objects.filter(status__in=[Status.FAIL, Status.EXCEPTED])
+    assert len(rows) == expected.count() > 0
+    assert {(r["arm_id"], r["control"]) for r in rows} == {(r.cluster.arm_id, r.control) for r in expected.select_related("cluster")}
+
+
+def test_cluster_and_control_filters_select_the_matching_rows(fleet: ScannedFleet) -> None:
+    cluster = Cluster.objects.order_by("name").first()
+    section_controls = SECTION_CONTROLS[("cis-k8s", "5.3.1")]
+    rows = read_csv(build("findings", "csv", subscription=cluster.subscription_id, framework="cis-k8s", section="5.3.1")[0])
+    in_subscription = Cluster.objects.filter(subscription_id=cluster.subscription_id).count()
+    assert len(rows) == in_subscription * len(section_controls) > 0
+    assert {r["subscription_id"] for r in rows} == {cluster.subscription_id}
+    assert {r["control"] for r in rows} == set(section_controls)
+    rows = read_jsonl(build("findings", "jsonl", severity="high", tag="env=prod")[0])
+    high = {c.id for c in CONTROLS if c.severity == "high"}
+    prod = {c.arm_id for c in Cluster.objects.all() if c.tags.get("env") == "prod"}
+    assert len(rows) == len(prod) * len(high) > 0
+    assert {r["control"] for r in rows} == high and {r["arm_id"] for r in rows} == prod
+
+
+def test_scorecards_hold_each_clusters_score_and_counts_by_status(fleet: ScannedFleet) -> None:
+    data, export = build("scorecards", "xlsx")
+    rows = {row["arm_id"]: row for row in read_xlsx(data)}
+    assert len(rows) == export.rows == FLEET_CLUSTERS
+    assert list(next(iter(rows.values()))) == list(SCORECARD_COLUMNS)
+    for cluster in Cluster.objects.order_by("name")[:3]:
+        row = rows[cluster.arm_id]
+        assert (row["cluster"], row["score"], row["grade"], row["coverage"]) == (
+            cluster.name,
+            cluster.score,
+            cluster.grade,
+            cluster.coverage,
+        )
+        # Excel leaves empty text as a blank cell, read back as None.
+        assert (row["network_path"], row["connectivity_status"] or "") == (cluster.network_path, cluster.connectivity_status)
+        contact = row["last_connectivity_at"]
+        assert (dt.datetime.fromisoformat(contact) if contact else None) == cluster.last_connectivity_at
+        for status in Status.values:
+            assert row[f"count_{status}"] == ControlResult.objects.filter(cluster=cluster, status=status).count(), status
+        assert sum(row[f"count_{s}"] for s in Status.values) == len(CONTROLS)
+
+
+def test_scorecards_with_a_status_filter_list_the_clusters_holding_such_a_finding(fleet: ScannedFleet) -> None:
+    rows = read_csv(build("scorecards", "csv", status="excepted")[0])
+    excepted = set(ControlResult.objects.filter(status=Status.EXCEPTED).values_list("cluster__arm_id", flat=True))
+    assert {r["arm_id"] for r in rows} == excepted and excepted
