@@ -11,7 +11,9 @@ One document, one result:
   name the attestation or exception in props and in remarks (who, why, until when). pass and
   not_applicable get no finding.
 - `back-matter`: the assessment method (the `import-ap` target: we keep no assessment plan document)
-  and one resource per framework, which each finding's reference links point to.
+  and one resource per framework. Each finding names its control's references in props (class
+  printed/closer, group = framework id); the reviewed control's selection links them, with
+  Microsoft's wording, to the framework resources (once per control, not per finding).
 
 Our props carry `ns` = OSCAL_NS. OSCAL props are tokens or trimmed single lines, so a value from
 Azure that is not one (never seen, but Azure's strings are hostile) is left out of the props; the
@@ -36,7 +38,7 @@ from django.utils import timezone
 
 import posture
 from posture.catalog.controls import CATALOG_VERSION, CONTROLS_BY_ID, Control
-from posture.catalog.frameworks import FRAMEWORKS, Ref
+from posture.catalog.frameworks import FRAMEWORKS, PRINTED, Ref
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
 from posture.exports.rows import IDENTITY, SHORT_NAMES, Progress, findings_rows
@@ -109,8 +111,8 @@ class JsonArray:
         if not self.count:
             return
         sink.write(opening.encode())
-        self.out.seek(0)  # type: ignore[union-attr]
-        shutil.copyfileobj(self.out, sink)  # type: ignore[arg-type]
+        self.out.seek(0)
+        shutil.copyfileobj(self.out, sink)
         sink.write(closing.encode())
 
 
@@ -124,7 +126,11 @@ def _open_document(filters: ExportFilters, controls: tuple[Control, ...], start:
         "start": _iso(start),
         "end": _iso(end),
         "reviewed-controls": {
-            "control-selections": [{"include-controls": [{"control-id": control.id} for control in controls]}],
+            # One selection per control, so each carries its references' links once for all findings.
+            "control-selections": [
+                {"include-controls": [{"control-id": control.id}], "links": [_reference_link(ref) for ref in control.references]}
+                for control in controls
+            ],
         },
         "remarks": "Filters (JSON): " + json.dumps(filters.as_dict(), **JSON_COMPACT),
     }
@@ -199,7 +205,6 @@ def _finding(row: dict[str, Any], observation_uuid: str) -> dict[str, Any]:
         "title": f"{control.id} {status} on a cluster",
         "description": f"{control.id} ({control.title}) is {status} on cluster {row['cluster']} ({row['arm_id']}).",
         "props": [p for p in props if p] + [_reference_prop(ref) for ref in control.references],
-        "links": [_reference_link(ref) for ref in control.references],
         "target": {
             "type": "objective-id",
             "target-id": f"{control.id}_obj",
@@ -237,7 +242,7 @@ def _governed(row: dict[str, Any]) -> str:
 
 def _reference_prop(ref: Ref) -> dict[str, Any]:
     """`CIS 5.3.2` (closer fit) or the article's wording (as printed by Microsoft)."""
-    value = f"{SHORT_NAMES.get(ref.framework, ref.framework)} {ref.section}"
+    value = ref.label() if ref.kind == PRINTED else f"{SHORT_NAMES.get(ref.framework, ref.framework)} {ref.section}"
     return {"name": "reference", "ns": OSCAL_NS, "value": value, "class": ref.kind, "group": ref.framework}
 
 

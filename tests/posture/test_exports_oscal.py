@@ -19,10 +19,14 @@ from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.exports.filters import ExportFilters
 from posture.exports.oscal import OSCAL_NS, write_oscal
 from posture.exports.writers import Written
-from posture.models import ControlResult, Status
+from posture.models import ControlResult, Scope, Status
+from posture.scans.evaluation import evaluate_scope
 from tests.posture.exports_fleet import FLEET_CLUSTERS, ScannedFleet, scan_fleet
+from tests.web.conftest import HOSTILE, add_cluster, finished_scan
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# Beyond the emulator's: control characters and edges OSCAL's single-line strings cannot hold.
+CONTROL_CHARACTERS = ("\tTAB", "\rCR", "line\nbreak", "trailing ", " leading")
 NOT_PASSING = (Status.FAIL, Status.UNKNOWN, Status.ATTESTED, Status.EXCEPTED)
 
 
@@ -88,7 +92,8 @@ def test_one_observation_per_findings_row_with_its_evidence_and_cluster(fleet: S
     result = the_result(text)
     assert written.rows == len(result["observations"]) == FLEET_CLUSTERS * len(CONTROLS)
     assert len(result["local-definitions"]["inventory-items"]) == FLEET_CLUSTERS
-    assert [c["control-id"] for c in result["reviewed-controls"]["control-selections"][0]["include-controls"]] == [c.id for c in CONTROLS]
+    selections = result["reviewed-controls"]["control-selections"]
+    assert [s["include-controls"] for s in selections] == [[{"control-id": c.id}] for c in CONTROLS]
     observations = by_cluster_and_control(result, "observations")
     clusters = clusters_by_uuid(result)
     for stored in ControlResult.objects.select_related("cluster"):
@@ -136,15 +141,20 @@ def test_attestation_and_exception_are_named_in_their_findings(fleet: ScannedFle
         assert fleet.exception.justification in finding["remarks"] and "adam-admin" in finding["remarks"]
 
 
-def test_findings_carry_every_benchmark_reference_as_props_and_links(fleet: ScannedFleet) -> None:
-    result = the_result(build_oscal()[0])
-    resources = {r["uuid"]: r for r in json.loads(build_oscal()[0])["assessment-results"]["back-matter"]["resources"]}
+def test_findings_carry_every_benchmark_reference_and_controls_link_them(fleet: ScannedFleet) -> None:
+    document = json.loads(build_oscal()[0])["assessment-results"]
+    result = document["results"][0]
+    resources = {r["uuid"]: r for r in document["back-matter"]["resources"]}
     for (_, control_id), finding in by_cluster_and_control(result, "findings").items():
         control = CONTROLS_BY_ID[control_id]
-        groups = [p["group"] for p in finding["props"] if p["name"] == "reference"]
-        assert groups == [ref.framework for ref in control.references]
-        assert [link["text"] for link in finding["links"]] == [ref.label() for ref in control.references]
-        for link, ref in zip(finding["links"], control.references, strict=True):
+        references = [(p["group"], p["class"], p["value"]) for p in finding["props"] if p["name"] == "reference"]
+        assert [(group, kind) for group, kind, _ in references] == [(ref.framework, ref.kind) for ref in control.references]
+        assert {value for _, kind, value in references if kind == "printed"} == {ref.label() for ref in control.printed}
+    for selection in result["reviewed-controls"]["control-selections"]:
+        (chosen,) = selection["include-controls"]
+        control = CONTROLS_BY_ID[chosen["control-id"]]
+        assert [link["text"] for link in selection["links"]] == [ref.label() for ref in control.references]
+        for link, ref in zip(selection["links"], control.references, strict=True):
             assert ref.framework in ours(resources[link["href"].removeprefix("#")], "framework-id")
 
 
@@ -161,8 +171,8 @@ def test_filters_narrow_controls_observations_and_findings(fleet: ScannedFleet) 
     text, written = build_oscal(control="ARC-NP-01", status="fail,unknown")
     ar.Model.model_validate_json(text)
     result = the_result(text)
-    selected = result["reviewed-controls"]["control-selections"][0]["include-controls"]
-    assert selected == [{"control-id": "ARC-NP-01"}]
+    selected = [s["include-controls"] for s in result["reviewed-controls"]["control-selections"]]
+    assert selected == [[{"control-id": "ARC-NP-01"}]]
     stored = ControlResult.objects.filter(control="ARC-NP-01", status__in=("fail", "unknown"))
     assert written.rows == len(result["observations"]) == len(result["findings"]) == stored.count() > 0
 
@@ -180,3 +190,17 @@ def test_two_exports_of_the_same_data_differ_only_in_last_modified(fleet: Scanne
     for document in (first, second):
         del document["assessment-results"]["metadata"]["last-modified"]
     assert first == second
+
+
+def test_names_with_control_characters_keep_the_document_valid_and_exact(db: Any) -> None:
+    scope = Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com")
+    scan = finished_scan(scope, ["11111111-1111-1111-1111-111111111111"])
+    names = (*HOSTILE, *CONTROL_CHARACTERS)
+    clusters = [add_cluster(scope, scan, n, name=name, tags={name: name}) for n, name in enumerate(names)]
+    assert [c.name for c in clusters] == list(names)
+    evaluate_scope(scope.pk, scan=scan)
+    text, written = build_oscal()
+    ar.Model.model_validate_json(text)
+    identities = sorted(clusters_by_uuid(the_result(text)).values(), key=lambda i: i["arm_id"])
+    assert [(i["cluster"], i["arm_id"]) for i in identities] == sorted(((c.name, c.arm_id) for c in clusters), key=lambda p: p[1])
+    assert written.rows == len(names) * len(CONTROLS)
