@@ -17,7 +17,8 @@ from posture.catalog.controls import CONTROLS, Control
 from posture.catalog.frameworks import FRAMEWORKS
 from posture.evaluate.scoring import GRADE_FLOORS, NO_GRADE, SECTION_CONTROLS
 from posture.exports.errors import ExportError
-from posture.models import Cluster, ControlResult, Scope, Status
+from posture.models import Cluster, ControlResult, NetworkPath, Scope, Status
+from posture.normalize import CONNECTIVITY_STATUSES
 from posture.read.clusters import cluster_list
 
 GRADES = (*(letter for letter, _ in GRADE_FLOORS), NO_GRADE)
@@ -29,12 +30,17 @@ MULTIPLE = ("control", "status", "severity")
 
 @dataclass(frozen=True)
 class ExportFilters:
+    q: str = ""  # name contains, as on the clusters page
     scope: str = ""
     subscription: str = ""
     resource_group: str = ""
     location: str = ""
     tag: str = ""
     grade: str = ""
+    distribution: str = ""
+    infrastructure: str = ""
+    connectivity: str = ""
+    network_path: str = ""
     control: tuple[str, ...] = ()
     status: tuple[str, ...] = ()
     severity: tuple[str, ...] = ()
@@ -71,6 +77,8 @@ class ExportFilters:
         problems += _unknown("status", self.status, STATUSES)
         problems += _unknown("severity", self.severity, SEVERITIES)
         problems += _unknown("grade", [self.grade] if self.grade else [], GRADES)
+        problems += _unknown("connectivity", [self.connectivity] if self.connectivity else [], sorted(CONNECTIVITY_STATUSES))
+        problems += _unknown("network path", [self.network_path] if self.network_path else [], NetworkPath.values)
         framework = FRAMEWORKS.get(self.framework)
         if self.framework and framework is None:
             problems.append(f"unknown framework {self.framework!r} (one of {', '.join(FRAMEWORKS)})")
@@ -103,12 +111,17 @@ class ExportFilters:
         """The selected clusters, by name then pk. With a status filter, only clusters holding a
         finding that passes it (a selected control in one of those statuses)."""
         clusters = cluster_list(
+            q=self.q,
             scope=self.scope,
             subscription=self.subscription,
             resource_group=self.resource_group,
             location=self.location,
             tag=self.tag,
             grade=self.grade,
+            distribution=self.distribution,
+            infrastructure=self.infrastructure,
+            connectivity=self.connectivity,
+            network_path=self.network_path,
             removed=self.removed,
             sort="name",
         )

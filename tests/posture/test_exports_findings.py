@@ -13,6 +13,7 @@ from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.evaluate.scoring import SECTION_CONTROLS
 from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS
 from posture.models import Cluster, ControlResult, Status
+from posture.read.clusters import cluster_list
 from tests.posture.exports_fleet import FLEET_CLUSTERS, ScannedFleet, build, read_csv, read_jsonl, read_xlsx, scan_fleet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,6 +141,21 @@ def test_cluster_and_control_filters_select_the_matching_rows(fleet: ScannedFlee
     prod = {c.arm_id for c in Cluster.objects.all() if c.tags.get("env") == "prod"}
     assert len(rows) == len(prod) * len(high) > 0
     assert {r["control"] for r in rows} == high and {r["arm_id"] for r in rows} == prod
+
+
+def test_the_clusters_page_filters_select_the_same_clusters_in_an_export(fleet: ScannedFleet) -> None:
+    cluster = Cluster.objects.exclude(network_path="").order_by("name").first()
+    page = {
+        "q": cluster.name[2:8],
+        "network_path": cluster.network_path,
+        "connectivity": cluster.connectivity_status,
+        "distribution": cluster.distribution,
+        "infrastructure": cluster.infrastructure,
+    }
+    expected = {c.arm_id for c in cluster_list(**page)}
+    rows = read_csv(build("scorecards", "csv", **page)[0])
+    assert cluster.arm_id in expected
+    assert {r["arm_id"] for r in rows} == expected
 
 
 def test_scorecards_hold_each_clusters_score_and_counts_by_status(fleet: ScannedFleet) -> None:
