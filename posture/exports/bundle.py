@@ -9,7 +9,9 @@
 Each file is hashed (SHA-256) and measured as it is compressed, so nothing holds a whole file or
 the bundle in memory. On a clean exit the zip gets `manifest.json` (sorted keys, UTF-8),
 `manifest.sig` (base64 Ed25519 signature of the manifest's exact bytes) and `public_key.pem`, and
-only then is it renamed to `path`; on an error the partial file is deleted.
+only then is it renamed to `path`; on an error the partial file is deleted. Given a writable
+binary stream instead of a path, the bundle is written straight to it (it needs no seek: members
+then carry data descriptors) and what reached it on an error is the caller's to discard.
 """
 
 from __future__ import annotations
@@ -131,14 +133,15 @@ def queries_in_use() -> list[dict[str, str]]:
 class EvidenceBundle:
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | IO[bytes],
         *,
         scope: Mapping[str, Any],
         filters: Mapping[str, Any],
         as_of: dt.datetime,
         scan_ids: Iterable[Any] = (),
     ) -> None:
-        self.path = Path(path)
+        self._stream = path if hasattr(path, "write") else None
+        self.path = None if self._stream is not None else Path(path)  # type: ignore[arg-type]
         self.scope = dict(scope)
         self.filters = dict(filters)
         self.as_of = as_of
@@ -151,6 +154,9 @@ class EvidenceBundle:
         self._temporary: IO[bytes] | None = None
 
     def __enter__(self) -> EvidenceBundle:
+        if self.path is None:
+            self._zip = zipfile.ZipFile(self._stream, "w", compression=zipfile.ZIP_DEFLATED)  # type: ignore[arg-type]
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._temporary = tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part", delete=False)
         self._zip = zipfile.ZipFile(self._temporary, "w", compression=zipfile.ZIP_DEFLATED)
@@ -224,13 +230,15 @@ class EvidenceBundle:
         self._zip.writestr(self._member_info(name), data)
 
     def _finish(self) -> None:
-        assert self._zip is not None and self._temporary is not None
+        assert self._zip is not None
         try:
             manifest = json.dumps(self.manifest(), sort_keys=True, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
             self._write_member(MANIFEST, manifest)
             self._write_member(SIGNATURE, b64encode(signing.sign(manifest)) + b"\n")
             self._write_member(PUBLIC_KEY, signing.public_key_pem())
             self._zip.close()
+            if self._temporary is None:  # a stream: the caller owns it
+                return
             self._temporary.flush()
             os.fsync(self._temporary.fileno())
             self._temporary.close()
@@ -240,10 +248,12 @@ class EvidenceBundle:
             raise
 
     def _abandon(self) -> None:
-        assert self._zip is not None and self._temporary is not None
+        assert self._zip is not None
         try:
             self._zip.close()
         except Exception:  # noqa: BLE001, S110 - the file is deleted anyway
             pass
+        if self._temporary is None:
+            return
         self._temporary.close()
         Path(self._temporary.name).unlink(missing_ok=True)

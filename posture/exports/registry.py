@@ -1,19 +1,37 @@
-"""The single registry of exports: kind × format → row reader, columns, writer, content type and
-file extension. Later kinds (report, bundle, oscal) register here too."""
+"""The single registry of exports: kind × format → what writes it, its content type and file
+extension. Row kinds (findings, scorecards) pair a row reader with a writer per format; documents
+(a benchmark report, the evidence bundle) are written whole by one function. Later kinds (oscal)
+register here too. Every entry offers check(filters), write(filters, out, progress=),
+content_type and extension."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
+from posture.exports.bundle_build import write_bundle
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
+from posture.exports.report_export import check_report, write_report_html, write_report_pdf
 from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Progress, findings_rows, scorecard_rows
 from posture.exports.writers import Written, write_csv, write_jsonl, write_xlsx
 
 Reader = Callable[..., Iterator[dict[str, Any]]]  # (filters, *, progress) -> rows
 Writer = Callable[[Iterable[dict[str, Any]], Sequence[str], BinaryIO], Written]
+Build = Callable[..., Written]  # (filters, out, *, progress) -> Written
+
+
+class Exporter(Protocol):
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def extension(self) -> str: ...
+
+    def check(self, filters: ExportFilters) -> None: ...
+
+    def write(self, filters: ExportFilters, out: BinaryIO, *, progress: Progress | None = None) -> Written: ...
 
 
 @dataclass(frozen=True)
@@ -44,8 +62,32 @@ class ExportType:
     def extension(self) -> str:
         return self.format.extension
 
+    def check(self, filters: ExportFilters) -> None:
+        """Every filter applies to rows: ExportFilters.parse checked them all."""
+
     def write(self, filters: ExportFilters, out: BinaryIO, *, progress: Progress | None = None) -> Written:
         return self.format.writer(self.kind.reader(filters, progress=progress), self.kind.columns, out)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A kind × format written whole by `build`; `checks` refuses filters it cannot honour, before
+    any work or audit row. `rows` in what it returns: what the document counts (see its build)."""
+
+    kind: str
+    format: str
+    build: Build
+    content_type: str
+    extension: str
+    checks: Callable[[ExportFilters], None] | None = None
+
+    def check(self, filters: ExportFilters) -> None:
+        if self.checks:
+            self.checks(filters)
+
+    def write(self, filters: ExportFilters, out: BinaryIO, *, progress: Progress | None = None) -> Written:
+        self.check(filters)
+        return self.build(filters, out, progress=progress)
 
 
 CSV = Format("csv", write_csv, "text/csv; charset=utf-8", "csv")
@@ -54,14 +96,22 @@ XLSX = Format("xlsx", write_xlsx, "application/vnd.openxmlformats-officedocument
 FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS)
 SCORECARDS = Kind("scorecards", scorecard_rows, SCORECARD_COLUMNS)
 
-EXPORTS: dict[tuple[str, str], ExportType] = {
+EXPORTS: dict[tuple[str, str], Exporter] = {
     (kind.name, fmt.name): ExportType(kind, fmt) for kind in (FINDINGS, SCORECARDS) for fmt in (CSV, JSONL, XLSX)
 }
 
 
-def register(export: ExportType) -> None:
-    """Add a kind × format (the reports, bundle and OSCAL register theirs)."""
-    EXPORTS[(export.kind.name, export.format.name)] = export
+def register(export: ExportType | Document) -> None:
+    """Add a kind × format (OSCAL registers its own)."""
+    if isinstance(export, Document):
+        EXPORTS[(export.kind, export.format)] = export
+    else:
+        EXPORTS[(export.kind.name, export.format.name)] = export
+
+
+register(Document("report", "html", write_report_html, "text/html; charset=utf-8", "html", check_report))
+register(Document("report", "pdf", write_report_pdf, "application/pdf", "pdf", check_report))
+register(Document("bundle", "zip", write_bundle, "application/zip", "zip"))
 
 
 def kinds() -> list[str]:
@@ -72,7 +122,7 @@ def formats(kind: str) -> list[str]:
     return [fmt for k, fmt in EXPORTS if k == kind]
 
 
-def export_type(kind: str, fmt: str) -> ExportType:
+def export_type(kind: str, fmt: str) -> Exporter:
     found = EXPORTS.get((kind, fmt))
     if found is None:
         if kind not in kinds():

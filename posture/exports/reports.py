@@ -198,7 +198,11 @@ def benchmark_report(framework_id: str, scope_ids: Sequence[int] | None, as_of: 
 
 def report_html(framework_id: str, scope_ids: Sequence[int] | None, as_of: dt.datetime, limit: int = DEFAULT_LIMIT) -> str:
     """The printable HTML report (self-contained: its CSS is inline, its chart is inline SVG)."""
-    report = benchmark_report(framework_id, scope_ids, as_of, limit)
+    return render_report(benchmark_report(framework_id, scope_ids, as_of, limit))
+
+
+def render_report(report: BenchmarkReport) -> str:
+    """The report's printable HTML, the source of its PDF too."""
     return render_to_string(TEMPLATE, {"report": report, "statuses": STATUS_LABELS})
 
 
@@ -206,7 +210,11 @@ def write_report_pdf(
     framework_id: str, scope_ids: Sequence[int] | None, as_of: dt.datetime, out: str | Path | IO[bytes], limit: int = DEFAULT_LIMIT
 ) -> None:
     """The same report as PDF: page numbers, the as-of time and the scope on every page."""
+    html_to_pdf(report_html(framework_id, scope_ids, as_of, limit), out)
+
+
+def html_to_pdf(html: str, out: str | Path | IO[bytes]) -> None:
+    """A report's HTML (render_report) printed to PDF; `out` needs only write()."""
     from weasyprint import HTML  # imported on use: it loads Pango, which the web pages never need
 
-    html = report_html(framework_id, scope_ids, as_of, limit)
     HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf(out)

@@ -18,7 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from posture.catalog.controls import Control
 from posture.catalog.frameworks import Ref
@@ -92,10 +93,13 @@ def findings_rows(filters: ExportFilters, *, progress: Progress | None = None) -
         results = ControlResult.objects.filter(cluster_id__in=[c["pk"] for c in chunk], control__in=ids)
         if filters.status:
             results = results.filter(status__in=filters.status)
-        found = {(r["cluster_id"], r["control"]): r for r in results.values(*RESULT_FIELDS)}
+        # Evidence as the database's JSON text, made canonical once per distinct value in the chunk.
+        results = results.annotate(evidence_text=Cast("evidence", TextField()))
+        found = {(r["cluster_id"], r["control"]): r for r in results.values(*RESULT_FIELDS, "evidence_text")}
         attestations, exceptions = _governance(found.values())
+        evidence: dict[str | None, str] = {}
         for cluster in chunk:
-            identity = _identity(cluster)
+            identity = {**_identity(cluster), "scan_id": _text(cluster["facts_scan_id"])}
             for control, columns in controls:
                 result = found.get((cluster["pk"], control.id))
                 if result is None and filters.status:
@@ -103,11 +107,10 @@ def findings_rows(filters: ExportFilters, *, progress: Progress | None = None) -
                 yield {
                     **identity,
                     **columns,
-                    **_verdict(result),
+                    **_verdict(result, evidence),
                     **_decision(attestations.get(result and result["attestation_id"]), ATTESTATION_COLUMNS),
                     **_decision(exceptions.get(result and result["exception_id"]), EXCEPTION_COLUMNS),
                     "since": _iso(result and result["since"]),
-                    "scan_id": _text(cluster["facts_scan_id"]),
                 }
 
 
@@ -139,7 +142,7 @@ def scorecard_rows(filters: ExportFilters, *, progress: Progress | None = None) 
             }
 
 
-RESULT_FIELDS = ("cluster_id", "control", "status", "reason", "detail", "evidence", "attestation_id", "exception_id", "since")
+RESULT_FIELDS = ("cluster_id", "control", "status", "reason", "detail", "attestation_id", "exception_id", "since")
 
 
 def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterator[list[dict[str, Any]]]:
@@ -189,9 +192,12 @@ def _governance(results: Any) -> tuple[dict[int, dict[str, Any]], dict[int, dict
     )
 
 
+NO_DECISION = {id(columns): dict.fromkeys(columns) for columns in (ATTESTATION_COLUMNS, EXCEPTION_COLUMNS)}
+
+
 def _decision(found: dict[str, Any] | None, columns: dict[str, str]) -> dict[str, Any]:
     if not found:
-        return dict.fromkeys(columns)
+        return NO_DECISION[id(columns)]  # shared: callers only unpack it
     return {column: _iso(found[field]) if field == "expires_at" else found[field] for column, field in columns.items()}
 
 
@@ -216,15 +222,14 @@ def _control_columns(control: Control) -> dict[str, Any]:
     }
 
 
-def _verdict(result: dict[str, Any] | None) -> dict[str, Any]:
+def _verdict(result: dict[str, Any] | None, evidence: dict[str | None, str]) -> dict[str, Any]:
     if result is None:
         return {"status": "", "reason": "", "detail": NOT_EVALUATED, "evidence": ""}
-    return {
-        "status": result["status"],
-        "reason": result["reason"],
-        "detail": result["detail"],
-        "evidence": json.dumps(result["evidence"], sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-    }
+    text = result["evidence_text"]
+    if text not in evidence:
+        value = None if text is None else json.loads(text)
+        evidence[text] = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return {"status": result["status"], "reason": result["reason"], "detail": result["detail"], "evidence": evidence[text]}
 
 
 def format_tags(tags: dict[str, Any] | None) -> str:

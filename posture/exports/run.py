@@ -28,7 +28,8 @@ def export_to_file(
     """Write the `kind` export in `fmt` to `out` and return its audit row, `succeeded` with the
     rows, SHA-256 and size written. On any failure the row is `failed` with the error and the
     exception propagates: what reached `out` is partial, and the caller's to delete."""
-    export_as = export_type(kind, fmt)  # an unknown kind or format fails before any audit row
+    export_as = export_type(kind, fmt)  # an unknown kind or format, or filters it cannot honour,
+    export_as.check(filters)  # fail before any audit row
     name = actor or (user.get_username() if user is not None else "")
     export = Export.objects.create(
         kind=kind, format=fmt, filters=filters.as_dict(), requested_by=user, requested_by_name=name, state=Export.State.RUNNING

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -18,6 +19,7 @@ from typing import Any, BinaryIO
 import xlsxwriter
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_FIRST = frozenset(FORMULA_STARTS)
 FLUSH_ROWS = 500
 
 
@@ -66,14 +68,23 @@ def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], out: Binar
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
+    values = _getter(columns)
     count = 0
     for row in rows:
-        writer.writerow([neutralise(row[c]) for c in columns])
+        # neutralise(), inlined: this loop runs once per finding (hundreds of thousands of times).
+        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in FORMULA_FIRST else v for v in values(row)])
         count += 1
         if count % FLUSH_ROWS == 0:
             _drain(buffer, sink)
     _drain(buffer, sink)
     return sink.written(count)
+
+
+def _getter(columns: Sequence[str]) -> Any:
+    """row → its values in column order, as a tuple even for one column."""
+    if len(columns) == 1:
+        return lambda row: (row[columns[0]],)
+    return operator.itemgetter(*columns)
 
 
 def _drain(buffer: io.StringIO, sink: HashingWriter) -> None:

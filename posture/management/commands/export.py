@@ -13,11 +13,15 @@ from posture.exports.filters import MULTIPLE, ExportFilters
 from posture.exports.registry import EXPORTS, export_type
 from posture.exports.run import export_to_file
 
+ROW_KINDS = ("findings", "scorecards")  # their progress counts clusters; documents count steps
 FILTERS = ("scope", "subscription", "resource_group", "location", "tag", "grade", "control", "status", "severity", "framework", "section")
 
 
 class Command(BaseCommand):
-    help = "Export findings or scorecards as CSV, JSON Lines or Excel, with the filters of the clusters and benchmark pages."
+    help = (
+        "Export findings or scorecards (csv, jsonl, xlsx), a benchmark report (html, pdf; --framework required) or the "
+        "signed evidence bundle (zip), with the filters of the clusters and benchmark pages."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kind", choices=sorted({kind for kind, _ in EXPORTS}))
@@ -35,8 +39,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            export_type(options["kind"], options["format"])
             filters = ExportFilters.parse({name: options[name] for name in (*FILTERS, "removed") if options[name]})
+            export_type(options["kind"], options["format"]).check(filters)
         except ExportError as exc:
             raise CommandError(str(exc)) from exc
         output = Path(options["output"])
@@ -47,7 +51,8 @@ class Command(BaseCommand):
         handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
         try:
             with os.fdopen(handle, "wb") as out:
-                export = export_to_file(options["kind"], options["format"], filters, out, actor=_os_user(), progress=self._progress_bar())
+                progress = self._progress_bar("clusters" if options["kind"] in ROW_KINDS else "steps")
+                export = export_to_file(options["kind"], options["format"], filters, out, actor=_os_user(), progress=progress)
             os.replace(temporary, output)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
@@ -57,7 +62,7 @@ class Command(BaseCommand):
                 self.stdout.write("")  # end the progress line
         self.stdout.write(f"{export.rows:,} rows, {export.size:,} bytes, sha256 {export.sha256} → {output} (export {export.pk})")
 
-    def _progress_bar(self) -> Any:
+    def _progress_bar(self, unit: str) -> Any:
         # A plain \r line, like `scan --wait`: no progress library is a runtime dependency
         # (rich comes only with the dev tools). Logs and pipes get no bar.
         if not self.stdout.isatty():
@@ -65,7 +70,7 @@ class Command(BaseCommand):
 
         def show(done: int, total: int, width: int = 30) -> None:
             filled = int(width * done / total) if total else width
-            self.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] clusters {done:,}/{total:,}", ending="")
+            self.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {unit} {done:,}/{total:,}", ending="")
 
         return show
 

@@ -1,0 +1,90 @@
+"""Export speed and memory on PostgreSQL: the findings CSV and the whole evidence bundle.
+
+    python bench/export.py --clusters 50000
+
+The fleet is collected once from the emulator (quota off, not timed) and evaluated by its scan.
+Each export then runs as `manage.py export …` in a child process of its own, as the CLI or a
+worker would; its peak RSS is the child's ru_maxrss (os.wait4). `seconds` is the export itself
+(its audit row, created to finished), `process_s` the child's wall time, Django's start included.
+The last two lines read `… rows=… rows_per_s=… peak_rss_mb=…`: findings CSV, then the bundle
+(rows: the findings it holds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import DEFAULT_DATABASE, ROOT, Emulator, add_scope, app_env, manage, reset_database  # noqa: E402
+
+
+def timed_export(env: dict[str, str], output: Path, *args: str) -> tuple[float, float]:
+    """Runs one export in a child process: (wall seconds, peak RSS in MiB)."""
+    command = [sys.executable, "manage.py", "export", *args, "--output", str(output)]
+    began = time.monotonic()
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.monotonic() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    errors = child.stderr.read().decode() if child.stderr else ""
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({child.returncode}):\n{errors}")
+    return seconds, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database", default=DEFAULT_DATABASE)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    reset_database(args.database)
+    emulator = Emulator(args.clusters, args.seed, "off", work / "emulator")
+    info = emulator.info
+    # No broker: the scan runs in this machine's own process, start to finish (setup, not timed).
+    env = app_env(args.database, "", AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
+    env.pop("CELERY_BROKER_URL")
+    try:
+        add_scope(env, info)
+        began = time.monotonic()
+        manage(env, "scan", "--scope", "bench", "--wait")
+    finally:
+        emulator.stop()
+    print(f"collected and evaluated {args.clusters:,} clusters in {time.monotonic() - began:.0f} s (setup)", flush=True)
+
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from posture.models import Export
+
+    lines = []
+    try:
+        for label, kind, fmt in (("findings_csv", "findings", "csv"), ("bundle", "bundle", "zip")):
+            output = work / f"{label}.{fmt}"
+            process_s, peak_mb = timed_export(env, output, kind, "--format", fmt)
+            export = Export.objects.filter(kind=kind, format=fmt).latest("created_at")
+            seconds = (export.finished_at - export.created_at).total_seconds()
+            rows = export.rows or 0
+            print(f"{label}: {output.stat().st_size / 2**20:.0f} MiB in {process_s:.1f} s (process)", flush=True)
+            lines.append(
+                f"{label} rows={rows} seconds={seconds:.1f} process_s={process_s:.1f} "
+                f"rows_per_s={rows / seconds:.0f} peak_rss_mb={peak_mb:.0f}"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
