@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, Protocol
 from posture.exports.bundle_build import write_bundle
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
+from posture.exports.oscal import OSCAL_CONTENT_TYPE, write_oscal
 from posture.exports.report_export import check_report, write_report_html, write_report_pdf
 from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Progress, findings_rows, scorecard_rows
 from posture.exports.writers import Written, write_csv, write_jsonl, write_xlsx
@@ -102,7 +103,7 @@ EXPORTS: dict[tuple[str, str], Exporter] = {
 
 
 def register(export: ExportType | Document) -> None:
-    """Add a kind × format (OSCAL registers its own)."""
+    """Add a kind × format."""
     if isinstance(export, Document):
         EXPORTS[(export.kind, export.format)] = export
     else:
@@ -112,6 +113,7 @@ def register(export: ExportType | Document) -> None:
 register(Document("report", "html", write_report_html, "text/html; charset=utf-8", "html", check_report))
 register(Document("report", "pdf", write_report_pdf, "application/pdf", "pdf", check_report))
 register(Document("bundle", "zip", write_bundle, "application/zip", "zip"))
+register(Document("oscal", "json", write_oscal, OSCAL_CONTENT_TYPE, "json"))
 
 
 def kinds() -> list[str]:

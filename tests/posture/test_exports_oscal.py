@@ -4,6 +4,7 @@ checked against the database and the catalog."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pydantic
 import pytest
+from django.core.management import call_command
 from trestle.oscal import OSCAL_VERSION
 from trestle.oscal import assessment_results as ar
 
@@ -19,7 +21,7 @@ from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.exports.filters import ExportFilters
 from posture.exports.oscal import OSCAL_NS, write_oscal
 from posture.exports.writers import Written
-from posture.models import ControlResult, Scope, Status
+from posture.models import ControlResult, Export, Scope, Status
 from posture.scans.evaluation import evaluate_scope
 from tests.posture.exports_fleet import FLEET_CLUSTERS, ScannedFleet, scan_fleet
 from tests.web.conftest import HOSTILE, add_cluster, finished_scan
@@ -204,3 +206,13 @@ def test_names_with_control_characters_keep_the_document_valid_and_exact(db: Any
     identities = sorted(clusters_by_uuid(the_result(text)).values(), key=lambda i: i["arm_id"])
     assert [(i["cluster"], i["arm_id"]) for i in identities] == sorted(((c.name, c.arm_id) for c in clusters), key=lambda p: p[1])
     assert written.rows == len(names) * len(CONTROLS)
+
+
+def test_the_export_command_writes_a_valid_oscal_document_and_audits_it(fleet: ScannedFleet, tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    call_command("export", "oscal", "--format", "json", "--control", "ARC-NP-01", "--output", str(output))
+    text = output.read_text(encoding="utf-8")
+    assert ar.Model.model_validate_json(text).assessment_results.results[0].observations
+    export = Export.objects.get(kind="oscal")
+    assert export.state == Export.State.SUCCEEDED and export.sha256 == hashlib.sha256(output.read_bytes()).hexdigest()
+    assert export.filters == {"control": ["ARC-NP-01"]}
