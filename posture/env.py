@@ -143,7 +143,12 @@ def export_storage(var_dir: Path) -> dict[str, Any]:
     container = env_str("ARC_EXPORT_CONTAINER", "exports")
     if not 3 <= len(container) <= 63:
         raise ImproperlyConfigured(f"ARC_EXPORT_CONTAINER must be 3 to 63 characters, not {container!r}")
-    options = {"azure_container": container, "overwrite_files": True, "timeout": env_int("ARC_EXPORT_STORAGE_TIMEOUT", 60, minimum=1)}
+    timeout = env_int("ARC_EXPORT_STORAGE_TIMEOUT", 60, minimum=1)
+    # The SDK waits 15 s, then 45 s... between retries: minutes before an outage is reported.
+    # These (its ExponentialRetry's options) wait about 1, 3 and 5 s.
+    retries = env_int("ARC_EXPORT_STORAGE_RETRIES", 3, minimum=0, maximum=10)
+    client = {"retry_total": retries, "initial_backoff": 1, "increment_base": 2, "connection_timeout": min(timeout, 20)}
+    options = {"azure_container": container, "overwrite_files": True, "timeout": timeout, "client_options": client}
     connection_string = env_secret("AZURE_STORAGE_CONNECTION_STRING")
     account_name, account_key = env_str("AZURE_STORAGE_ACCOUNT_NAME"), env_secret("AZURE_STORAGE_ACCOUNT_KEY")
     if connection_string:
@@ -154,4 +159,4 @@ def export_storage(var_dir: Path) -> dict[str, Any]:
         raise ImproperlyConfigured(
             "ARC_EXPORT_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
         )
-    return {"BACKEND": "storages.backends.azure_storage.AzureStorage", "OPTIONS": options}
+    return {"BACKEND": "posture.exports.storage.ExportBlobStorage", "OPTIONS": options}

@@ -15,9 +15,9 @@ from posture.env import export_storage
 from posture.exports import jobs
 from posture.exports.filters import ExportFilters
 from posture.models import Export
-from tests.posture.azurite import KEY, Azurite, azurite, connection_string  # noqa: F401 (the fixture)
+from tests.posture.azurite import KEY, Azurite, connection_string
+from tests.posture.conftest import SMALL_FLEET as CLUSTERS
 from tests.posture.faults import free_port
-from tests.posture.test_export_jobs import CLUSTERS, fleet  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,7 @@ def use_azure(settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, co
     monkeypatch.setenv("ARC_EXPORT_STORAGE", "azure")
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection)
     monkeypatch.setenv("ARC_EXPORT_STORAGE_TIMEOUT", "5")
+    monkeypatch.setenv("ARC_EXPORT_STORAGE_RETRIES", "1")
     settings.STORAGES = {**settings.STORAGES, "exports": export_storage(tmp_path)}
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -42,7 +43,12 @@ def build(kind: str, fmt: str, django_capture_on_commit_callbacks: Any) -> Expor
 
 
 def test_an_export_round_trips_through_blob_storage_with_the_audit_rows_sha256(
-    fleet: Any, azurite: Azurite, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, django_capture_on_commit_callbacks: Any
+    small_fleet: Any,
+    azurite: Azurite,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     use_azure(settings, monkeypatch, tmp_path, azurite.connection_string)
     # The bundle kind is registered by another part of this issue; findings in Excel until then.
@@ -63,7 +69,7 @@ def test_an_export_round_trips_through_blob_storage_with_the_audit_rows_sha256(
 
 
 def test_an_unreachable_storage_account_fails_the_export_clearly_and_leaves_nothing(
-    fleet: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, django_capture_on_commit_callbacks: Any
+    small_fleet: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     scratch = use_azure(settings, monkeypatch, tmp_path, connection_string(free_port()))  # nothing listens there
     export = build("findings", "csv", django_capture_on_commit_callbacks)

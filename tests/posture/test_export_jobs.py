@@ -23,23 +23,10 @@ from posture.exports.filters import ExportFilters
 from posture.exports.registry import ExportType, Format
 from posture.exports.writers import Written
 from posture.models import Export, Scope
-from posture.scans.evaluation import evaluate_scope
 from tests.conftest import make_user
-from tests.web.conftest import add_cluster, finished_scan
+from tests.posture.conftest import SMALL_FLEET as CLUSTERS
 
 pytestmark = pytest.mark.django_db
-SUB = "22222222-2222-2222-2222-222222222222"
-CLUSTERS = 6
-
-
-@pytest.fixture
-def fleet(db: Any) -> Scope:
-    scope = Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com")
-    scan = finished_scan(scope, [SUB])
-    for n in range(CLUSTERS):
-        add_cluster(scope, scan, n, name=f"cluster-{n}")
-    evaluate_scope(scope.pk, scan=scan)
-    return scope
 
 
 @pytest.fixture
@@ -78,7 +65,7 @@ def failing_writer(exc: OSError) -> Any:
 
 
 def test_a_requested_export_is_built_into_storage_and_its_row_describes_the_file(
-    fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any
+    small_fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     export = request(django_capture_on_commit_callbacks, severity="high")
     assert export.state == Export.State.SUCCEEDED, export.error
@@ -97,14 +84,16 @@ def test_a_requested_export_is_built_into_storage_and_its_row_describes_the_file
     assert leftovers(store) == []
 
 
-def test_the_retention_comes_from_the_setting(fleet: Scope, store: Path, settings: Any, django_capture_on_commit_callbacks: Any) -> None:
+def test_the_retention_comes_from_the_setting(
+    small_fleet: Scope, store: Path, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     settings.ARC_EXPORT_RETENTION_DAYS = 2
     export = request(django_capture_on_commit_callbacks, kind="scorecards", fmt="xlsx")
     assert export.expires_at - export.finished_at == dt.timedelta(days=2)
 
 
 def test_a_rerun_or_second_delivery_of_a_finished_export_does_nothing(
-    fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any
+    small_fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     export = request(django_capture_on_commit_callbacks)
     path = store / "store" / export.file_name
@@ -116,7 +105,7 @@ def test_a_rerun_or_second_delivery_of_a_finished_export_does_nothing(
     assert stored(store) == [path] and (path.stat().st_mtime_ns, path.read_bytes()) == before
 
 
-def test_an_unknown_kind_or_format_is_refused_before_any_row(fleet: Scope, store: Path) -> None:
+def test_an_unknown_kind_or_format_is_refused_before_any_row(small_fleet: Scope, store: Path) -> None:
     with pytest.raises(ExportError, match="Unknown export 'secrets'"):
         jobs.request_export(user=None, kind="secrets", fmt="csv", filters=ExportFilters())
     with pytest.raises(ExportError, match="No 'pdf' format for findings"):
@@ -124,7 +113,7 @@ def test_an_unknown_kind_or_format_is_refused_before_any_row(fleet: Scope, store
     assert not Export.objects.exists()
 
 
-def test_bad_stored_filters_fail_the_build_clearly_and_leave_nothing(fleet: Scope, store: Path) -> None:
+def test_bad_stored_filters_fail_the_build_clearly_and_leave_nothing(small_fleet: Scope, store: Path) -> None:
     export = Export.objects.create(kind="findings", format="csv", filters={"grade": "Z", "colour": "red"})
     jobs.build_export(str(export.pk))
     export.refresh_from_db()
@@ -134,7 +123,7 @@ def test_bad_stored_filters_fail_the_build_clearly_and_leave_nothing(fleet: Scop
 
 
 def test_a_full_disk_fails_the_build_clearly_and_leaves_nothing(
-    fleet: Scope, store: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+    small_fleet: Scope, store: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     full = Format("csv", failing_writer(OSError(errno.ENOSPC, "No space left on device")), "text/csv", "csv")
     monkeypatch.setitem(registry.EXPORTS, ("findings", "csv"), ExportType(registry.FINDINGS, full))
@@ -145,7 +134,7 @@ def test_a_full_disk_fails_the_build_clearly_and_leaves_nothing(
 
 
 def test_a_storage_that_refuses_the_file_fails_the_build_and_keeps_no_part_of_it(
-    fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any
+    small_fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     (store / "store").mkdir()
     (store / "store" / "exports").write_text("a file where the folder should be")
@@ -155,7 +144,7 @@ def test_a_storage_that_refuses_the_file_fails_the_build_and_keeps_no_part_of_it
     assert stored(store) == [store / "store" / "exports"] and leftovers(store) == []
 
 
-def test_a_dead_workers_build_is_handed_out_again_and_finished_once(fleet: Scope, store: Path, settings: Any) -> None:
+def test_a_dead_workers_build_is_handed_out_again_and_finished_once(small_fleet: Scope, store: Path, settings: Any) -> None:
     export = Export.objects.create(kind="findings", format="csv", filters={})
     name = store / "store" / f"exports/{export.pk}.csv"
     long_ago = timezone.now() - dt.timedelta(seconds=settings.ARC_WATCHDOG_STALE_SECONDS + 1)
@@ -171,7 +160,7 @@ def test_a_dead_workers_build_is_handed_out_again_and_finished_once(fleet: Scope
     assert jobs.requeue_orphaned() == {"exports_requeued": 0, "exports_failed": 0}
 
 
-def test_a_live_build_is_left_alone_and_a_stale_claim_cannot_finish(fleet: Scope, store: Path) -> None:
+def test_a_live_build_is_left_alone_and_a_stale_claim_cannot_finish(small_fleet: Scope, store: Path) -> None:
     export = Export.objects.create(kind="findings", format="csv", filters={})
     now = timezone.now()
     Export.objects.filter(pk=export.pk).update(state=Export.State.RUNNING, claimed_at=now, heartbeat_at=now, attempts=1)
@@ -185,7 +174,7 @@ def test_a_live_build_is_left_alone_and_a_stale_claim_cannot_finish(fleet: Scope
     assert (export.progress_done, export.progress_total) == (0, 0)
 
 
-def test_a_build_whose_worker_keeps_dying_fails_after_the_last_attempt(fleet: Scope, store: Path, settings: Any) -> None:
+def test_a_build_whose_worker_keeps_dying_fails_after_the_last_attempt(small_fleet: Scope, store: Path, settings: Any) -> None:
     export = Export.objects.create(kind="findings", format="csv", filters={})
     long_ago = timezone.now() - dt.timedelta(seconds=settings.ARC_WATCHDOG_STALE_SECONDS + 1)
     Export.objects.filter(pk=export.pk).update(
@@ -200,7 +189,7 @@ def test_a_build_whose_worker_keeps_dying_fails_after_the_last_attempt(fleet: Sc
 
 
 def test_a_pending_export_whose_message_was_lost_is_queued_again_once_per_stale_period(
-    fleet: Scope, store: Path, settings: Any
+    small_fleet: Scope, store: Path, settings: Any
 ) -> None:
     export = Export.objects.create(kind="scorecards", format="jsonl", filters={})
     assert jobs.requeue_orphaned()["exports_requeued"] == 0  # just requested: its message may be on its way
@@ -210,7 +199,7 @@ def test_a_pending_export_whose_message_was_lost_is_queued_again_once_per_stale_
     assert export.state == Export.State.SUCCEEDED and export.rows == CLUSTERS
 
 
-def test_expiry_deletes_expired_files_and_their_rows_only(fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any) -> None:
+def test_expiry_deletes_expired_files_and_their_rows_only(small_fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any) -> None:
     old, young = request(django_capture_on_commit_callbacks), request(django_capture_on_commit_callbacks, kind="scorecards")
     Export.objects.filter(pk=young.pk).update(expires_at=old.expires_at + dt.timedelta(days=1))
     failed = Export.objects.create(kind="findings", format="csv", state=Export.State.FAILED, expires_at=old.expires_at)
@@ -221,7 +210,7 @@ def test_expiry_deletes_expired_files_and_their_rows_only(fleet: Scope, store: P
     assert not Export.objects.filter(pk=failed.pk).exists()
 
 
-def test_only_a_built_unexpired_export_has_a_file(fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any) -> None:
+def test_only_a_built_unexpired_export_has_a_file(small_fleet: Scope, store: Path, django_capture_on_commit_callbacks: Any) -> None:
     pending = Export.objects.create(kind="findings", format="csv")
     with pytest.raises(ExportError, match="no file to download"):
         jobs.export_file(pending)
