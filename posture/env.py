@@ -123,3 +123,40 @@ def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, Any]:
         config.setdefault("OPTIONS", {})
         return config
     raise ImproperlyConfigured(f"DATABASE_URL scheme {scheme!r} is not supported; use postgres:// or sqlite:///")
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def export_storage(var_dir: Path) -> dict[str, Any]:
+    """The STORAGES entry for built exports: ARC_EXPORT_STORAGE=local (the embedded default, files
+    under var_dir/exports) or azure (Blob Storage through django-storages, in ARC_EXPORT_CONTAINER,
+    reached by AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and _KEY). A build
+    run again replaces its file, so both overwrite. Messages never quote the secrets."""
+    if env_choice("ARC_EXPORT_STORAGE", "local", ("local", "azure")) == "local":
+        options: dict[str, Any] = {"location": var_dir / "exports", "base_url": None, "allow_overwrite": True}
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": options}
+    container = env_str("ARC_EXPORT_CONTAINER", "exports")
+    if not 3 <= len(container) <= 63:
+        raise ImproperlyConfigured(f"ARC_EXPORT_CONTAINER must be 3 to 63 characters, not {container!r}")
+    timeout = env_int("ARC_EXPORT_STORAGE_TIMEOUT", 60, minimum=1)
+    # The SDK waits 15 s, then 45 s... between retries: minutes before an outage is reported.
+    # These (its ExponentialRetry's options) wait about 1, 3 and 5 s.
+    retries = env_int("ARC_EXPORT_STORAGE_RETRIES", 3, minimum=0, maximum=10)
+    client = {"retry_total": retries, "initial_backoff": 1, "increment_base": 2, "connection_timeout": min(timeout, 20)}
+    options = {"azure_container": container, "overwrite_files": True, "timeout": timeout, "client_options": client}
+    connection_string = env_secret("AZURE_STORAGE_CONNECTION_STRING")
+    account_name, account_key = env_str("AZURE_STORAGE_ACCOUNT_NAME"), env_secret("AZURE_STORAGE_ACCOUNT_KEY")
+    if connection_string:
+        options["connection_string"] = connection_string
+    elif account_name and account_key:
+        options.update(account_name=account_name, account_key=account_key)
+    else:
+        raise ImproperlyConfigured(
+            "ARC_EXPORT_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
+        )
+    return {"BACKEND": "posture.exports.storage.ExportBlobStorage", "OPTIONS": options}

@@ -22,8 +22,22 @@ EVALUATE_SCOPES = "posture.evaluate_scopes"
 WATCHDOG = "posture.watchdog"
 SCHEDULED_SCAN = "posture.scheduled_scan"
 WORKER_HEARTBEAT = "posture.worker_heartbeat"
+# Exports built into storage (posture/exports/jobs.py), and beat's daily clean-up of expired ones.
+BUILD_EXPORT = "posture.build_export"
+EXPIRE_EXPORTS = "posture.expire_exports"
 
-TASK_NAMES = (START_SCAN, COLLECT_BATCH, EVALUATE_BATCH, FINISH_SCAN, EVALUATE_SCOPES, WATCHDOG, SCHEDULED_SCAN, WORKER_HEARTBEAT)
+TASK_NAMES = (
+    START_SCAN,
+    COLLECT_BATCH,
+    EVALUATE_BATCH,
+    FINISH_SCAN,
+    EVALUATE_SCOPES,
+    WATCHDOG,
+    SCHEDULED_SCAN,
+    WORKER_HEARTBEAT,
+    BUILD_EXPORT,
+    EXPIRE_EXPORTS,
+)
 
 
 _DISCOVERY = threading.Lock()

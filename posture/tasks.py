@@ -12,6 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from posture import task_queue
+from posture.exports import jobs
 from posture.models import Scan, Scope, WorkerHeartbeat
 from posture.scans import batches, finish, start, watchdog
 from posture.scans.evaluation import evaluate_scope
@@ -44,8 +45,8 @@ def finish_scan(scan_id: str) -> None:
 
 @shared_task(name=task_queue.WATCHDOG)
 def run_watchdog() -> dict[str, int]:
-    """Re-queue work orphaned by dead workers or lost messages."""
-    return watchdog.watchdog()
+    """Re-queue work orphaned by dead workers or lost messages: scans, then exports."""
+    return {**watchdog.watchdog(), **jobs.requeue_orphaned()}
 
 
 @shared_task(name=task_queue.EVALUATE_SCOPES)
@@ -70,3 +71,15 @@ def worker_heartbeat(self, queue: str) -> None:  # type: ignore[no-untyped-def]
         queue=queue[:64],
         defaults={"hostname": (self.request.hostname or socket.gethostname())[:255], "seen_at": timezone.now()},
     )
+
+
+@shared_task(name=task_queue.BUILD_EXPORT)
+def build_export(export_id: str) -> None:
+    """Build a requested export into storage (posture/exports/jobs.py)."""
+    jobs.build_export(export_id)
+
+
+@shared_task(name=task_queue.EXPIRE_EXPORTS)
+def expire_exports() -> int:
+    """Beat's daily clean-up: expired export files and their rows."""
+    return jobs.delete_expired()

@@ -35,7 +35,7 @@ def export_to_file(
         kind=kind, format=fmt, filters=filters.as_dict(), requested_by=user, requested_by_name=name, state=Export.State.RUNNING
     )
     try:
-        with _one_snapshot():
+        with one_snapshot():
             written = export_as.write(filters, out, progress=progress)
     except BaseException as exc:
         export.state, export.error, export.finished_at = Export.State.FAILED, f"{type(exc).__name__}: {exc}"[:2000], timezone.now()
@@ -48,7 +48,7 @@ def export_to_file(
 
 
 @contextmanager
-def _one_snapshot() -> Iterator[None]:
+def one_snapshot() -> Iterator[None]:
     """Read every chunk from one snapshot of the database, so an evaluation committing meanwhile
     cannot mix old and new verdicts in one file. PostgreSQL only, and only when no transaction is
     open yet (SET TRANSACTION must come first); elsewhere chunks read what is committed."""

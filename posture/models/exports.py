@@ -29,6 +29,14 @@ class Export(models.Model):
     size = models.PositiveBigIntegerField(null=True, blank=True)
     file_name = models.CharField(max_length=500, blank=True, help_text="Path in storage; blank when the file went elsewhere (the CLI)")
     error = models.TextField(blank=True)
+    # Built by the task (posture/exports/jobs.py): clusters done of all, for the progress bar.
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(default=0)
+    # The running build's claim and liveness: the watchdog hands a build whose heartbeat went
+    # stale to another worker, and only the holder of the latest claim may finish it.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -1,8 +1,9 @@
 """Beat's periodic tasks, kept in django-celery-beat's tables and derived from the scopes.
 
 Called after every migrate and whenever a scope changes, so the database scheduler always
-matches the scopes: one crontab per scope, plus the watchdog and worker heartbeats. A schedule
-beat cannot parse gets no entry (beat would only disable it and log); the pages show it instead.
+matches the scopes: one crontab per scope, plus the watchdog, worker heartbeats and the daily
+expiry of built exports. A schedule beat cannot parse gets no entry (beat would only disable it
+and log); the pages show it instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from posture.cron import cron_problem
 from posture.models import Scope
 
 WATCHDOG = "arc-posture: watchdog"
+EXPIRE_EXPORTS = "arc-posture: expire exports"
 HEARTBEAT = "arc-posture: heartbeat {queue}"
 SCOPE = "arc-posture: scan scope {name}"
 PREFIX = "arc-posture: "
@@ -45,6 +47,10 @@ def sync_periodic_tasks() -> None:
 
     # Expires within its tick: a backlog of watchdog messages is never worth running.
     entry(WATCHDOG, task_queue.WATCHDOG, interval=watchdog_tick, expires=None, expire_seconds=settings.ARC_WATCHDOG_INTERVAL_SECONDS)
+    daily, _ = CrontabSchedule.objects.get_or_create(
+        minute="17", hour="3", day_of_month="*", month_of_year="*", day_of_week="*", timezone="UTC"
+    )
+    entry(EXPIRE_EXPORTS, task_queue.EXPIRE_EXPORTS, crontab=daily)
     for queue in QUEUES:
         entry(
             HEARTBEAT.format(queue=queue),

@@ -25,6 +25,7 @@ from posture.env import (
     env_list,
     env_secret,
     env_str,
+    export_storage,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -230,6 +231,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = not env_bool("STATIC_COLLECTED", False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Built exports (posture/exports/jobs.py): var/exports, or Azure Blob Storage (posture/env.py).
+    "exports": export_storage(VAR_DIR),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if env_bool("STATIC_COLLECTED", False)
@@ -294,6 +297,8 @@ ARC_EVIDENCE_KEEP_SCANS = env_int("ARC_EVIDENCE_KEEP_SCANS", 10, minimum=1)
 # embedded default keeps a key of its own in var/ (posture/exports/signing.py); production refuses.
 EVIDENCE_SIGNING_KEY = base64_key("EVIDENCE_SIGNING_KEY", env_secret("EVIDENCE_SIGNING_KEY"), size=32)
 EVIDENCE_SIGNING_KEY_PATH = VAR_DIR / "evidence_signing_key"
+# Built export files (STORAGES["exports"]) are deleted with their audit rows this many days on.
+ARC_EXPORT_RETENTION_DAYS = env_int("ARC_EXPORT_RETENTION_DAYS", 7, minimum=1)
 
 # --- Azure collection: the operator's clouds and credential names (web/azure_config.py) ---------
 # Admins choose among these by name; only the environment says where secrets and tokens go.

@@ -1,0 +1,225 @@
+"""Exports built by a Celery task into Django's storage (STORAGES["exports"]), and their expiry.
+
+request_export records a pending Export and queues posture.build_export. The task claims it
+(pending → running in one conditional UPDATE: a second delivery finds nothing to claim), writes
+the file to an unnamed temporary file on disk, then saves it to storage as exports/<id>.<ext>.
+A failure marks the export failed and leaves nothing in storage. A worker that dies mid-build
+stops beating: the watchdog hands the export back (requeue_orphaned), the next claim rebuilds it
+under the same name, and only the latest claim may finish it: one request, one file.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import tempfile
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from posture.exports.errors import ExportError
+from posture.exports.filters import ExportFilters
+from posture.exports.registry import export_type
+from posture.exports.run import one_snapshot
+from posture.exports.writers import Written
+from posture.heartbeat import heartbeat_thread
+from posture.models import Export
+from posture.task_queue import BUILD_EXPORT, enqueue
+
+log = logging.getLogger(__name__)
+
+SMALL_EXPORT_ROWS = 10_000  # below this the web streams directly
+# A build whose worker died this many times (a poison request, say one that exhausts memory) fails.
+MAX_ATTEMPTS = 3
+
+
+def exports_storage() -> Storage:
+    return storages["exports"]
+
+
+def request_export(*, user: Any, kind: str, fmt: str, filters: ExportFilters) -> Export:
+    """A pending export of `kind` in `fmt`, queued for posture.build_export once this commits.
+    ExportError for an unknown kind or format (no audit row then)."""
+    export_type(kind, fmt)
+    with transaction.atomic():
+        export = Export.objects.create(
+            kind=kind,
+            format=fmt,
+            filters=filters.as_dict(),
+            requested_by=user,
+            requested_by_name=user.get_username() if user is not None else "",
+        )
+        export_id = str(export.pk)
+        transaction.on_commit(lambda: enqueue(BUILD_EXPORT, export_id=export_id))
+    export.refresh_from_db()  # built already when tasks run in-process
+    return export
+
+
+def build_export(export_id: str) -> None:
+    """The task's body: build a pending export into storage, or do nothing if it is not pending."""
+    claim = timezone.now()
+    claimed = Export.objects.filter(pk=export_id, state=Export.State.PENDING).update(
+        state=Export.State.RUNNING, claimed_at=claim, heartbeat_at=claim, attempts=F("attempts") + 1, progress_done=0, error=""
+    )
+    if not claimed:
+        return  # a second delivery, a re-run, or built already
+    export = Export.objects.get(pk=export_id)
+    try:
+        name = storage_name(export)
+        with tempfile.TemporaryFile(prefix="arc-export-") as scratch:
+            written = _write(export, claim, scratch)
+            scratch.seek(0)
+            saved = _save(name, scratch)
+        _finish(export, claim, saved, written)
+    except Exception as exc:  # noqa: BLE001 - every failure ends the export, with its reason
+        message = failure_message(exc)
+        log.warning("export %s failed: %s", export.pk, message)
+        _delete_quietly(export)
+        Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).update(
+            state=Export.State.FAILED, error=message[:2000], finished_at=timezone.now(), expires_at=_expiry()
+        )
+
+
+def storage_name(export: Export) -> str:
+    return f"exports/{export.pk}.{export_type(export.kind, export.format).extension}"
+
+
+def _write(export: Export, claim: Any, out: Any) -> Written:
+    filters = ExportFilters.parse(export.filters)
+    # A thread beats while the snapshot's read-only transaction holds this connection (PostgreSQL);
+    # elsewhere the progress callback writes in line.
+    threaded = connection.vendor == "postgresql" and not connection.in_atomic_block
+    progress = BuildProgress(export.pk, claim, inline=not threaded)
+    with heartbeat_thread(progress.beat, name=f"export-{export.pk}"), one_snapshot():
+        written = export_type(export.kind, export.format).write(filters, out, progress=progress)
+    out.flush()
+    return written
+
+
+def _save(name: str, content: Any) -> str:
+    try:
+        return exports_storage().save(name, File(content, name=name))
+    except Exception as exc:  # noqa: BLE001 - the storage backend's own errors (Azure, OS)
+        raise ExportError(f"Could not save the export to storage: {type(exc).__name__}: {exc}") from exc
+
+
+def _finish(export: Export, claim: Any, saved: str, written: Written) -> None:
+    now = timezone.now()
+    finished = Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).update(
+        state=Export.State.SUCCEEDED,
+        file_name=saved,
+        rows=written.rows,
+        sha256=written.sha256,
+        size=written.size,
+        finished_at=now,
+        heartbeat_at=now,
+        expires_at=_expiry(now),
+        progress_done=F("progress_total"),
+    )
+    if not finished:  # handed to another worker meanwhile: it writes the same name, unless it gave up
+        log.warning("export %s was claimed again while it was built; leaving it to the new claim", export.pk)
+        if not Export.objects.filter(pk=export.pk, state__in=[Export.State.PENDING, Export.State.RUNNING]).exists():
+            _delete_quietly(export)
+
+
+def failure_message(exc: BaseException) -> str:
+    """What the user reads on the exports page: the reason, never a secret."""
+    if isinstance(exc, ExportError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "Could not write the export: the disk is full (no space left on device)."
+    if isinstance(exc, OSError):
+        return f"Could not write the export: {exc.strerror or exc}."
+    return f"The export failed: {type(exc).__name__}: {exc}"
+
+
+def _delete_quietly(export: Export) -> None:
+    """Remove what a build may have saved (a failed save can leave part of a file)."""
+    try:
+        exports_storage().delete(storage_name(export))
+    except Exception as exc:  # noqa: BLE001 - storage unreachable: nothing was saved either
+        log.warning("export %s: could not delete its file from storage: %s", export.pk, type(exc).__name__)
+
+
+def _expiry(now: Any = None) -> Any:
+    return (now or timezone.now()) + timedelta(days=settings.ARC_EXPORT_RETENTION_DAYS)
+
+
+class BuildProgress:
+    """The progress callback of a build: clusters done of all, written with the heartbeat at most
+    every ARC_PROGRESS_INTERVAL_SECONDS (by the heartbeat thread, or in line when there is none)."""
+
+    def __init__(self, export_id: Any, claim: Any, *, inline: bool) -> None:
+        self.export_id, self.claim, self.inline = export_id, claim, inline
+        self.done = self.total = 0
+        self.beaten_at = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        first = self.total == 0 and total > 0
+        self.done, self.total = done, total
+        if self.inline and (first or time.monotonic() - self.beaten_at >= settings.ARC_PROGRESS_INTERVAL_SECONDS):
+            self.beat()
+
+    def beat(self) -> None:
+        self.beaten_at = time.monotonic()
+        Export.objects.filter(pk=self.export_id, state=Export.State.RUNNING, claimed_at=self.claim).update(
+            progress_done=self.done, progress_total=self.total, heartbeat_at=timezone.now()
+        )
+
+
+def export_file(export: Export) -> File:
+    """The built file, open for reading from storage (the download view streams it).
+    ExportError when there is none: not built (yet), failed, or expired."""
+    if export.state != Export.State.SUCCEEDED or not export.file_name:
+        raise ExportError(f"This export has no file to download ({export.state}).")
+    if export.expires_at is not None and export.expires_at <= timezone.now():
+        raise ExportError("This export has expired; request it again.")
+    return exports_storage().open(export.file_name, "rb")
+
+
+def delete_expired(now: Any = None) -> int:
+    """Delete expired exports: their files from storage, then their rows. A file storage cannot
+    delete now keeps its row, for the next run. Returns how many exports were deleted."""
+    now = now or timezone.now()
+    storage = exports_storage()
+    deleted = 0
+    for export in Export.objects.filter(expires_at__lte=now).only("pk", "file_name").iterator():
+        if export.file_name:
+            try:
+                storage.delete(export.file_name)
+            except Exception as exc:  # noqa: BLE001 - the storage backend's own errors
+                log.warning("expired export %s: could not delete its file: %s", export.pk, type(exc).__name__)
+                continue
+        deleted += Export.objects.filter(pk=export.pk).delete()[0]
+    return deleted
+
+
+def requeue_orphaned(now: Any = None) -> dict[str, int]:
+    """The watchdog's part for exports: a build whose heartbeat went stale (its worker died) goes
+    back to pending and is queued again; so is a pending one whose message was lost. Every
+    change is a conditional UPDATE, so a watchdog racing a live worker changes nothing."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ARC_WATCHDOG_STALE_SECONDS)
+    counts = {"exports_requeued": 0, "exports_failed": 0}
+    orphaned = Q(state=Export.State.RUNNING, heartbeat_at__lt=stale)
+    unqueued = Q(state=Export.State.PENDING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, created_at__lt=stale))
+    for export in Export.objects.filter(orphaned | unqueued):
+        unchanged = Export.objects.filter(pk=export.pk, state=export.state, heartbeat_at=export.heartbeat_at)
+        if export.state == Export.State.RUNNING and export.attempts >= MAX_ATTEMPTS:
+            message = f"The worker building this export was lost {export.attempts} times; giving up."
+            if unchanged.update(state=Export.State.FAILED, error=message, finished_at=now, expires_at=_expiry(now)):
+                counts["exports_failed"] += 1
+                _delete_quietly(export)
+            continue
+        # heartbeat_at of a pending export is when it was last queued: once per stale period.
+        if unchanged.update(state=Export.State.PENDING, claimed_at=None, heartbeat_at=now):
+            counts["exports_requeued"] += 1
+            enqueue(BUILD_EXPORT, export_id=str(export.pk))
+    return counts
