@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from posture.exports import jobs
 from posture.exports.filters import ExportFilters
 from posture.exports.run import export_to_file
 from posture.models import Export, Scan
@@ -31,7 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_a_large_export_started_from_the_clusters_page_is_followed_and_downloaded(
     live_server, page, scanned_fleet: Scan, browser_admin: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, screenshot
 ) -> None:
-    monkeypatch.setattr(jobs, "SMALL_EXPORT_ROWS", 0)  # every export is large: built by the task
+    monkeypatch.setattr("posture.exports.jobs.SMALL_EXPORT_ROWS", 0)  # every export is large: built by the task
     base = live_server.url
     sign_in(page, base, browser_admin.username)
     page.goto(f"{base}{reverse('cluster-list')}?scope={scanned_fleet.scope.name}&sort=-score")

@@ -16,7 +16,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from posture.exports import jobs
 from posture.exports.filters import ExportFilters
 from posture.exports.run import export_to_file
 from posture.models import Export
@@ -40,6 +39,8 @@ def start(client: Client, kind: str, fmt: str, query: str = "", next_page: str =
 @pytest.fixture
 def large_exports(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every findings and scorecards export counts as large: built by the task, not streamed."""
+    from posture.exports import jobs  # the task's module (posture.exports.jobs)
+
     monkeypatch.setattr(jobs, "SMALL_EXPORT_ROWS", 0)
 
 
