@@ -4,7 +4,7 @@ tests/web/test_access.py holds the expected answer of every pattern for every ro
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web.views import accounts, benchmarks, clusters, controls, evidence, governance, health, overview, scans, scopes, users
+from web.views import accounts, benchmarks, clusters, controls, evidence, exports, governance, health, overview, scans, scopes, users
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -28,6 +28,11 @@ urlpatterns = [
     path("scans/<str:scan_id>/progress.json", scans.scan_progress_json, name="scan-progress"),
     path("evidence/<int:pk>/raw.jsonl.gz", scans.evidence_download, name="evidence-download"),
     path("evidence/public-key.pem", evidence.public_key, name="evidence-public-key"),
+    # Exports: GET lists the user's exports, POST starts one (from a page's Export menu)
+    path("exports/", exports.export_list, name="export-list"),
+    path("exports/audit/", exports.export_audit, name="export-audit"),
+    path("exports/<str:export_id>/progress.json", exports.export_progress_json, name="export-progress"),
+    path("exports/<uuid:export_id>/download", exports.export_download, name="export-download"),
     # Scopes
     path("scopes/", scopes.scope_list, name="scope-list"),
     path("scopes/new/", scopes.scope_create, name="scope-create"),

@@ -1,5 +1,5 @@
-// Live scan progress: polls the scan's JSON endpoint every 2 s and updates the <progress>
-// element and counters of each [data-progress-url] box; stops once the scan has finished.
+// Live progress of scans and exports: polls the JSON endpoint every 2 s and updates the
+// <progress> element and counters of each [data-progress-url] box; stops once it has finished.
 "use strict";
 
 (function () {
@@ -40,7 +40,8 @@
       return;
     }
     region.setAttribute("data-key", key);
-    region.textContent =
+    // An export's endpoint words its own announcement; a scan's is built here.
+    region.textContent = data.announce ||
       "Scan " + String(data.state_label).toLowerCase() + ", " + data.percent + "% done (" +
       data.batches_finished + " of " + data.batches_total + " batches)";
   }

@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from posture import governance
-from posture.models import Attestation, Cluster, RiskException, Scan, ScanBatch, Scope
+from posture.models import Attestation, Cluster, Export, RiskException, Scan, ScanBatch, Scope
 from posture.scans.request import scan_request
 from tests.conftest import PASSWORD, make_user, unavailable
 
@@ -129,3 +129,38 @@ def sign_in(page: Any, base_url: str, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(base_url + "/")
+
+
+def shown_exports(user: Any) -> list[Export]:
+    """Exports of every state for the Exports and audit pages: a running one with its progress
+    bar, a failed one with a long error, a finished one with its download link."""
+    now = timezone.now()
+    running = Export.objects.create(
+        kind="bundle", format="zip", requested_by=user, requested_by_name=user.username, state=Export.State.RUNNING
+    )
+    Export.objects.filter(pk=running.pk).update(progress_done=1200, progress_total=4800)
+    failed = Export.objects.create(
+        kind="findings",
+        format="xlsx",
+        requested_by=user,
+        requested_by_name=user.username,
+        state=Export.State.FAILED,
+        filters={"scope": "emulated", "tag": "x" * 300},
+        error="OSError: " + "no space left on device " * 20,
+        finished_at=now,
+    )
+    done = Export.objects.create(
+        kind="findings",
+        format="csv",
+        requested_by=user,
+        requested_by_name=user.username,
+        state=Export.State.SUCCEEDED,
+        filters={"severity": ["high", "medium"], "status": ["fail"]},
+        rows=1234,
+        size=56789,
+        sha256="ab" * 32,
+        file_name="exports/shown.csv",
+        finished_at=now,
+        expires_at=now + dt.timedelta(days=7),
+    )
+    return [running, failed, done]

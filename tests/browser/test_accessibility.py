@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from posture.models import Cluster, Scan, Scope
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import shown_exports, sign_in
 from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -114,11 +114,17 @@ def test_every_page_has_no_serious_or_critical_axe_violation(live_server, axe_pa
         "exception detail": f"/exceptions/{exception.pk}/",
         "new exception": f"/exceptions/new/?control=ARC-PL-01&cluster={hostile.pk}",
         "password change": "/account/password/",
+        "exports": "/exports/",
+        "export audit": "/exports/audit/",
     }
+    shown_exports(browser_admin)
     for name, path in pages.items():
         response = page.goto(base + path)
         assert response.status == 200, (name, response.status)
         check(page, name, found)
+    page.goto(base + "/benchmarks/cis-k8s/")
+    page.locator(".export-menu > summary").click()
+    check(page, "benchmark detail with the export menu open", found)
 
     forms = {
         "new exception": (f"/exceptions/new/?control=ARC-PL-01&cluster={hostile.pk}", "Request exception"),

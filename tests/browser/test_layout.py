@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from posture.models import Cluster, Scan
-from tests.browser.conftest import Governed, sign_in
+from tests.browser.conftest import Governed, shown_exports, sign_in
 from tests.web.test_access import url_patterns
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,6 +23,8 @@ NOT_PAGES = {
     "scan-progress": "JSON, polled by the scan pages",
     "evidence-download": "a gzip download",
     "evidence-public-key": "a PEM download",
+    "export-progress": "JSON, polled by the Exports page",
+    "export-download": "a file download",
     "scan-start": "POST only",
     "attestation-revoke": "POST only",
     "exception-approve": "POST only",
@@ -34,12 +36,13 @@ NOT_PAGES = {
 
 
 @pytest.fixture
-def every_page(scanned_fleet: Scan, governed: Governed) -> dict[str, list[str]]:
+def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> dict[str, list[str]]:
     """Per URL pattern name, the paths of its pages as an admin sees them, with data on each: a
     hostile cluster name, governance records, a running scan."""
     hostile, attestation, exception, running = governed.hostile, governed.attestation, governed.exception, governed.running
     longest = max(Cluster.objects.all(), key=lambda c: len(c.name))
     scope = scanned_fleet.scope.name
+    shown_exports(browser_admin)
     return {
         "login": [reverse("login")],
         "password-change": [reverse("password-change")],
@@ -71,6 +74,8 @@ def every_page(scanned_fleet: Scan, governed: Governed) -> dict[str, list[str]]:
         "exception-detail": [reverse("exception-detail", args=[exception.pk])],
         "user-list": [reverse("user-list")],
         "user-create": [reverse("user-create")],
+        "export-list": [reverse("export-list")],
+        "export-audit": [reverse("export-audit")],
     }
 
 

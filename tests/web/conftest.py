@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from posture import governance, normalize
+from posture.exports.filters import ExportFilters
 from posture.models import Cluster, QueryEvidence, Scan, ScanBatch, Scope
 from posture.roles import ANALYST, VIEWER
 from posture.scans.evaluation import evaluate_scope
@@ -146,9 +147,13 @@ def fleet(make_fleet: Callable[..., Fleet]) -> Fleet:
 
 
 @pytest.fixture
-def sample(make_fleet: Any, admin_user: Any) -> dict[str, dict[str, Any]]:
+def sample(make_fleet: Any, admin_user: Any, analyst: Any, django_capture_on_commit_callbacks: Any) -> dict[str, dict[str, Any]]:
     """URL kwargs for every pattern, pointing at real objects."""
+    from posture.exports.jobs import request_export  # here: the other web tests do not need the task
+
     fleet = make_fleet(3)
+    with django_capture_on_commit_callbacks(execute=True):  # the task builds the file on commit
+        export = request_export(user=analyst, kind="scorecards", fmt="csv", filters=ExportFilters())
     requester = make_user("rita-requester", ANALYST)
     later = timezone.now() + dt.timedelta(days=30)
     attestation = governance.attestation_create(user=requester, control="ARC-NP-02", subscription_id=SUB, statement="ok", expires_at=later)
@@ -167,6 +172,8 @@ def sample(make_fleet: Any, admin_user: Any) -> dict[str, dict[str, Any]]:
         "scan-detail": scan,
         "scan-progress": scan,
         "evidence-download": {"pk": evidence.pk},
+        "export-progress": {"export_id": export.pk},
+        "export-download": {"export_id": export.pk},
         "scope-edit": {"name": fleet.scope.name},
         "scan-start": {"name": fleet.scope.name},
         "attestation-detail": {"pk": attestation.pk},

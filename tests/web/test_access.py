@@ -47,6 +47,12 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "scan-progress": JSON_READ,
     "evidence-download": EXPORT,
     "evidence-public-key": READ,
+    # GET lists the user's exports; an empty POST (no kind) is sent back with a message.
+    "export-list": ((LOGIN, 403, 200, 200), (LOGIN, 403, 302, 302)),
+    "export-audit": ADMIN_READ,
+    # The sample export is the analyst's: another analyst would get a 404.
+    "export-progress": ((401, 403, 200, 200), (401, 405, 405, 405)),
+    "export-download": EXPORT,
     "scope-list": READ,
     "scope-create": ADMIN_FORM,
     "scope-edit": ADMIN_FORM,

@@ -205,3 +205,12 @@ def reltime(value: Any) -> SafeString | str:
         return "–"
     shown = f"{value:%Y-%m-%d %H:%M}"
     return format_html('<time datetime="{}" data-relative title="{} UTC">{} UTC</time>', value.isoformat(), shown, shown)
+
+
+@register.filter
+def filter_summary(filters: dict[str, Any] | None) -> str:
+    """An export's filters as `name=value; …` (several values joined by commas); "none" when the
+    export took the whole fleet."""
+    if not isinstance(filters, dict) or not filters:
+        return "none"
+    return "; ".join(f"{name}={','.join(map(str, value)) if isinstance(value, list) else value}" for name, value in sorted(filters.items()))

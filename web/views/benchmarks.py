@@ -16,6 +16,7 @@ from posture.models import Status
 from posture.read.controls import section_clusters
 from posture.read.fleet import FleetSummary, fleet_state
 from web.views.common import VIEW, found_or_404, paginate
+from web.views.exports import export_menu
 
 SECTION_STATUSES = (Status.FAIL, Status.UNKNOWN, Status.EXCEPTED, Status.PASS)
 
@@ -74,6 +75,7 @@ def benchmark_detail(request: HttpRequest, framework: str) -> HttpResponse:
         "rows": _section_rows(fw, state.latest),
         "statuses": SECTION_STATUSES,
         "printed": PRINTED,
+        "export_menu": export_menu(request, report=True, framework=fw.id),
     }
     return render(request, "posture/benchmark_detail.html", context)
 
@@ -101,5 +103,6 @@ def section_detail(request: HttpRequest, framework: str, section: str) -> HttpRe
         "controls": [{"control": c, "counts": state.latest.control_counts(c.id)} for c in controls],
         # The snapshot counted the section's clusters per status when the results were written.
         "page": paginate(request, clusters, count=counts.get(status, 0) if state.latest.exists else None),
+        "export_menu": export_menu(request, report=True, framework=fw.id, section=sec.id, status=status),
     }
     return render(request, "posture/section_detail.html", context)

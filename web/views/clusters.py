@@ -20,6 +20,7 @@ from posture.read.scans import scan_get
 from posture.remediation.commands import cluster_values, commented_commands
 from web.forms import ClusterFilterForm
 from web.views.common import VIEW, found_or_404, page_size, paginate, split_references
+from web.views.exports import export_menu
 
 # Rendered fragments are keyed by what changes them; the timeout only bounds memory.
 FRAGMENT_SECONDS = 24 * 3600
@@ -69,6 +70,8 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
         "fragment_key": state.version,
         "rows_key": f"{sorted(filters.items())}|{page.number}|{page.paginator.per_page}",
         "fragment_timeout": FRAGMENT_SECONDS if state.version else 0,
+        # The list's control filter keeps the clusters failing it: so do the exported rows.
+        "export_menu": export_menu(request, status="fail" if request.GET.get("control") else ""),
     }
     return render(request, "posture/cluster_list.html", context)
 

@@ -14,6 +14,7 @@ from posture.read.fleet import fleet_state
 from posture.remediation.commands import cluster_values, commented_commands
 from posture.remediation.script import control_policies, remediation_script
 from web.views.common import EXPORT, VIEW, found_or_404, paginate, split_references
+from web.views.exports import export_menu
 
 LIST_STATUSES = (Status.FAIL, Status.UNKNOWN, Status.EXCEPTED, Status.ATTESTED, Status.PASS, Status.NOT_APPLICABLE)
 
@@ -60,6 +61,7 @@ def control_detail(request: HttpRequest, control_id: str) -> HttpResponse:
         "policies": control_policies(control),
         "printed": printed,
         "closer": closer,
+        "export_menu": export_menu(request, control=control.id, status=status),
     }
     return render(request, "posture/control_detail.html", context)
 
