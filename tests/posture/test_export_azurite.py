@@ -14,6 +14,7 @@ import pytest
 from posture.env import export_storage
 from posture.exports import jobs
 from posture.exports.filters import ExportFilters
+from posture.exports.verify import verify_bundle
 from posture.models import Export
 from tests.posture.azurite import KEY, Azurite, connection_string
 from tests.posture.conftest import SMALL_FLEET as CLUSTERS
@@ -42,7 +43,7 @@ def build(kind: str, fmt: str, django_capture_on_commit_callbacks: Any) -> Expor
     return export
 
 
-def test_an_export_round_trips_through_blob_storage_with_the_audit_rows_sha256(
+def test_a_bundle_round_trips_through_blob_storage_and_still_verifies(
     small_fleet: Any,
     azurite: Azurite,
     settings: Any,
@@ -51,16 +52,19 @@ def test_an_export_round_trips_through_blob_storage_with_the_audit_rows_sha256(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     use_azure(settings, monkeypatch, tmp_path, azurite.connection_string)
-    # The bundle kind is registered by another part of this issue; findings in Excel until then.
-    export = build("findings", "xlsx", django_capture_on_commit_callbacks)
+    export = build("bundle", "zip", django_capture_on_commit_callbacks)
     assert export.state == Export.State.SUCCEEDED, export.error
     blobs = azurite.blobs()
-    assert list(blobs) == [f"exports/{export.pk}.xlsx"] == [export.file_name]
+    assert list(blobs) == [f"exports/{export.pk}.zip"] == [export.file_name]
     with jobs.export_file(export) as downloaded:
         content = downloaded.read()
     assert content == blobs[export.file_name]
     assert (hashlib.sha256(content).hexdigest(), len(content)) == (export.sha256, export.size)
     assert content.startswith(b"PK") and export.rows > CLUSTERS
+    downloaded_bundle = tmp_path / "downloaded.zip"
+    downloaded_bundle.write_bytes(content)
+    report = verify_bundle(downloaded_bundle)
+    assert report.ok, report.lines()
 
     jobs.build_export(str(export.pk))  # a re-run: still one blob, unchanged
     assert azurite.blobs() == blobs
