@@ -23,6 +23,8 @@ PAGINATED = {
     "attestation-list",
     "exception-list",
     "user-list",
+    "export-list",
+    "export-audit",
 }
 
 
