@@ -5,7 +5,8 @@ request_export records a pending Export and queues posture.build_export. The tas
 the file to an unnamed temporary file on disk, then saves it to storage as exports/<id>.<ext>.
 A failure marks the export failed and leaves nothing in storage. A worker that dies mid-build
 stops beating: the watchdog hands the export back (requeue_orphaned), the next claim rebuilds it
-under the same name, and only the latest claim may finish it: one request, one file.
+under the same name, and only the latest claim may save, finish or delete it: one request, one
+file.
 """
 
 from __future__ import annotations
@@ -75,16 +76,24 @@ def build_export(export_id: str) -> None:
         name = storage_name(export)
         with tempfile.TemporaryFile(prefix="arc-export-") as scratch:
             written = _write(export, claim, scratch)
+            if not _still_claimed(export, claim):  # the file under this name is the new claim's
+                log.warning("export %s was claimed again while it was built; leaving it to the new claim", export.pk)
+                return
             scratch.seek(0)
             saved = _save(name, scratch)
         _finish(export, claim, saved, written)
     except Exception as exc:  # noqa: BLE001 - every failure ends the export, with its reason
         message = failure_message(exc)
         log.warning("export %s failed: %s", export.pk, message)
-        _delete_quietly(export)
-        Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).update(
+        failed = Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).update(
             state=Export.State.FAILED, error=message[:2000], finished_at=timezone.now(), expires_at=_expiry()
         )
+        if failed:  # a stale claim must not delete the file of the claim that replaced it
+            _delete_quietly(export)
+
+
+def _still_claimed(export: Export, claim: Any) -> bool:
+    return Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).exists()
 
 
 def storage_name(export: Export) -> str:
@@ -123,9 +132,10 @@ def _finish(export: Export, claim: Any, saved: str, written: Written) -> None:
         expires_at=_expiry(now),
         progress_done=F("progress_total"),
     )
-    if not finished:  # handed to another worker meanwhile: it writes the same name, unless it gave up
-        log.warning("export %s was claimed again while it was built; leaving it to the new claim", export.pk)
-        if not Export.objects.filter(pk=export.pk, state__in=[Export.State.PENDING, Export.State.RUNNING]).exists():
+    if not finished:  # handed to another worker meanwhile: the name is its, unless it gave up
+        log.warning("export %s was claimed again while it was saved; leaving it to the new claim", export.pk)
+        live = [Export.State.PENDING, Export.State.RUNNING, Export.State.SUCCEEDED]
+        if not Export.objects.filter(pk=export.pk, state__in=live).exists():
             _delete_quietly(export)
 
 

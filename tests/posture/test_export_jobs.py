@@ -223,3 +223,36 @@ def test_only_a_built_unexpired_export_has_a_file(small_fleet: Scope, store: Pat
 def test_exports_go_to_their_own_storage_and_static_files_are_untouched(settings: Any, tmp_path: Path) -> None:
     assert storages["exports"] is not storages["staticfiles"]
     assert Path(storages["exports"].location) == settings.VAR_DIR / "exports"
+
+
+def taken_over(store: Path, then: OSError | None) -> Any:
+    """A writer during whose build the watchdog handed the export to another worker, which
+    finished it (its own file saved); then this build fails with `then`, or ends well."""
+
+    def write(rows: Iterable[dict[str, Any]], columns: Sequence[str], out: BinaryIO) -> Written:
+        export = Export.objects.get(state=Export.State.RUNNING)
+        name = jobs.storage_name(export)
+        (store / "store" / name).parent.mkdir(parents=True, exist_ok=True)
+        (store / "store" / name).write_bytes(b"the new claim's file")
+        later = timezone.now() + dt.timedelta(seconds=1)
+        sha = hashlib.sha256(b"the new claim's file").hexdigest()
+        Export.objects.filter(pk=export.pk).update(state=Export.State.SUCCEEDED, claimed_at=later, file_name=name, sha256=sha)
+        out.write(b"the stale claim's file")
+        if then is not None:
+            raise then
+        return Written(rows=1, sha256=hashlib.sha256(b"the stale claim's file").hexdigest(), size=22)
+
+    return write
+
+
+@pytest.mark.parametrize("then", [None, OSError(errno.EIO, "Input/output error")], ids=["finishing", "failing"])
+def test_a_stale_claim_neither_replaces_nor_deletes_the_file_of_the_claim_that_finished(
+    small_fleet: Scope, store: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any, then: OSError | None
+) -> None:
+    stale = Format("csv", taken_over(store, then), "text/csv", "csv")
+    monkeypatch.setitem(registry.EXPORTS, ("findings", "csv"), ExportType(registry.FINDINGS, stale))
+    export = request(django_capture_on_commit_callbacks)
+    assert (export.state, export.error) == (Export.State.SUCCEEDED, "")
+    path = store / "store" / export.file_name
+    assert stored(store) == [path] and path.read_bytes() == b"the new claim's file"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == export.sha256
