@@ -50,12 +50,12 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scope, ScoreHistory
+    from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scope, ScoreHistory, VerdictHistory
     from posture.scans.evaluation import evaluate_scope
 
     scope = Scope.objects.get(name="bench")
     # As after a first scan: no verdicts at all (TRUNCATE, so no dead rows slow the inserts).
-    tables = ", ".join(m._meta.db_table for m in (ControlResult, ChangeEvent, ScoreHistory, FleetSnapshot))
+    tables = ", ".join(m._meta.db_table for m in (ControlResult, ChangeEvent, VerdictHistory, ScoreHistory, FleetSnapshot))
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables}")
         cursor.execute(f"VACUUM ANALYZE {Cluster._meta.db_table}")

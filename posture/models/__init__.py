@@ -2,7 +2,7 @@ from posture.models.access import Access, WorkerHeartbeat
 from posture.models.exports import Export
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
 from posture.models.inventory import AzureResource, Cluster, NetworkPath, Subscription
-from posture.models.results import ChangeEvent, ControlResult, FleetSnapshot, Reason, ScoreHistory, Status
+from posture.models.results import ChangeEvent, ControlResult, FleetSnapshot, Reason, ScoreHistory, Status, VerdictHistory
 from posture.models.scans import QueryEvidence, Scan, ScanBatch, Scope
 
 __all__ = [
@@ -25,5 +25,6 @@ __all__ = [
     "ScoreHistory",
     "Status",
     "Subscription",
+    "VerdictHistory",
     "WorkerHeartbeat",
 ]

@@ -81,6 +81,34 @@ class ChangeEvent(models.Model):
         return f"{self.control}: {self.from_status} → {self.to_status}"
 
 
+class VerdictHistory(models.Model):
+    """A verdict as it stood until `replaced_at`, kept when the evaluation rewrote it (any field
+    of the result row, not only its status), so a past posture can be rebuilt whole
+    (posture/exports/history.py). Kept apart from ChangeEvent, which means drift (a status
+    change) to the pages and summaries that count it. Governance ids are plain numbers: the
+    record keeps what was cited, and deleting an attestation needs no scan of this table."""
+
+    cluster = models.ForeignKey("posture.Cluster", on_delete=models.CASCADE, related_name="+", db_index=False)
+    control = models.CharField(max_length=32)
+    scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    replaced_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    raw_status = models.CharField(max_length=16, choices=Status.choices)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    detail = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict)
+    attestation_id = models.BigIntegerField(null=True, blank=True)
+    exception_id = models.BigIntegerField(null=True, blank=True)
+    since = models.DateTimeField()
+
+    class Meta:
+        # The one index: a chunk of clusters' first replacement after a date.
+        indexes = [models.Index(fields=["cluster", "control", "replaced_at"], name="verdict_history_key")]
+
+    def __str__(self) -> str:
+        return f"{self.control} on {self.cluster_id}: {self.status} until {self.replaced_at:%Y-%m-%d %H:%M}"
+
+
 class ScoreHistory(models.Model):
     """A cluster's score, grade and coverage, recorded whenever one of them changes."""
 

@@ -19,11 +19,12 @@ from django.db import connection, connections, transaction
 from posture.evaluate.scoring import ClusterScore
 from posture.evaluate.tally import CONTROL_IDS
 from posture.evaluate.verdict import Verdict
-from posture.models import ChangeEvent, Cluster, ControlResult, Scan, ScoreHistory
+from posture.models import ChangeEvent, Cluster, ControlResult, Scan, ScoreHistory, VerdictHistory
 from posture.store import bulk, changes
 
 RESULT_FIELDS = ("status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id")
 RESULT_COLUMNS = ("cluster_id", "control", *RESULT_FIELDS, "since", "updated_at")
+HISTORY_COLUMNS = ("cluster_id", "control", *RESULT_FIELDS, "since", "scan_id", "replaced_at")
 NULL = "\\N"
 
 
@@ -189,7 +190,7 @@ def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, sta
     # scan is one change, and a cluster new in the scan had no status to change from.
     in_scan = changes.events_of_scan(scan, ids)
     new_in_scan = changes.new_in_scan(scan, ids)
-    results, events, retargeted, dropped = [], [], [], []
+    results, events, retargeted, dropped, replaced = [], [], [], [], []
     for entry in entries:
         row = entry.row
         for control, verdict in entry.verdicts.items():
@@ -206,6 +207,8 @@ def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, sta
             if old is not None and all(old[k] == new[k] for k in RESULT_FIELDS):
                 continue
             new["evidence"] = bulk.RawJson(verdict.evidence_json)
+            if old is not None:  # the old row, already read for the diff, is the verdict's history
+                replaced.append({**old, "scan_id": scan_id, "replaced_at": now})
             moved = old is not None and old["status"] != verdict.status
             earlier = in_scan.get((row["pk"], control)) if moved else None
             if earlier is not None:
@@ -227,6 +230,7 @@ def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, sta
             since = old["since"] if old is not None and not moved else now
             results.append({"cluster_id": row["pk"], "control": control, "since": since, "updated_at": now, **new})
     retired = list(existing)  # controls no longer in the catalog
+    replaced += [{**existing[key], "scan_id": scan_id, "replaced_at": now} for key in retired]
     with transaction.atomic():
         bulk.relax_durability()
         bulk.upsert(
@@ -238,6 +242,7 @@ def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, sta
         )
         bulk.insert(ChangeEvent, ("cluster_id", "control", "from_status", "to_status", "scan_id", "at"), events)
         bulk.update(ChangeEvent, "id", ("to_status", "at"), retargeted)
+        bulk.insert(VerdictHistory, HISTORY_COLUMNS, replaced)
         ChangeEvent.objects.filter(pk__in=dropped).delete()
         store_scores(entries, scan, now)
         for cluster_id, control in retired:

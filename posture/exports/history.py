@@ -1,0 +1,124 @@
+"""The posture as it stood at a past time, rebuilt from stored history.
+
+What is kept: every time the evaluation rewrites a result row (any of status, raw status, reason,
+detail, evidence, attestation, exception) it stores the row it replaced as a `VerdictHistory`
+(posture/store/results.py, in the same bulk write, from the row it already read for the diff),
+and each cluster records when it was first seen and when it was removed. So, as of a time T:
+
+- the verdict in force is the first one replaced after T, or else the current row if it was
+  written by T; a verdict first written after T (a cluster evaluated later) is absent;
+- a cluster existed if it was first seen by T and not removed by then.
+
+What cannot be rebuilt:
+
+- anything before the history begins (`history_begins`): before a scope's first finished
+  evaluation there was no posture, and before this history was added (migration `*_history`)
+  only status changes were recorded; `check_as_of` refuses such dates;
+- a cluster removed and later seen again keeps only its latest first-seen and removal times, so
+  it counts as present during the gap;
+- the cluster's description (name, tags, location, connectivity), its score and the scan its
+  facts came from are kept only as they are now; the attestations and exceptions a past verdict
+  cites are read as they are now (their rows change only by revocation or expiry).
+
+The cost: one history row per rewritten result, only when a result changes (a rescan of an
+unchanged fleet writes none), inserted with the results; one index, (cluster, control, time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.models import Min, Q, QuerySet
+from django.utils import timezone
+
+from posture.exports.errors import ExportError
+from posture.models import Cluster, ControlResult, FleetSnapshot, Scope, VerdictHistory
+
+CHUNK_CLUSTERS = 2000
+VERDICT_FIELDS = ("status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id", "since")
+HISTORY_MIGRATION_SUFFIX = "_history"  # posture/migrations/0008_history.py, whatever its number
+
+
+def history_begins(scope_ids: Iterable[int] | None = None) -> dt.datetime | None:
+    """From when the posture of every one of these scopes (all scopes: None) can be rebuilt:
+    the latest of their first finished evaluations, and not before the history was recorded.
+    None when none of them has finished an evaluation."""
+    begins = _scope_beginnings(scope_ids)
+    return max(begins.values()) if begins else None
+
+
+def check_as_of(at: dt.datetime, scope_ids: Iterable[int] | None = None) -> dt.datetime:
+    """`at` (made aware, in UTC) if the posture of those scopes can be rebuilt then; else an
+    ExportError saying why."""
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at, dt.UTC)
+    now = timezone.now()
+    if at > now:
+        raise ExportError(f"As-of {at.isoformat()} is in the future (now is {now.isoformat()}).")
+    begins = _scope_beginnings(scope_ids)
+    if not begins:
+        raise ExportError("No evaluation has finished yet: there is no history to rebuild the posture from.")
+    late = sorted((began, name) for name, began in begins.items() if began > at)
+    if late:
+        said = "; ".join(f"history for scope {name!r} begins at {began.isoformat()}" for began, name in late)
+        raise ExportError(f"As-of {at.isoformat()} is before the history begins: {said}.")
+    return at
+
+
+def clusters_as_of(clusters: QuerySet[Cluster], at: dt.datetime) -> QuerySet[Cluster]:
+    """Those of `clusters` that existed at `at`. Pass a queryset that still holds removed
+    clusters (export filters with removed=True): a cluster removed since was there then."""
+    return clusters.filter(first_seen_at__lte=at).filter(Q(removed_at__isnull=True) | Q(removed_at__gt=at))
+
+
+def results_as_of(
+    cluster_ids: Iterable[int], at: dt.datetime, controls: Iterable[str] | None = None
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """The verdict of each (cluster id, control) in force at `at`, as the dict of VERDICT_FIELDS
+    (evidence decoded): what the current ControlResult row holds for a present-day read. A key
+    with no verdict at `at` is absent. Read in chunks: two queries per chunk of clusters."""
+    ids = list(cluster_ids)
+    wanted = list(controls) if controls is not None else None
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    for start in range(0, len(ids), CHUNK_CLUSTERS):
+        found.update(_chunk_as_of(ids[start : start + CHUNK_CLUSTERS], at, wanted))
+    return found
+
+
+def _chunk_as_of(ids: list[int], at: dt.datetime, controls: list[str] | None) -> dict[tuple[int, str], dict[str, Any]]:
+    current = ControlResult.objects.filter(cluster_id__in=ids, updated_at__lte=at)
+    replaced = VerdictHistory.objects.filter(cluster_id__in=ids, replaced_at__gt=at).order_by("cluster_id", "control", "replaced_at")
+    if controls is not None:
+        current, replaced = current.filter(control__in=controls), replaced.filter(control__in=controls)
+    if connection.vendor == "postgresql":  # the earliest per key, in the database
+        replaced = replaced.distinct("cluster_id", "control")
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in replaced.values("cluster_id", "control", *VERDICT_FIELDS):
+        key = (row.pop("cluster_id"), row.pop("control"))
+        found.setdefault(key, row)
+    # A verdict replaced after `at` but first written after it too was not there at `at`.
+    found = {key: row for key, row in found.items() if row["since"] <= at}
+    for row in current.values("cluster_id", "control", *VERDICT_FIELDS):
+        key = (row.pop("cluster_id"), row.pop("control"))
+        if key not in found:
+            found[key] = row
+    return found
+
+
+def _scope_beginnings(scope_ids: Iterable[int] | None) -> dict[str, dt.datetime]:
+    """Scope name -> from when its posture can be rebuilt, for the scopes with a finished evaluation."""
+    scopes = Scope.objects.all() if scope_ids is None else Scope.objects.filter(pk__in=list(scope_ids))
+    names = dict(scopes.values_list("pk", "name"))
+    firsts = FleetSnapshot.objects.filter(scope_id__in=names).values("scope_id").annotate(first=Min("created_at")).order_by()
+    recorded = _history_recorded_at()
+    return {names[row["scope_id"]]: max(row["first"], recorded) if recorded else row["first"] for row in firsts}
+
+
+def _history_recorded_at() -> dt.datetime | None:
+    """When the verdict history began to be recorded (its migration was applied)."""
+    applied = MigrationRecorder.Migration.objects.filter(app="posture", name__endswith=HISTORY_MIGRATION_SUFFIX)
+    return applied.values_list("applied", flat=True).first()
