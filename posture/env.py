@@ -139,7 +139,7 @@ def export_storage(var_dir: Path) -> dict[str, Any]:
     run again replaces its file, so both overwrite. Messages never quote the secrets."""
     if env_choice("ARC_EXPORT_STORAGE", "local", ("local", "azure")) == "local":
         options: dict[str, Any] = {"location": var_dir / "exports", "base_url": None, "allow_overwrite": True}
-        return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": options}
+        return {"BACKEND": "posture.exports.storage.ExportFileStorage", "OPTIONS": options}
     container = env_str("ARC_EXPORT_CONTAINER", "exports")
     if not 3 <= len(container) <= 63:
         raise ImproperlyConfigured(f"ARC_EXPORT_CONTAINER must be 3 to 63 characters, not {container!r}")

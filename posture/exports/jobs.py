@@ -29,6 +29,7 @@ from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
 from posture.exports.registry import export_type
 from posture.exports.run import one_snapshot
+from posture.exports.storage import ExportFileStorage
 from posture.exports.writers import Written
 from posture.heartbeat import heartbeat_thread
 from posture.models import Export
@@ -208,6 +209,8 @@ def delete_expired(now: Any = None) -> int:
                 log.warning("expired export %s: could not delete its file: %s", export.pk, type(exc).__name__)
                 continue
         deleted += Export.objects.filter(pk=export.pk).delete()[0]
+    if isinstance(storage, ExportFileStorage):  # Blob uploads are whole or absent: nothing to sweep
+        storage.remove_partials(older_than_seconds=24 * 3600)
     return deleted
 
 

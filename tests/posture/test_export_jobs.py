@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
+import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.django_db
 def store(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Exports saved under tmp_path/store; temporary files made under tmp_path/scratch."""
     options = {"location": tmp_path / "store", "base_url": None, "allow_overwrite": True}
-    settings.STORAGES = {**settings.STORAGES, "exports": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": options}}
+    settings.STORAGES = {**settings.STORAGES, "exports": {"BACKEND": "posture.exports.storage.ExportFileStorage", "OPTIONS": options}}
     (tmp_path / "scratch").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
     return tmp_path
@@ -256,3 +257,30 @@ def test_a_stale_claim_neither_replaces_nor_deletes_the_file_of_the_claim_that_f
     path = store / "store" / export.file_name
     assert stored(store) == [path] and path.read_bytes() == b"the new claim's file"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == export.sha256
+
+
+class CutContent:
+    """File content whose reading stops with an error after its first chunk (a worker dying mid-save)."""
+
+    def chunks(self) -> Iterable[bytes]:
+        yield b"PK\x03\x04 half of a zip"
+        raise OSError(errno.EIO, "worker killed")
+
+
+def test_a_save_cut_short_leaves_no_file_under_the_exports_name(store: Path) -> None:
+    storage = storages["exports"]
+    with pytest.raises(OSError, match="worker killed"):
+        storage._save("exports/cut.zip", CutContent())
+    assert stored(store) == []
+
+
+def test_partial_files_left_by_a_killed_save_are_swept_with_the_expired_exports(store: Path) -> None:
+    partial = store / "store" / "exports" / ".partial-abc123"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"half")
+    fresh = partial.with_name(".partial-new")
+    fresh.write_bytes(b"being written")
+    day_ago = timezone.now().timestamp() - 25 * 3600
+    os.utime(partial, (day_ago, day_ago))
+    jobs.delete_expired()
+    assert stored(store) == [fresh]
