@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models import Count, F, QuerySet, TextField
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.db.models.functions import Cast
 
 from posture.catalog.controls import Control
@@ -30,7 +31,7 @@ from posture.models import Attestation, Cluster, ControlResult, RiskException, S
 Progress = Callable[[int, int], None]  # (clusters done, clusters in all)
 Cell = Callable[[Any], Any]  # an exact value → what a format writes for it
 Row = tuple[Any, ...]
-CHUNK_CLUSTERS = 2000
+CHUNK_CLUSTERS = 1000
 IDENTITY = ("cluster", "arm_id", "subscription_id", "resource_group", "location", "tags")
 FINDINGS_COLUMNS = (
     *IDENTITY,
@@ -108,12 +109,13 @@ def findings_rows(filters: ExportFilters, *, progress: Progress | None = None, c
         results = ControlResult.objects.filter(cluster_id__in=[c.pk for c in chunk], control__in=ids)
         if filters.status:
             results = results.filter(status__in=filters.status)
-        # Evidence as the database's JSON text, made canonical once per distinct value in the chunk.
-        found = {(r[0], r[1]): r for r in results.annotate(evidence_text=Cast("evidence", TextField())).values_list(*RESULT_FIELDS)}
+        # Evidence and since as the database's text, converted once per distinct value in the chunk.
+        results = results.annotate(since_text=Cast("since", TextField()), evidence_text=Cast("evidence", TextField()))
+        found = {(r[0], r[1]): r for r in results.values_list(*RESULT_FIELDS)}
         attestations, exceptions = _governance(found.values(), cell)
         verdicts: dict[tuple[Any, ...], Row] = {}
         evidence: dict[str | None, Any] = {}
-        times: dict[dt.datetime, Any] = {}
+        times: dict[str, Any] = {}
         for cluster in chunk:
             pk, identity, scan = cluster.pk, _cells(cell, _identity(cluster)), cell(_text(cluster.facts_scan_id))
             for control_id, head, refs in controls:
@@ -122,8 +124,8 @@ def findings_rows(filters: ExportFilters, *, progress: Progress | None = None, c
                     if not filters.status:
                         yield identity + head + unevaluated + refs + no_decision + (never, scan)
                     continue
-                _, _, attestation_id, exception_id, since, *verdict_key = result
-                verdict = verdicts.get(key := tuple(verdict_key))
+                attestation_id, exception_id, since = result[2:5]
+                verdict = verdicts.get(key := result[5:])
                 if verdict is None:
                     verdict = verdicts[key] = _verdict(key, evidence, cell)
                 if attestation_id is None and exception_id is None:
@@ -133,7 +135,7 @@ def findings_rows(filters: ExportFilters, *, progress: Progress | None = None, c
                     decision += exceptions.get(exception_id, no_decision[len(ATTESTATION_COLUMNS) :])
                 at = times.get(since) if since else never
                 if at is None:
-                    at = times[since] = cell(_iso(since))
+                    at = times[since] = cell(_iso(_timestamp(since)))
                 yield identity + head + verdict + refs + decision + (at, scan)
 
 
@@ -173,7 +175,7 @@ def as_dicts(rows: Iterable[Row], columns: Sequence[str]) -> Iterator[dict[str, 
 
 
 # The verdict's columns last: the key of a distinct verdict is a slice of the row.
-RESULT_FIELDS = ("cluster_id", "control", "attestation_id", "exception_id", "since", "status", "reason", "detail", "evidence_text")
+RESULT_FIELDS = ("cluster_id", "control", "attestation_id", "exception_id", "since_text", "status", "reason", "detail", "evidence_text")
 
 
 def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterator[list[Any]]:
@@ -183,7 +185,8 @@ def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterat
     done = 0
     last: tuple[str, int] | None = None
     while True:
-        page = rows if last is None else rows.filter(Q(name__gt=last[0]) | Q(name=last[0], pk__gt=last[1]))
+        # (name, pk) > last as one row comparison: PostgreSQL seeks the (name, id) index to it.
+        page = rows if last is None else rows.filter(TupleGreaterThan(Tuple(F("name"), F("pk")), last))
         chunk = list(page[:CHUNK_CLUSTERS])
         if not chunk:
             return
@@ -264,6 +267,13 @@ def format_tags(tags: dict[str, Any] | None) -> str:
 def format_refs(refs: tuple[Ref, ...]) -> str:
     """`CIS 5.3.2; NIST 4.4.2`: each framework's short name and the section id."""
     return "; ".join(f"{SHORT_NAMES.get(ref.framework, ref.framework)} {ref.section}" for ref in refs)
+
+
+def _timestamp(text: str) -> dt.datetime:
+    """A timestamp as the database writes it as text: PostgreSQL with its offset, SQLite in UTC
+    without one."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _iso(value: dt.datetime | None) -> str:
