@@ -27,8 +27,8 @@ from posture.exports.bundle_contents import add_governance, add_scan_evidence
 from posture.exports.filters import ExportFilters
 from posture.exports.report_export import scope_ids
 from posture.exports.reports import benchmark_report, html_to_pdf, render_report
-from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Progress, findings_rows, scorecard_rows
-from posture.exports.writers import HashingWriter, Written, write_csv, write_jsonl
+from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Progress, Row, findings_rows, scorecard_rows
+from posture.exports.writers import HashingWriter, Written, csv_cell, write_csv, write_jsonl
 from posture.models import Scope
 
 FINDINGS_CSV = "findings.csv"
@@ -87,11 +87,14 @@ def write_bundle(filters: ExportFilters, out: BinaryIO, *, progress: Progress | 
     sink = HashingWriter(out)
     scope = {"all_scopes": ids is None, "scopes": [{"id": s.pk, "name": s.name, "tenant_id": s.tenant_id} for s in scopes]}
     with EvidenceBundle(sink, scope=scope, filters=filters.as_dict(), as_of=as_of, scan_ids=scans) as bundle:  # type: ignore[arg-type]
-        rows = _add_rows(bundle, FINDINGS_CSV, findings_rows(filters, progress=steps.part(FINDINGS_CSV)), FINDINGS_COLUMNS, write_csv)
+        csv_rows = findings_rows(filters, progress=steps.part(FINDINGS_CSV), cell=csv_cell)
+        rows = _add_rows(bundle, FINDINGS_CSV, csv_rows, FINDINGS_COLUMNS, write_csv)
         steps.done(FINDINGS_CSV)
-        _add_rows(bundle, FINDINGS_JSONL, findings_rows(filters, progress=steps.part(FINDINGS_JSONL)), FINDINGS_COLUMNS, write_jsonl)
+        jsonl_rows = findings_rows(filters, progress=steps.part(FINDINGS_JSONL))
+        _add_rows(bundle, FINDINGS_JSONL, jsonl_rows, FINDINGS_COLUMNS, write_jsonl)
         steps.done(FINDINGS_JSONL)
-        _add_rows(bundle, SCORECARDS_CSV, scorecard_rows(filters, progress=steps.part(SCORECARDS_CSV)), SCORECARD_COLUMNS, write_csv)
+        scorecards = scorecard_rows(filters, progress=steps.part(SCORECARDS_CSV), cell=csv_cell)
+        _add_rows(bundle, SCORECARDS_CSV, scorecards, SCORECARD_COLUMNS, write_csv)
         steps.done(SCORECARDS_CSV)
         for framework in FRAMEWORKS:
             _add_report(bundle, framework, ids, as_of)
@@ -103,7 +106,7 @@ def write_bundle(filters: ExportFilters, out: BinaryIO, *, progress: Progress | 
     return sink.written(rows)
 
 
-def _add_rows(bundle: EvidenceBundle, name: str, rows: Iterator[dict[str, Any]], columns: Sequence[str], writer: RowWriter) -> int:
+def _add_rows(bundle: EvidenceBundle, name: str, rows: Iterator[Row], columns: Sequence[str], writer: RowWriter) -> int:
     with bundle.open(name) as member:
         member.rows = writer(rows, columns, member).rows  # type: ignore[arg-type]
     return member.rows

@@ -41,7 +41,7 @@ from posture.catalog.controls import CATALOG_VERSION, CONTROLS_BY_ID, Control
 from posture.catalog.frameworks import FRAMEWORKS, PRINTED, Ref
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
-from posture.exports.rows import IDENTITY, SHORT_NAMES, Progress, findings_rows
+from posture.exports.rows import FINDINGS_COLUMNS, IDENTITY, SHORT_NAMES, Progress, as_dicts, findings_rows
 from posture.exports.writers import HashingWriter, Written
 from posture.models import Status
 
@@ -74,7 +74,7 @@ def write_oscal(filters: ExportFilters, out: BinaryIO, *, progress: Progress | N
         sink.write(_open_document(filters, controls, start, end))
         observed = JsonArray(sink, key="observations")
         last_cluster = None
-        for row in findings_rows(filters, progress=progress):
+        for row in as_dicts(findings_rows(filters, progress=progress), FINDINGS_COLUMNS):
             if row["arm_id"] != last_cluster:
                 last_cluster = row["arm_id"]
                 items.add(_inventory_item(row))

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from posture.exports.bundle_build import write_bundle
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
 from posture.exports.oscal import OSCAL_CONTENT_TYPE, write_oscal
 from posture.exports.report_export import check_report, write_report_html, write_report_pdf
-from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Progress, findings_rows, scorecard_rows
-from posture.exports.writers import Written, write_csv, write_jsonl, write_xlsx
+from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Cell, Progress, Row, exact, findings_rows, scorecard_rows
+from posture.exports.writers import Written, csv_cell, write_csv, write_jsonl, write_xlsx
 
-Reader = Callable[..., Iterator[dict[str, Any]]]  # (filters, *, progress) -> rows
-Writer = Callable[[Iterable[dict[str, Any]], Sequence[str], BinaryIO], Written]
+Reader = Callable[..., Iterator[Row]]  # (filters, *, progress[, cell]) -> rows
+Writer = Callable[[Iterable[Row], Sequence[str], BinaryIO], Written]
 Build = Callable[..., Written]  # (filters, out, *, progress) -> Written
 
 
@@ -37,17 +37,24 @@ class Exporter(Protocol):
 
 @dataclass(frozen=True)
 class Format:
+    """`cell`: what the reader makes of each value for `writer` (CSV takes neutralised text)."""
+
     name: str
     writer: Writer
     content_type: str
     extension: str
+    cell: Cell = exact
 
 
 @dataclass(frozen=True)
 class Kind:
+    """`makes_cells`: the reader takes `cell=` and applies it once per cluster and per control
+    (the findings' speed); otherwise it yields exact rows and each value is mapped here."""
+
     name: str
     reader: Reader
     columns: tuple[str, ...]
+    makes_cells: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,13 @@ class ExportType:
         """Every filter applies to rows: ExportFilters.parse checked them all."""
 
     def write(self, filters: ExportFilters, out: BinaryIO, *, progress: Progress | None = None) -> Written:
-        return self.format.writer(self.kind.reader(filters, progress=progress), self.kind.columns, out)
+        cell = self.format.cell
+        if self.kind.makes_cells:
+            rows = self.kind.reader(filters, progress=progress, cell=cell)
+        else:
+            rows = self.kind.reader(filters, progress=progress)
+            rows = rows if cell is exact else (tuple(map(cell, row)) for row in rows)
+        return self.format.writer(rows, self.kind.columns, out)
 
 
 @dataclass(frozen=True)
@@ -91,11 +104,11 @@ class Document:
         return self.build(filters, out, progress=progress)
 
 
-CSV = Format("csv", write_csv, "text/csv; charset=utf-8", "csv")
+CSV = Format("csv", write_csv, "text/csv; charset=utf-8", "csv", csv_cell)
 JSONL = Format("jsonl", write_jsonl, "application/jsonl; charset=utf-8", "jsonl")
 XLSX = Format("xlsx", write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
-FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS)
-SCORECARDS = Kind("scorecards", scorecard_rows, SCORECARD_COLUMNS)
+FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS, makes_cells=True)
+SCORECARDS = Kind("scorecards", scorecard_rows, SCORECARD_COLUMNS, makes_cells=True)
 
 EXPORTS: dict[tuple[str, str], Exporter] = {
     (kind.name, fmt.name): ExportType(kind, fmt) for kind in (FINDINGS, SCORECARDS) for fmt in (CSV, JSONL, XLSX)

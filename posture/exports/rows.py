@@ -2,8 +2,9 @@
 
 Clusters are read in chunks by name then pk (keyset, so each chunk is one indexed query however
 deep), and each chunk's results and the attestations and exceptions they cite are fetched in bulk:
-memory stays constant whatever the fleet's size. Rows are plain dicts of text, numbers and None,
-keyed by the kind's COLUMNS.
+memory stays constant whatever the fleet's size. Rows are tuples in the order of the kind's
+COLUMNS: exact values (text, numbers and None), or the cells a format writes (`cell`: CSV's
+neutralised text); `as_dicts` gives a view by column name.
 
 The scan a finding came from is the cluster's `facts_scan`: results record no scan of their own,
 and a verdict is the evaluation of the facts that scan collected (re-evaluations after governance
@@ -15,10 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models import Count, F, QuerySet, TextField
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.db.models.functions import Cast
 
 from posture.catalog.controls import Control
@@ -27,7 +29,9 @@ from posture.exports.filters import ExportFilters
 from posture.models import Attestation, Cluster, ControlResult, RiskException, Status
 
 Progress = Callable[[int, int], None]  # (clusters done, clusters in all)
-CHUNK_CLUSTERS = 2000
+Cell = Callable[[Any], Any]  # an exact value → what a format writes for it
+Row = tuple[Any, ...]
+CHUNK_CLUSTERS = 1000  # 2,000 made PostgreSQL scan all results per chunk rather than seek the index
 IDENTITY = ("cluster", "arm_id", "subscription_id", "resource_group", "location", "tags")
 FINDINGS_COLUMNS = (
     *IDENTITY,
@@ -84,42 +88,66 @@ SHORT_NAMES = {"cis-k8s": "CIS", "nist-800-190": "NIST", "nsa-cisa": "NSA/CISA",
 NOT_EVALUATED = "Not evaluated yet"
 
 
-def findings_rows(filters: ExportFilters, *, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
+def exact(value: Any) -> Any:
+    """The value as it is: JSON Lines, Excel and OSCAL take rows of exact values."""
+    return value
+
+
+def findings_rows(filters: ExportFilters, *, progress: Progress | None = None, cell: Cell = exact) -> Iterator[Row]:
     """One row per selected cluster × selected control, controls in catalog order; the status
-    filter drops rows. A cluster not yet evaluated gets rows with a blank status."""
-    controls = [(control, _control_columns(control)) for control in filters.controls()]
-    ids = [control.id for control, _ in controls]
+    filter drops rows. A cluster not yet evaluated gets rows with a blank status.
+
+    Each value goes through `cell` once per cluster (identity), once per control (catalog
+    columns) and once per distinct verdict, decision or time in a chunk (the result's columns),
+    so a format's cells (CSV's text) cost little per row."""
+    no_decision = _cells(cell, (None,) * (len(ATTESTATION_COLUMNS) + len(EXCEPTION_COLUMNS)))
+    controls = []
+    for control in filters.controls():
+        refs = _cells(cell, _control_refs(control))
+        controls.append((control.id, _cells(cell, _control_head(control)), refs, refs + no_decision))
+    ids = [control_id for control_id, *_ in controls]
+    unevaluated = _cells(cell, ("", "", NOT_EVALUATED, ""))
+    never = cell("")
     for chunk in _cluster_chunks(filters, progress):
-        results = ControlResult.objects.filter(cluster_id__in=[c["pk"] for c in chunk], control__in=ids)
+        results = ControlResult.objects.filter(cluster_id__in=[c.pk for c in chunk], control__in=ids)
         if filters.status:
             results = results.filter(status__in=filters.status)
-        # Evidence as the database's JSON text, made canonical once per distinct value in the chunk.
-        results = results.annotate(evidence_text=Cast("evidence", TextField()))
-        found = {(r["cluster_id"], r["control"]): r for r in results.values(*RESULT_FIELDS, "evidence_text")}
-        attestations, exceptions = _governance(found.values())
-        evidence: dict[str | None, str] = {}
+        # Evidence and since as the database's text, converted once per distinct value in the chunk.
+        results = results.annotate(since_text=Cast("since", TextField()), evidence_text=Cast("evidence", TextField()))
+        found = {(r[0], r[1]): r for r in results.values_list(*RESULT_FIELDS)}
+        attestations, exceptions = _governance(found.values(), cell)
+        verdicts: dict[tuple[Any, ...], Row] = {}
+        evidence: dict[str | None, Any] = {}
+        times: dict[str, Any] = {}
         for cluster in chunk:
-            identity = {**_identity(cluster), "scan_id": _text(cluster["facts_scan_id"])}
-            for control, columns in controls:
-                result = found.get((cluster["pk"], control.id))
-                if result is None and filters.status:
+            pk, identity, scan = cluster.pk, _cells(cell, _identity(cluster)), cell(_text(cluster.facts_scan_id))
+            for control_id, head, refs, refs_undecided in controls:
+                result = found.get((pk, control_id))
+                if result is None:
+                    if not filters.status:
+                        yield identity + head + unevaluated + refs_undecided + (never, scan)
                     continue
-                yield {
-                    **identity,
-                    **columns,
-                    **_verdict(result, evidence),
-                    **_decision(attestations.get(result and result["attestation_id"]), ATTESTATION_COLUMNS),
-                    **_decision(exceptions.get(result and result["exception_id"]), EXCEPTION_COLUMNS),
-                    "since": _iso(result and result["since"]),
-                }
+                attestation_id, exception_id, since = result[2:5]
+                verdict = verdicts.get(key := result[5:])
+                if verdict is None:
+                    verdict = verdicts[key] = _verdict(key, evidence, cell)
+                if attestation_id is None and exception_id is None:
+                    refs_decisions = refs_undecided
+                else:
+                    refs_decisions = refs + attestations.get(attestation_id, no_decision[: len(ATTESTATION_COLUMNS)])
+                    refs_decisions += exceptions.get(exception_id, no_decision[len(ATTESTATION_COLUMNS) :])
+                at = times.get(since) if since else never
+                if at is None:
+                    at = times[since] = cell(_iso(_timestamp(since)))
+                yield identity + head + verdict + refs_decisions + (at, scan)
 
 
-def scorecard_rows(filters: ExportFilters, *, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
+def scorecard_rows(filters: ExportFilters, *, progress: Progress | None = None, cell: Cell = exact) -> Iterator[Row]:
     """One row per selected cluster: its score, grade, coverage and how many of all its
     controls are in each status (the counts the score was computed from)."""
     for chunk in _cluster_chunks(filters, progress):
         tallies = (
-            ControlResult.objects.filter(cluster_id__in=[c["pk"] for c in chunk])
+            ControlResult.objects.filter(cluster_id__in=[c.pk for c in chunk])
             .order_by()
             .values_list("cluster_id", "status")
             .annotate(n=Count("pk"))
@@ -128,31 +156,40 @@ def scorecard_rows(filters: ExportFilters, *, progress: Progress | None = None) 
         for cluster_id, status, n in tallies:
             counts.setdefault(cluster_id, Counter())[status] = n
         for cluster in chunk:
-            tally = counts.get(cluster["pk"], Counter())
-            yield {
-                **_identity(cluster),
-                "score": cluster["score"],
-                "grade": cluster["grade"],
-                "coverage": cluster["coverage"],
-                **{f"count_{status}": tally[status] for status in Status.values},
-                "network_path": cluster["network_path"],
-                "connectivity_status": cluster["connectivity_status"],
-                "last_connectivity_at": _iso(cluster["last_connectivity_at"]),
-                "scan_id": _text(cluster["facts_scan_id"]),
-            }
+            tally = counts.get(cluster.pk, Counter())
+            values = (
+                *_identity(cluster),
+                cluster.score,
+                cluster.grade,
+                cluster.coverage,
+                *(tally[status] for status in Status.values),
+                cluster.network_path,
+                cluster.connectivity_status,
+                _iso(cluster.last_connectivity_at),
+                _text(cluster.facts_scan_id),
+            )
+            yield _cells(cell, values)
 
 
-RESULT_FIELDS = ("cluster_id", "control", "status", "reason", "detail", "attestation_id", "exception_id", "since")
+def as_dicts(rows: Iterable[Row], columns: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Rows as dicts keyed by their columns, for a consumer that reads cells by name."""
+    for row in rows:
+        yield dict(zip(columns, row, strict=True))
 
 
-def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterator[list[dict[str, Any]]]:
+# The verdict's columns last: the key of a distinct verdict is a slice of the row.
+RESULT_FIELDS = ("cluster_id", "control", "attestation_id", "exception_id", "since_text", "status", "reason", "detail", "evidence_text")
+
+
+def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterator[list[Any]]:
     clusters: QuerySet[Cluster] = filters.clusters()
     total = clusters.count() if progress else 0
-    rows = clusters.values(*CLUSTER_FIELDS)
+    rows = clusters.values_list(*CLUSTER_FIELDS, named=True)
     done = 0
     last: tuple[str, int] | None = None
     while True:
-        page = rows if last is None else rows.filter(Q(name__gt=last[0]) | Q(name=last[0], pk__gt=last[1]))
+        # (name, pk) > last as one row comparison: PostgreSQL seeks the (name, id) index to it.
+        page = rows if last is None else rows.filter(TupleGreaterThan(Tuple(F("name"), F("pk")), last))
         chunk = list(page[:CHUNK_CLUSTERS])
         if not chunk:
             return
@@ -160,7 +197,7 @@ def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterat
         done += len(chunk)
         if progress:
             progress(done, max(total, done))
-        last = chunk[-1]["name"], chunk[-1]["pk"]
+        last = chunk[-1].name, chunk[-1].pk
 
 
 # Finding column → field of the attestation or exception a result cites (None when it cites none).
@@ -180,56 +217,49 @@ EXCEPTION_COLUMNS = {
 }
 
 
-def _governance(results: Any) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """The attestations and exceptions a chunk's results cite: two queries at most."""
-    attestation_ids = {r["attestation_id"] for r in results if r["attestation_id"]}
-    exception_ids = {r["exception_id"] for r in results if r["exception_id"]}
-    attestations = Attestation.objects.filter(pk__in=attestation_ids).values(*ATTESTATION_COLUMNS.values())
-    exceptions = RiskException.objects.filter(pk__in=exception_ids).values(*EXCEPTION_COLUMNS.values())
+def _governance(results: Any, cell: Cell) -> tuple[dict[int, Row], dict[int, Row]]:
+    """The attestations and exceptions a chunk's results cite, as their columns' cells: two
+    queries at most."""
+    attestation_ids = {r[2] for r in results if r[2]}
+    exception_ids = {r[3] for r in results if r[3]}
     return (
-        {a["pk"]: a for a in attestations} if attestation_ids else {},
-        {e["pk"]: e for e in exceptions} if exception_ids else {},
+        _decisions(Attestation.objects.filter(pk__in=attestation_ids), ATTESTATION_COLUMNS, cell) if attestation_ids else {},
+        _decisions(RiskException.objects.filter(pk__in=exception_ids), EXCEPTION_COLUMNS, cell) if exception_ids else {},
     )
 
 
-NO_DECISION = {id(columns): dict.fromkeys(columns) for columns in (ATTESTATION_COLUMNS, EXCEPTION_COLUMNS)}
+def _decisions(found: QuerySet[Any], columns: dict[str, str], cell: Cell) -> dict[int, Row]:
+    fields = tuple(columns.values())
+    expires = fields.index("expires_at")
+    decisions = {}
+    for values in found.values_list(*fields):
+        decisions[values[0]] = _cells(cell, (*values[:expires], _iso(values[expires]), *values[expires + 1 :]))
+    return decisions
 
 
-def _decision(found: dict[str, Any] | None, columns: dict[str, str]) -> dict[str, Any]:
-    if not found:
-        return NO_DECISION[id(columns)]  # shared: callers only unpack it
-    return {column: _iso(found[field]) if field == "expires_at" else found[field] for column, field in columns.items()}
+def _cells(cell: Cell, values: Iterable[Any]) -> Row:
+    return tuple(map(cell, values))
 
 
-def _identity(cluster: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "cluster": cluster["name"],
-        "arm_id": cluster["arm_id"],
-        "subscription_id": cluster["subscription_id"],
-        "resource_group": cluster["resource_group"],
-        "location": cluster["location"],
-        "tags": format_tags(cluster["tags"]),
-    }
+def _identity(cluster: Any) -> Row:
+    return (cluster.name, cluster.arm_id, cluster.subscription_id, cluster.resource_group, cluster.location, format_tags(cluster.tags))
 
 
-def _control_columns(control: Control) -> dict[str, Any]:
-    return {
-        "control": control.id,
-        "title": control.title,
-        "severity": control.severity,
-        "references_printed": "; ".join(ref.label() for ref in control.printed),
-        "references_closer": format_refs(control.closer),
-    }
+def _control_head(control: Control) -> Row:
+    return (control.id, control.title, control.severity)
 
 
-def _verdict(result: dict[str, Any] | None, evidence: dict[str | None, str]) -> dict[str, Any]:
-    if result is None:
-        return {"status": "", "reason": "", "detail": NOT_EVALUATED, "evidence": ""}
-    text = result["evidence_text"]
+def _control_refs(control: Control) -> Row:
+    return ("; ".join(ref.label() for ref in control.printed), format_refs(control.closer))
+
+
+def _verdict(key: tuple[Any, ...], evidence: dict[str | None, Any], cell: Cell) -> Row:
+    """status, reason, detail and the evidence as canonical JSON (sorted keys, compact)."""
+    status, reason, detail, text = key
     if text not in evidence:
         value = None if text is None else json.loads(text)
-        evidence[text] = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return {"status": result["status"], "reason": result["reason"], "detail": result["detail"], "evidence": evidence[text]}
+        evidence[text] = cell(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    return (cell(status), cell(reason), cell(detail), evidence[text])
 
 
 def format_tags(tags: dict[str, Any] | None) -> str:
@@ -240,6 +270,13 @@ def format_tags(tags: dict[str, Any] | None) -> str:
 def format_refs(refs: tuple[Ref, ...]) -> str:
     """`CIS 5.3.2; NIST 4.4.2`: each framework's short name and the section id."""
     return "; ".join(f"{SHORT_NAMES.get(ref.framework, ref.framework)} {ref.section}" for ref in refs)
+
+
+def _timestamp(text: str) -> dt.datetime:
+    """A timestamp as the database writes it as text: PostgreSQL with its offset, SQLite in UTC
+    without one."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _iso(value: dt.datetime | None) -> str:
