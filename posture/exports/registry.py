@@ -16,7 +16,7 @@ from posture.exports.filters import ExportFilters
 from posture.exports.oscal import OSCAL_CONTENT_TYPE, write_oscal
 from posture.exports.report_export import check_report, write_report_html, write_report_pdf
 from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Cell, Progress, Row, exact, findings_rows, scorecard_rows
-from posture.exports.writers import Written, csv_cell, write_csv, write_jsonl, write_xlsx
+from posture.exports.writers import Written, csv_cell, write_csv_fields, write_jsonl, write_xlsx
 
 Reader = Callable[..., Iterator[Row]]  # (filters, *, progress[, cell]) -> rows
 Writer = Callable[[Iterable[Row], Sequence[str], BinaryIO], Written]
@@ -104,7 +104,7 @@ class Document:
         return self.build(filters, out, progress=progress)
 
 
-CSV = Format("csv", write_csv, "text/csv; charset=utf-8", "csv", csv_cell)
+CSV = Format("csv", write_csv_fields, "text/csv; charset=utf-8", "csv", csv_cell)
 JSONL = Format("jsonl", write_jsonl, "application/jsonl; charset=utf-8", "jsonl")
 XLSX = Format("xlsx", write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
 FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS, makes_cells=True)

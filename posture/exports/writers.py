@@ -87,9 +87,10 @@ def csv_field(text: str) -> str:
     return buffer.getvalue()[: -len("," + CRLF)]  # the empty last field: a comma, then the line end
 
 
-def write_csv(rows: Iterable[Sequence[str]], columns: Sequence[str], out: BinaryIO) -> Written:
-    """RFC 4180 (CRLF line ends, quoted as needed), UTF-8, a header row. Rows are fields already
-    (csv_cell: a cell is quoted once per distinct value, not per row), joined here in batches:
+def write_csv_fields(rows: Iterable[Sequence[str]], columns: Sequence[str], out: BinaryIO) -> Written:
+    """RFC 4180 (CRLF line ends, quoted as needed), UTF-8, a header row. Rows must be fields made by
+    csv_cell (neutralised and quoted once per distinct value, not per row: pass `cell=csv_cell` to
+    the reader); raw text here would go out neither neutralised nor quoted. Joined in batches:
     running every row's text through csv.writer took a third of a findings export."""
     sink = HashingWriter(out)
     sink.write((",".join(map(csv_field, columns)) + CRLF).encode("utf-8"))
