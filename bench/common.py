@@ -214,3 +214,21 @@ def postgres_pids() -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def scan_in_process(clusters: int, seed: int, database: str, work: Path) -> dict[str, str]:
+    """Collect and evaluate the emulator fleet into `database` with no broker: the scan runs in
+    this process's child, start to finish (a benchmark's untimed setup). Returns the app's env."""
+    reset_database(database)
+    emulator = Emulator(clusters, seed, "off", work / "emulator")
+    info = emulator.info
+    env = app_env(database, "", AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
+    env.pop("CELERY_BROKER_URL")
+    try:
+        add_scope(env, info)
+        began = time.monotonic()
+        manage(env, "scan", "--scope", "bench", "--wait")
+    finally:
+        emulator.stop()
+    print(f"collected and evaluated {clusters:,} clusters in {time.monotonic() - began:.0f} s (setup)", flush=True)
+    return env

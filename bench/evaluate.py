@@ -14,12 +14,11 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_DATABASE, Emulator, add_scope, app_env, manage, reset_database  # noqa: E402
+from bench.common import DEFAULT_DATABASE, scan_in_process  # noqa: E402
 
 
 def main() -> None:
@@ -30,19 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
-    reset_database(args.database)
-    emulator = Emulator(args.clusters, args.seed, "off", work / "emulator")
-    info = emulator.info
-    # No broker: the scan runs in this machine's own process, start to finish (setup, not timed).
-    env = app_env(args.database, "", AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
-    env.pop("CELERY_BROKER_URL")
-    try:
-        add_scope(env, info)
-        began = time.monotonic()
-        manage(env, "scan", "--scope", "bench", "--wait")
-    finally:
-        emulator.stop()
-    print(f"collected {args.clusters:,} clusters in {time.monotonic() - began:.0f} s (setup)", flush=True)
+    env = scan_in_process(args.clusters, args.seed, args.database, work)
 
     os.environ.update(env)
     import django

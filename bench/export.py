@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_DATABASE, ROOT, Emulator, add_scope, app_env, manage, reset_database  # noqa: E402
+from bench.common import DEFAULT_DATABASE, ROOT, scan_in_process  # noqa: E402
 
 
 def timed_export(env: dict[str, str], output: Path, *args: str) -> tuple[float, float]:
@@ -48,25 +48,18 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-export-"))
-    reset_database(args.database)
-    emulator = Emulator(args.clusters, args.seed, "off", work / "emulator")
-    info = emulator.info
-    # No broker: the scan runs in this machine's own process, start to finish (setup, not timed).
-    env = app_env(args.database, "", AZURE_CLIENT_ID=info["client_id"], AZURE_CLIENT_SECRET=info["client_secret"])
-    env.pop("CELERY_BROKER_URL")
-    try:
-        add_scope(env, info)
-        began = time.monotonic()
-        manage(env, "scan", "--scope", "bench", "--wait")
-    finally:
-        emulator.stop()
-    print(f"collected and evaluated {args.clusters:,} clusters in {time.monotonic() - began:.0f} s (setup)", flush=True)
+    env = scan_in_process(args.clusters, args.seed, args.database, work)
 
     os.environ.update(env)
     import django
 
     django.setup()
+    from django.db import connection
+
     from posture.models import Export
+
+    with connection.cursor() as cursor:  # what autovacuum does after a scan's bulk writes (as bench/web.py)
+        cursor.execute("VACUUM ANALYZE")
 
     lines = []
     try:
