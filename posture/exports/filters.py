@@ -7,6 +7,7 @@ finding (cluster × control).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -17,6 +18,7 @@ from posture.catalog.controls import CONTROLS, Control
 from posture.catalog.frameworks import FRAMEWORKS
 from posture.evaluate.scoring import GRADE_FLOORS, NO_GRADE, SECTION_CONTROLS
 from posture.exports.errors import ExportError
+from posture.exports.history import check_as_of, clusters_as_of
 from posture.models import Cluster, ControlResult, NetworkPath, Scope, Status
 from posture.normalize import CONNECTIVITY_STATUSES
 from posture.read.clusters import cluster_list
@@ -47,6 +49,8 @@ class ExportFilters:
     framework: str = ""
     section: str = ""
     removed: bool = False
+    # The posture as it stood then, rebuilt from the verdict history (posture/exports/history.py).
+    as_of: dt.datetime | None = None
 
     @classmethod
     def parse(cls, mapping: Mapping[str, Any]) -> ExportFilters:
@@ -60,6 +64,8 @@ class ExportFilters:
             given = [str(v).strip() for v in _values(mapping, name) if v is not None and str(v).strip()]
             if name == "removed":
                 values[name] = any(v.lower() in ("1", "true", "yes", "on") for v in given)
+            elif name == "as_of" and len(given) == 1:
+                values[name] = _time(given[0], problems)
             elif name in MULTIPLE:
                 values[name] = tuple(dict.fromkeys(part.strip() for v in given for part in v.split(",") if part.strip()))
             elif len(given) > 1:
@@ -88,11 +94,21 @@ class ExportFilters:
             problems.append(f"unknown section {self.section!r} of framework {self.framework!r}")
         if self.scope and not Scope.objects.filter(name=self.scope).exists():
             problems.append(f"unknown scope {self.scope!r}")
+        elif self.as_of is not None:
+            if self.grade:
+                problems.append("a grade as of a past time is not kept: leave out the grade filter with as_of")
+            try:
+                check_as_of(self.as_of, Scope.objects.filter(name=self.scope).values_list("pk", flat=True) if self.scope else None)
+            except ExportError as exc:
+                problems.append(str(exc).rstrip("."))
         return problems
 
     def as_dict(self) -> dict[str, Any]:
         """The filters that are set, JSON-ready (the audit row records them)."""
-        return {name: list(v) if isinstance(v, tuple) else v for name, v in asdict(self).items() if v}
+        shown = {name: list(v) if isinstance(v, tuple) else v for name, v in asdict(self).items() if v}
+        if self.as_of is not None:
+            shown["as_of"] = self.as_of.isoformat()
+        return shown
 
     def controls(self) -> tuple[Control, ...]:
         """The selected controls, in catalog order."""
@@ -122,14 +138,26 @@ class ExportFilters:
             infrastructure=self.infrastructure,
             connectivity=self.connectivity,
             network_path=self.network_path,
-            removed=self.removed,
+            removed=self.removed or self.as_of is not None,
             sort="name",
         )
+        if self.as_of is not None:  # those there then; the status filter applies to the rebuilt rows
+            return clusters_as_of(clusters, self.as_of)
         if self.status:
             ids = [c.id for c in self.controls()]
             matching = ControlResult.objects.filter(cluster=OuterRef("pk"), control__in=ids, status__in=self.status)
             clusters = clusters.filter(Exists(matching))
         return clusters
+
+
+def _time(text: str, problems: list[str]) -> dt.datetime | None:
+    """An ISO 8601 time (2026-11-01T00:00Z), UTC when it names no offset."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        problems.append(f"as_of {text!r} is not an ISO 8601 time such as 2026-11-01T00:00Z")
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _values(mapping: Mapping[str, Any], name: str) -> list[Any]:

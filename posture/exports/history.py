@@ -36,7 +36,7 @@ from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 
 from posture.exports.errors import ExportError
-from posture.models import Cluster, ControlResult, FleetSnapshot, Scope, VerdictHistory
+from posture.models import Cluster, ControlResult, FleetSnapshot, Scan, Scope, VerdictHistory
 
 CHUNK_CLUSTERS = 2000
 VERDICT_FIELDS = ("status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id", "since")
@@ -107,6 +107,12 @@ def _chunk_as_of(ids: list[int], at: dt.datetime, controls: list[str] | None) ->
         if key not in found:
             found[key] = row
     return found
+
+
+def scans_as_of(at: dt.datetime) -> dict[int, Any]:
+    """Scope id → its last scan that had stored its facts by `at` (succeeded or partial)."""
+    finished = Scan.objects.filter(state__in=(Scan.State.SUCCEEDED, Scan.State.PARTIAL), finished_at__lte=at)
+    return dict(finished.order_by("scope_id", "finished_at").values_list("scope_id", "pk"))
 
 
 def _scope_beginnings(scope_ids: Iterable[int] | None) -> dict[str, dt.datetime]:

@@ -55,6 +55,7 @@ def request_export(*, user: Any, kind: str, fmt: str, filters: ExportFilters) ->
             kind=kind,
             format=fmt,
             filters=filters.as_dict(),
+            as_of=filters.as_of,
             requested_by=user,
             requested_by_name=user.get_username() if user is not None else "",
         )

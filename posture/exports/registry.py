@@ -32,6 +32,9 @@ class Exporter(Protocol):
 
     def check(self, filters: ExportFilters) -> None: ...
 
+    @property
+    def rebuilds_past(self) -> bool: ...
+
     def write(self, filters: ExportFilters, out: BinaryIO, *, progress: Progress | None = None) -> Written: ...
 
 
@@ -55,6 +58,7 @@ class Kind:
     reader: Reader
     columns: tuple[str, ...]
     makes_cells: bool = False
+    rebuilds_past: bool = False  # honours ExportFilters.as_of
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,14 @@ class ExportType:
     def extension(self) -> str:
         return self.format.extension
 
+    @property
+    def rebuilds_past(self) -> bool:
+        return self.kind.rebuilds_past
+
     def check(self, filters: ExportFilters) -> None:
-        """Every filter applies to rows: ExportFilters.parse checked them all."""
+        """Every filter applies to rows (ExportFilters.parse checked them all); as_of only where
+        the kind rebuilds the past."""
+        refuse_as_of(filters, self.kind.name, self.kind.rebuilds_past)
 
     def write(self, filters: ExportFilters, out: BinaryIO, *, progress: Progress | None = None) -> Written:
         cell = self.format.cell
@@ -94,8 +104,10 @@ class Document:
     content_type: str
     extension: str
     checks: Callable[[ExportFilters], None] | None = None
+    rebuilds_past: bool = False
 
     def check(self, filters: ExportFilters) -> None:
+        refuse_as_of(filters, self.kind, self.rebuilds_past)
         if self.checks:
             self.checks(filters)
 
@@ -104,10 +116,16 @@ class Document:
         return self.build(filters, out, progress=progress)
 
 
+def refuse_as_of(filters: ExportFilters, kind: str, rebuilds_past: bool) -> None:
+    if filters.as_of is not None and not rebuilds_past:
+        said = ", ".join(sorted({name for (name, _), export in EXPORTS.items() if export.rebuilds_past}))
+        raise ExportError(f"{kind} as of a past time is not available yet; these are: {said}.")
+
+
 CSV = Format("csv", write_csv_fields, "text/csv; charset=utf-8", "csv", csv_cell)
 JSONL = Format("jsonl", write_jsonl, "application/jsonl; charset=utf-8", "jsonl")
 XLSX = Format("xlsx", write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
-FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS, makes_cells=True)
+FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS, makes_cells=True, rebuilds_past=True)
 SCORECARDS = Kind("scorecards", scorecard_rows, SCORECARD_COLUMNS, makes_cells=True)
 
 EXPORTS: dict[tuple[str, str], Exporter] = {
@@ -126,7 +144,7 @@ def register(export: ExportType | Document) -> None:
 register(Document("report", "html", write_report_html, "text/html; charset=utf-8", "html", check_report))
 register(Document("report", "pdf", write_report_pdf, "application/pdf", "pdf", check_report))
 register(Document("bundle", "zip", write_bundle, "application/zip", "zip"))
-register(Document("oscal", "json", write_oscal, OSCAL_CONTENT_TYPE, "json"))
+register(Document("oscal", "json", write_oscal, OSCAL_CONTENT_TYPE, "json", rebuilds_past=True))
 
 
 def kinds() -> list[str]:

@@ -26,6 +26,7 @@ from django.db.models.functions import Cast
 from posture.catalog.controls import Control
 from posture.catalog.frameworks import Ref
 from posture.exports.filters import ExportFilters
+from posture.exports.history import results_as_of, scans_as_of
 from posture.models import Attestation, Cluster, ControlResult, RiskException, Status
 
 Progress = Callable[[int, int], None]  # (clusters done, clusters in all)
@@ -83,6 +84,7 @@ CLUSTER_FIELDS = (
     "connectivity_status",
     "last_connectivity_at",
     "facts_scan_id",
+    "scope_id",
 )
 SHORT_NAMES = {"cis-k8s": "CIS", "nist-800-190": "NIST", "nsa-cisa": "NSA/CISA", "owasp-k8s": "OWASP", "msft-arc-network": "Microsoft"}
 NOT_EVALUATED = "Not evaluated yet"
@@ -108,19 +110,17 @@ def findings_rows(filters: ExportFilters, *, progress: Progress | None = None, c
     ids = [control_id for control_id, *_ in controls]
     unevaluated = _cells(cell, ("", "", NOT_EVALUATED, ""))
     never = cell("")
+    # As of a past time, the scan a finding came from is its scope's last scan finished by then.
+    scans_then = scans_as_of(filters.as_of) if filters.as_of else {}
     for chunk in _cluster_chunks(filters, progress):
-        results = ControlResult.objects.filter(cluster_id__in=[c.pk for c in chunk], control__in=ids)
-        if filters.status:
-            results = results.filter(status__in=filters.status)
-        # Evidence and since as the database's text, converted once per distinct value in the chunk.
-        results = results.annotate(since_text=Cast("since", TextField()), evidence_text=Cast("evidence", TextField()))
-        found = {(r[0], r[1]): r for r in results.values_list(*RESULT_FIELDS)}
+        found = _results([c.pk for c in chunk], ids, filters)
         attestations, exceptions = _governance(found.values(), cell)
         verdicts: dict[tuple[Any, ...], Row] = {}
         evidence: dict[str | None, Any] = {}
         times: dict[str, Any] = {}
         for cluster in chunk:
-            pk, identity, scan = cluster.pk, _cells(cell, _identity(cluster)), cell(_text(cluster.facts_scan_id))
+            pk, identity = cluster.pk, _cells(cell, _identity(cluster))
+            scan = cell(_text(scans_then.get(cluster.scope_id) if filters.as_of else cluster.facts_scan_id))
             for control_id, head, refs, refs_undecided in controls:
                 result = found.get((pk, control_id))
                 if result is None:
@@ -179,6 +179,28 @@ def as_dicts(rows: Iterable[Row], columns: Sequence[str]) -> Iterator[dict[str, 
 
 # The verdict's columns last: the key of a distinct verdict is a slice of the row.
 RESULT_FIELDS = ("cluster_id", "control", "attestation_id", "exception_id", "since_text", "status", "reason", "detail", "evidence_text")
+
+
+def _results(cluster_ids: list[int], control_ids: list[str], filters: ExportFilters) -> dict[tuple[int, str], Row]:
+    """(cluster id, control) → the verdict as RESULT_FIELDS: the current one, or the one in force
+    at filters.as_of rebuilt from the history; only those in the status filter's statuses."""
+    if filters.as_of is not None:
+        rebuilt = results_as_of(cluster_ids, filters.as_of, control_ids)
+        return {
+            key: (*key, v["attestation_id"], v["exception_id"], v["since"].isoformat(), v["status"], v["reason"], v["detail"], _json(v))
+            for key, v in rebuilt.items()
+            if not filters.status or v["status"] in filters.status
+        }
+    results = ControlResult.objects.filter(cluster_id__in=cluster_ids, control__in=control_ids)
+    if filters.status:
+        results = results.filter(status__in=filters.status)
+    # Evidence and since as the database's text, converted once per distinct value in the chunk.
+    results = results.annotate(since_text=Cast("since", TextField()), evidence_text=Cast("evidence", TextField()))
+    return {(r[0], r[1]): r for r in results.values_list(*RESULT_FIELDS)}
+
+
+def _json(verdict: dict[str, Any]) -> str | None:
+    return None if verdict["evidence"] is None else json.dumps(verdict["evidence"])
 
 
 def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterator[list[Any]]:

@@ -32,7 +32,13 @@ def export_to_file(
     export_as.check(filters)  # fail before any audit row
     name = actor or (user.get_username() if user is not None else "")
     export = Export.objects.create(
-        kind=kind, format=fmt, filters=filters.as_dict(), requested_by=user, requested_by_name=name, state=Export.State.RUNNING
+        kind=kind,
+        format=fmt,
+        filters=filters.as_dict(),
+        as_of=filters.as_of,
+        requested_by=user,
+        requested_by_name=name,
+        state=Export.State.RUNNING,
     )
     try:
         with one_snapshot():

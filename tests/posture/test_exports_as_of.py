@@ -9,12 +9,14 @@ import re
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from posture.exports.errors import ExportError
 from posture.exports.history import check_as_of, clusters_as_of, history_begins, results_as_of
 from posture.models import Cluster, ControlResult, Scan, VerdictHistory
 from posture.scans.request import scan_request
+from tests.posture.exports_fleet import build
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,6 +66,7 @@ def test_the_posture_as_of_the_first_scan_equals_what_was_stored_right_after_it(
     scope = emulator_scope(emulator)
     first = run_scan(scope)
     then, clusters_then = stored_findings(), set(Cluster.objects.filter(removed_at__isnull=True).values_list("arm_id", flat=True))
+    export_right_after = build("findings", "csv")[0]
 
     change_the_fleet(emulator.fleet, added)
     run_scan(scope)
@@ -78,6 +81,27 @@ def test_the_posture_as_of_the_first_scan_equals_what_was_stored_right_after_it(
     assert set(clusters_as_of(Cluster.objects.all(), at).values_list("arm_id", flat=True)) == clusters_then
     assert rebuilt_findings(at) == then
     assert rebuilt_findings(timezone.now()) == now
+    # The issue's own check: an export as of the first scan equals the export taken right after it.
+    export_as_of, audit = build("findings", "csv", as_of=first.finished_at.isoformat())
+    assert export_as_of == export_right_after != build("findings", "csv")[0]
+    assert audit.as_of == first.finished_at and audit.filters == {"as_of": first.finished_at.isoformat()}
+
+
+def test_only_findings_and_oscal_rebuild_the_past_and_grades_then_are_not_kept(make_emulator, emulator_scope, tmp_path) -> None:
+    scope = emulator_scope(make_emulator(clusters=10))
+    finished = run_scan(scope).finished_at.isoformat()
+    for kind, fmt in (("scorecards", "csv"), ("bundle", "zip"), ("report", "html")):
+        with pytest.raises(ExportError, match=f"{kind} as of a past time is not available yet; these are: findings, oscal"):
+            build(kind, fmt, as_of=finished, framework="cis-k8s" if kind == "report" else "")
+    with pytest.raises(ExportError, match="a grade as of a past time is not kept"):
+        build("findings", "csv", as_of=finished, grade="A")
+    with pytest.raises(ExportError, match="is not an ISO 8601 time"):
+        build("findings", "csv", as_of="last tuesday")
+    output = tmp_path / "findings.csv"
+    call_command("export", "findings", "--format", "csv", "--as-of", finished, "--output", str(output))
+    assert output.read_bytes() == build("findings", "csv")[0]
+    with pytest.raises(CommandError, match="is in the future"):
+        call_command("export", "findings", "--format", "csv", "--as-of", "2999-01-01T00:00Z", "--output", str(output))
 
 
 def test_a_rescan_of_an_unchanged_fleet_records_no_history(make_emulator, emulator_scope) -> None:

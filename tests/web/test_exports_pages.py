@@ -6,9 +6,11 @@ posture.exports.jobs' task, which runs in-process when the request's transaction
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import re
+import time
 from typing import Any
 
 import pytest
@@ -198,3 +200,23 @@ def test_the_menu_s_filters_export_what_the_clusters_page_shows(fleet: Any, anal
     response = client.post(action, {"kind": "scorecards", "format": "csv"})
     listed = client.get(reverse("cluster-list"), {"grade": "A", "per_page": 100}).context["page"]
     assert body(response).count(b"\n") == 1 + len(listed)
+
+
+def test_the_menus_as_of_form_exports_findings_as_they_stood_then(fleet: Any, analyst: Any) -> None:
+    time.sleep(1.1)  # the form names whole seconds: one after the fleet's first evaluation
+    then = timezone.now().astimezone(dt.UTC).replace(microsecond=0, tzinfo=None)
+    response = logged_in(analyst).post(START, {"kind": "findings", "format": "csv", "as_of": then.isoformat()})
+    assert response.status_code == 200, [str(m) for m in response.wsgi_request._messages]
+    audited = Export.objects.get()
+    assert audited.as_of == then.replace(tzinfo=dt.UTC) and audited.filters == {"as_of": then.replace(tzinfo=dt.UTC).isoformat()}
+    expected = io.BytesIO()
+    export_to_file("findings", "csv", ExportFilters.parse({"as_of": then.isoformat()}), expected)
+    assert body(response) == expected.getvalue()
+
+
+def test_an_as_of_before_the_history_begins_is_refused_on_the_page_and_creates_nothing(fleet: Any, analyst: Any) -> None:
+    client = logged_in(analyst)
+    response = client.post(START, {"kind": "findings", "format": "csv", "as_of": "2020-01-01T00:00", "next": "/clusters/"}, follow=True)
+    assert "is before the history begins" in response.content.decode() and not Export.objects.exists()
+    page = client.get(reverse("cluster-list")).content.decode()
+    assert 'name="as_of"' in page and 'value="oscal"' in page

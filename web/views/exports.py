@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
+from posture.exports import jobs
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
 from posture.exports.registry import export_type
@@ -41,7 +42,10 @@ DATA_EXPORTS = (
     ("findings", "jsonl", "Findings · JSON Lines"),
     ("findings", "xlsx", "Findings · Excel"),
     ("scorecards", "csv", "Scorecards · CSV"),
+    ("oscal", "json", "OSCAL assessment results · JSON"),
 )
+# Findings as of a past time: the formats the menu's as-of form offers.
+AS_OF_FORMATS = (("csv", "CSV"), ("jsonl", "JSON Lines"), ("xlsx", "Excel"))
 REPORT_EXPORTS = (("report", "html", "Benchmark report · HTML"), ("report", "pdf", "Benchmark report · PDF"))
 BUNDLE_EXPORT = ("bundle", "zip", "Evidence bundle · zip")
 
@@ -56,7 +60,7 @@ def export_menu(request: HttpRequest, *, report: bool = False, **fixed: str) -> 
         report_query = export_query(QueryDict(mutable=True), scope=request.GET.get("scope", ""), framework=fixed["framework"])
         items += [(kind, fmt, label, report_query) for kind, fmt, label in REPORT_EXPORTS]
     items.append((*BUNDLE_EXPORT, query))
-    return {"items": items, "next": request.get_full_path()}
+    return {"items": items, "next": request.get_full_path(), "query": query, "as_of_formats": AS_OF_FORMATS}
 
 
 def export_query(params: QueryDict, **fixed: str) -> str:
@@ -89,29 +93,20 @@ def export_list(request: HttpRequest) -> HttpResponse:
 
 def _start(request: HttpRequest) -> HttpResponse:
     kind, fmt = request.POST.get("kind", ""), request.POST.get("format", "")
+    params = request.GET.copy()
+    if request.POST.get("as_of", "").strip():  # the menu's as-of form (a datetime-local, read as UTC)
+        params["as_of"] = request.POST["as_of"]
     try:
-        filters = ExportFilters.parse(request.GET)
+        filters = ExportFilters.parse(params)
         as_type = export_type(kind, fmt)
-        if kind in STREAMABLE and _estimated_rows(kind, filters) <= _small_rows():
+        if kind in STREAMABLE and _estimated_rows(kind, filters) <= jobs.SMALL_EXPORT_ROWS:
             return _stream(request, kind, fmt, filters, as_type.content_type, as_type.extension)
-        export = _request_export(user=request.user, kind=kind, fmt=fmt, filters=filters)
+        export = jobs.request_export(user=request.user, kind=kind, fmt=fmt, filters=filters)
     except ExportError as exc:
         messages.error(request, str(exc))
         return redirect(_back(request))
     messages.success(request, f"Export of {export.kind} ({export.format}) requested: it is built in the background.")
     return redirect("export-list")
-
-
-def _small_rows() -> int:
-    from posture.exports import jobs  # read at call time: tests lower it to force the task path
-
-    return jobs.SMALL_EXPORT_ROWS
-
-
-def _request_export(**kwargs: Any) -> Export:
-    from posture.exports.jobs import request_export
-
-    return request_export(**kwargs)
 
 
 def _estimated_rows(kind: str, filters: ExportFilters) -> int:
@@ -120,7 +115,7 @@ def _estimated_rows(kind: str, filters: ExportFilters) -> int:
     per_cluster = len(filters.controls()) if kind == "findings" else 1
     if per_cluster == 0:
         return 0
-    limit = _small_rows() // per_cluster + 1
+    limit = jobs.SMALL_EXPORT_ROWS // per_cluster + 1
     return filters.clusters()[:limit].count() * per_cluster
 
 
@@ -194,8 +189,6 @@ def export_progress(export: Export) -> dict[str, Any]:
 @require_safe
 @permission_required(EXPORT, raise_exception=True)
 def export_download(request: HttpRequest, export_id: Any) -> FileResponse:
-    from posture.exports.jobs import export_file
-
     export = _own_export(request, export_id)
     if export.state != Export.State.SUCCEEDED or not export.file_name:
         raise Http404("This export has no file to download")
@@ -203,7 +196,7 @@ def export_download(request: HttpRequest, export_id: Any) -> FileResponse:
         raise Http404("This export has expired")
     as_type = export_type(export.kind, export.format)
     response = FileResponse(
-        export_file(export), as_attachment=True, filename=download_name(export, as_type.extension), content_type=as_type.content_type
+        jobs.export_file(export), as_attachment=True, filename=download_name(export, as_type.extension), content_type=as_type.content_type
     )
     response["X-Content-SHA256"] = export.sha256
     return response

@@ -14,7 +14,27 @@ from posture.exports.registry import EXPORTS, export_type
 from posture.exports.run import export_to_file
 
 ROW_KINDS = ("findings", "scorecards")  # their progress counts clusters; documents count steps
-FILTERS = ("scope", "subscription", "resource_group", "location", "tag", "grade", "control", "status", "severity", "framework", "section")
+FILTERS = (
+    "q",
+    "scope",
+    "subscription",
+    "resource_group",
+    "location",
+    "tag",
+    "grade",
+    "distribution",
+    "infrastructure",
+    "connectivity",
+    "network_path",
+    "control",
+    "status",
+    "severity",
+    "framework",
+    "section",
+    "as_of",
+)
+OPTION_NAMES = {"q": "--name-contains"}
+HELP = {"as_of": "The posture as it stood then, e.g. 2026-11-01T00:00Z (findings and OSCAL)", "q": "Cluster name contains"}
 
 
 class Command(BaseCommand):
@@ -30,10 +50,10 @@ class Command(BaseCommand):
         for name in FILTERS:
             several = name in MULTIPLE
             parser.add_argument(
-                "--" + name.replace("_", "-"),
+                OPTION_NAMES.get(name, "--" + name.replace("_", "-")),
                 dest=name,
                 action="append" if several else "store",
-                help="Repeat or separate with commas for several" if several else None,
+                help=HELP.get(name, "Repeat or separate with commas for several" if several else None),
             )
         parser.add_argument("--removed", action="store_true", help="Include removed clusters")
 
