@@ -113,18 +113,32 @@ def write_jsonl(rows: Iterable[Sequence[Any]], columns: Sequence[str], out: Bina
     return sink.written(count)
 
 
+# Excel's limits: rows per worksheet (the header takes one) and characters per cell.
+SHEET_ROWS = 1_048_576
+CELL_CHARS = 32_767
+CUT_NOTE = " … [cut at Excel's cell limit; the CSV and JSON Lines hold the whole value]"
+
+
 def write_xlsx(rows: Iterable[Sequence[Any]], columns: Sequence[str], out: BinaryIO) -> Written:
-    """One worksheet, written row by row (constant_memory keeps one row in memory). Text stays
+    """Worksheets written row by row (constant_memory keeps one row in memory), each with the
+    header; past a sheet's last row the rows go on in the next sheet, never dropped. Text stays
     text: no conversion to formulas, links or numbers."""
     sink = HashingWriter(out)
     options = {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
     workbook = xlsxwriter.Workbook(sink, options)
-    sheet = workbook.add_worksheet("export")
-    sheet.write_row(0, 0, columns)
     count = 0
-    for count, row in enumerate(rows, 1):
+    sheet, line = None, SHEET_ROWS
+    for row in rows:
+        count += 1
+        if line == SHEET_ROWS:
+            sheet = workbook.add_worksheet("export" if sheet is None else f"export {len(workbook.worksheets()) + 1}")
+            sheet.write_row(0, 0, columns)
+            line = 1
         for column, value in enumerate(row):
-            _write_cell(sheet, count, column, value)
+            _write_cell(sheet, line, column, value)
+        line += 1
+    if sheet is None:
+        workbook.add_worksheet("export").write_row(0, 0, columns)
     workbook.close()
     return sink.written(count)
 
@@ -137,4 +151,7 @@ def _write_cell(sheet: Any, row: int, column: int, value: Any) -> None:
     elif isinstance(value, int | float):
         sheet.write_number(row, column, value)
     else:
-        sheet.write_string(row, column, neutralise(str(value)))
+        text = neutralise(str(value))
+        if len(text) > CELL_CHARS:  # said in the cell, not cut silently
+            text = text[: CELL_CHARS - len(CUT_NOTE)] + CUT_NOTE
+        sheet.write_string(row, column, text)

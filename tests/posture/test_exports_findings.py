@@ -4,13 +4,16 @@ database and the catalog, in CSV, JSON Lines and Excel."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from typing import Any
 
+import openpyxl
 import pytest
 
 from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.evaluate.scoring import SECTION_CONTROLS
+from posture.exports import writers
 from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS
 from posture.models import Cluster, ControlResult, Status
 from posture.read.clusters import cluster_list
@@ -184,3 +187,18 @@ def test_scorecards_with_a_status_filter_list_the_clusters_holding_such_a_findin
     rows = read_csv(build("scorecards", "csv", status="excepted")[0])
     excepted = set(ControlResult.objects.filter(status=Status.EXCEPTED).values_list("cluster__arm_id", flat=True))
     assert {r["arm_id"] for r in rows} == excepted and excepted
+
+
+def test_excel_goes_on_in_a_new_sheet_past_a_sheets_last_row_and_says_where_it_cut_a_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writers, "SHEET_ROWS", 4)  # a header and 3 rows per sheet
+    monkeypatch.setattr(writers, "CELL_CHARS", 100)
+    rows = [(str(n), "x" * (150 if n == 5 else 3)) for n in range(8)]
+    out = io.BytesIO()
+    assert writers.write_xlsx(rows, ("n", "text"), out).rows == 8
+    book = openpyxl.load_workbook(io.BytesIO(out.getvalue()), read_only=True)
+    assert book.sheetnames == ["export", "export 2", "export 3"]
+    found = [row for sheet in book.worksheets for row in list(sheet.iter_rows(values_only=True))[1:]]
+    assert [n for n, _ in found] == [str(n) for n in range(8)]
+    assert all(list(sheet.iter_rows(values_only=True))[0] == ("n", "text") for sheet in book.worksheets)
+    cut = found[5][1]
+    assert len(cut) == 100 and cut.endswith(writers.CUT_NOTE) and cut.startswith("x" * (100 - len(writers.CUT_NOTE)))
