@@ -3,12 +3,14 @@ Celery workers as processes, and RSS sampling. Benchmarks print figures; they as
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -232,3 +234,20 @@ def scan_in_process(clusters: int, seed: int, database: str, work: Path) -> dict
         emulator.stop()
     print(f"collected and evaluated {clusters:,} clusters in {time.monotonic() - began:.0f} s (setup)", flush=True)
     return env
+
+
+def scanned_bench(description: str | None, prefix: str) -> tuple[argparse.Namespace, Path]:
+    """The shared start of bench/evaluate.py and bench/export.py: their options, the fleet
+    collected and evaluated in-process (untimed), and Django set up on that database."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database", default=DEFAULT_DATABASE)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    args.env = scan_in_process(args.clusters, args.seed, args.database, work)
+    os.environ.update(args.env)
+    import django
+
+    django.setup()
+    return args, work

@@ -10,31 +10,16 @@ snapshot is then dropped and the evaluation timed twice. The last two lines read
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_DATABASE, scan_in_process  # noqa: E402
+from bench.common import scanned_bench  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clusters", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--database", default=DEFAULT_DATABASE)
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
-    env = scan_in_process(args.clusters, args.seed, args.database, work)
-
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    args, work = scanned_bench(__doc__, "bench-evaluate-")
     from django.db import connection
 
     from posture.models import ChangeEvent, Cluster, ControlResult, FleetSnapshot, Scope, ScoreHistory, VerdictHistory

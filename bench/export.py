@@ -12,18 +12,16 @@ The last two lines read `… rows=… rows_per_s=… peak_rss_mb=…`: findings 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_DATABASE, ROOT, scan_in_process  # noqa: E402
+from bench.common import ROOT, scanned_bench  # noqa: E402
 
 
 def timed_export(env: dict[str, str], output: Path, *args: str) -> tuple[float, float]:
@@ -41,19 +39,8 @@ def timed_export(env: dict[str, str], output: Path, *args: str) -> tuple[float, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clusters", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--database", default=DEFAULT_DATABASE)
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="bench-export-"))
-    env = scan_in_process(args.clusters, args.seed, args.database, work)
-
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    args, work = scanned_bench(__doc__, "bench-export-")
+    env = args.env
     from django.db import connection
 
     from posture.models import Export

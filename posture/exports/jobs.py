@@ -28,7 +28,7 @@ from django.utils import timezone
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
 from posture.exports.registry import export_type
-from posture.exports.run import one_snapshot
+from posture.exports.run import audit_row, one_snapshot
 from posture.exports.storage import ExportFileStorage
 from posture.exports.writers import Written
 from posture.heartbeat import heartbeat_thread
@@ -51,14 +51,7 @@ def request_export(*, user: Any, kind: str, fmt: str, filters: ExportFilters) ->
     ExportError for an unknown kind or format (no audit row then)."""
     export_type(kind, fmt)
     with transaction.atomic():
-        export = Export.objects.create(
-            kind=kind,
-            format=fmt,
-            filters=filters.as_dict(),
-            as_of=filters.as_of,
-            requested_by=user,
-            requested_by_name=user.get_username() if user is not None else "",
-        )
+        export = audit_row(kind, fmt, filters, user=user)
         export_id = str(export.pk)
         transaction.on_commit(lambda: enqueue(BUILD_EXPORT, export_id=export_id))
     export.refresh_from_db()  # built already when tasks run in-process

@@ -30,16 +30,7 @@ def export_to_file(
     exception propagates: what reached `out` is partial, and the caller's to delete."""
     export_as = export_type(kind, fmt)  # an unknown kind or format, or filters it cannot honour,
     export_as.check(filters)  # fail before any audit row
-    name = actor or (user.get_username() if user is not None else "")
-    export = Export.objects.create(
-        kind=kind,
-        format=fmt,
-        filters=filters.as_dict(),
-        as_of=filters.as_of,
-        requested_by=user,
-        requested_by_name=name,
-        state=Export.State.RUNNING,
-    )
+    export = audit_row(kind, fmt, filters, user=user, actor=actor, state=Export.State.RUNNING)
     try:
         with one_snapshot():
             written = export_as.write(filters, out, progress=progress)
@@ -51,6 +42,14 @@ def export_to_file(
     export.rows, export.sha256, export.size = written.rows, written.sha256, written.size
     export.save(update_fields=["state", "finished_at", "rows", "sha256", "size"])
     return export
+
+
+def audit_row(kind: str, fmt: str, filters: ExportFilters, *, user: Any = None, actor: str = "", **fields: Any) -> Export:
+    """The Export row that records who asked for what, with which filters, before it is built."""
+    name = actor or (user.get_username() if user is not None else "")
+    return Export.objects.create(
+        kind=kind, format=fmt, filters=filters.as_dict(), as_of=filters.as_of, requested_by=user, requested_by_name=name, **fields
+    )
 
 
 @contextmanager
