@@ -14,7 +14,7 @@ import pytest
 from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.evaluate.scoring import SECTION_CONTROLS
 from posture.exports import writers
-from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS
+from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, canonical_json
 from posture.models import Cluster, ControlResult, Status
 from posture.read.clusters import cluster_list
 from tests.posture.exports_fleet import FLEET_CLUSTERS, ScannedFleet, build, read_csv, read_jsonl, read_xlsx, scan_fleet
@@ -202,3 +202,9 @@ def test_excel_goes_on_in_a_new_sheet_past_a_sheets_last_row_and_says_where_it_c
     assert all(list(sheet.iter_rows(values_only=True))[0] == ("n", "text") for sheet in book.worksheets)
     cut = found[5][1]
     assert len(cut) == 100 and cut.endswith(writers.CUT_NOTE) and cut.startswith("x" * (100 - len(writers.CUT_NOTE)))
+
+
+def test_evidence_is_written_as_sorted_compact_json_keeping_integers_past_64_bits() -> None:
+    assert canonical_json('{"b": [1, 2], "a": {"y": "é", "x": null}}') == '{"a":{"x":null,"y":"é"},"b":[1,2]}'
+    assert canonical_json('{"n": 123456789012345678901234567890}') == '{"n":123456789012345678901234567890}'
+    assert canonical_json(None) == "null"
