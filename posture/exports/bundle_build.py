@@ -28,7 +28,7 @@ from posture.exports.filters import ExportFilters
 from posture.exports.report_export import scope_ids
 from posture.exports.reports import benchmark_report, html_to_pdf, render_report
 from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Progress, Row, findings_rows, scorecard_rows
-from posture.exports.writers import HashingWriter, Written, csv_cell, write_csv_fields, write_jsonl
+from posture.exports.writers import HashingWriter, Written, csv_cell, csv_joined, write_csv_fields, write_jsonl
 from posture.models import Scope
 
 FINDINGS_CSV = "findings.csv"
@@ -87,7 +87,7 @@ def write_bundle(filters: ExportFilters, out: BinaryIO, *, progress: Progress | 
     sink = HashingWriter(out)
     scope = {"all_scopes": ids is None, "scopes": [{"id": s.pk, "name": s.name, "tenant_id": s.tenant_id} for s in scopes]}
     with EvidenceBundle(sink, scope=scope, filters=filters.as_dict(), as_of=as_of, scan_ids=scans) as bundle:  # type: ignore[arg-type]
-        csv_rows = findings_rows(filters, progress=steps.part(FINDINGS_CSV), cell=csv_cell)
+        csv_rows = findings_rows(filters, progress=steps.part(FINDINGS_CSV), cell=csv_cell, fuse=csv_joined)
         rows = _add_rows(bundle, FINDINGS_CSV, csv_rows, FINDINGS_COLUMNS, write_csv_fields)
         steps.done(FINDINGS_CSV)
         jsonl_rows = findings_rows(filters, progress=steps.part(FINDINGS_JSONL))

@@ -2,15 +2,17 @@
 
 request_export records a pending Export and queues posture.build_export. The task claims it
 (pending → running in one conditional UPDATE: a second delivery finds nothing to claim), writes
-the file to an unnamed temporary file on disk, then saves it to storage as exports/<id>.<ext>.
-A failure marks the export failed and leaves nothing in storage. A worker that dies mid-build
-stops beating: the watchdog hands the export back (requeue_orphaned), the next claim rebuilds it
-under the same name, and only the latest claim may save, finish or delete it: one request, one
-file.
+the file to an unnamed temporary file on disk, then saves it to storage under a name of its own
+claim, exports/<id>-<claim time>.<ext>. A failure marks the export failed and leaves nothing in
+storage. A worker that dies mid-build stops beating: the watchdog hands the export back
+(requeue_orphaned, which deletes whatever the dead claim saved) and the next claim rebuilds it.
+Only the latest claim may finish the export; a claim that cannot deletes its own file, and no
+claim can touch another's, however late it saves: one request, one file.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import logging
 import tempfile
@@ -67,11 +69,11 @@ def build_export(export_id: str) -> None:
     if not claimed:
         return  # a second delivery, a re-run, or built already
     export = Export.objects.get(pk=export_id)
+    name = storage_name(export, claim)
     try:
-        name = storage_name(export)
         with tempfile.TemporaryFile(prefix="arc-export-") as scratch:
             written = _write(export, claim, scratch)
-            if not _still_claimed(export, claim):  # the file under this name is the new claim's
+            if not _still_claimed(export, claim):  # spare the upload
                 log.warning("export %s was claimed again while it was built; leaving it to the new claim", export.pk)
                 return
             scratch.seek(0)
@@ -80,19 +82,21 @@ def build_export(export_id: str) -> None:
     except Exception as exc:  # noqa: BLE001 - every failure ends the export, with its reason
         message = failure_message(exc)
         log.warning("export %s failed: %s", export.pk, message)
-        failed = Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).update(
+        Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).update(
             state=Export.State.FAILED, error=message[:2000], finished_at=timezone.now(), expires_at=_expiry()
         )
-        if failed:  # a stale claim must not delete the file of the claim that replaced it
-            _delete_quietly(export)
+        _delete_quietly(export, name)  # this claim's name: no other claim's file
 
 
 def _still_claimed(export: Export, claim: Any) -> bool:
     return Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).exists()
 
 
-def storage_name(export: Export) -> str:
-    return f"exports/{export.pk}.{export_type(export.kind, export.format).extension}"
+def storage_name(export: Export, claim: Any) -> str:
+    """The file of one claim: a claim that lost the export, saving late, cannot replace the file
+    of the claim that finished it (the recorded SHA-256 would no longer match)."""
+    stamp = claim.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"exports/{export.pk}-{stamp}.{export_type(export.kind, export.format).extension}"
 
 
 def _write(export: Export, claim: Any, out: Any) -> Written:
@@ -127,11 +131,9 @@ def _finish(export: Export, claim: Any, saved: str, written: Written) -> None:
         expires_at=_expiry(now),
         progress_done=F("progress_total"),
     )
-    if not finished:  # handed to another worker meanwhile: the name is its, unless it gave up
+    if not finished:  # handed to another claim meanwhile: this claim's file is nobody's
         log.warning("export %s was claimed again while it was saved; leaving it to the new claim", export.pk)
-        live = [Export.State.PENDING, Export.State.RUNNING, Export.State.SUCCEEDED]
-        if not Export.objects.filter(pk=export.pk, state__in=live).exists():
-            _delete_quietly(export)
+        _delete_quietly(export, saved)
 
 
 def failure_message(exc: BaseException) -> str:
@@ -145,10 +147,10 @@ def failure_message(exc: BaseException) -> str:
     return f"The export failed: {type(exc).__name__}: {exc}"
 
 
-def _delete_quietly(export: Export) -> None:
-    """Remove what a build may have saved (a failed save can leave part of a file)."""
+def _delete_quietly(export: Export, name: str) -> None:
+    """Remove what a claim may have saved (a failed save can leave part of a file)."""
     try:
-        exports_storage().delete(storage_name(export))
+        exports_storage().delete(name)
     except Exception as exc:  # noqa: BLE001 - storage unreachable: nothing was saved either
         log.warning("export %s: could not delete its file from storage: %s", export.pk, type(exc).__name__)
 
@@ -223,10 +225,12 @@ def requeue_orphaned(now: Any = None) -> dict[str, int]:
             message = f"The worker building this export was lost {export.attempts} times; giving up."
             if unchanged.update(state=Export.State.FAILED, error=message, finished_at=now, expires_at=_expiry(now)):
                 counts["exports_failed"] += 1
-                _delete_quietly(export)
+                _delete_quietly(export, storage_name(export, export.claimed_at))
             continue
         # heartbeat_at of a pending export is when it was last queued: once per stale period.
         if unchanged.update(state=Export.State.PENDING, claimed_at=None, heartbeat_at=now):
             counts["exports_requeued"] += 1
+            if export.claimed_at is not None:  # the dead claim may have saved before it could finish
+                _delete_quietly(export, storage_name(export, export.claimed_at))
             enqueue(BUILD_EXPORT, export_id=str(export.pk))
     return counts

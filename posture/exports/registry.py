@@ -14,9 +14,21 @@ from posture.exports.bundle_build import write_bundle
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
 from posture.exports.oscal import OSCAL_CONTENT_TYPE, write_oscal
+from posture.exports.parallel import LineExport, write_in_parts
 from posture.exports.report_export import check_report, write_report_html, write_report_pdf
-from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, Cell, Progress, Row, exact, findings_rows, scorecard_rows
-from posture.exports.writers import Written, csv_cell, write_csv_fields, write_jsonl, write_xlsx
+from posture.exports.rows import (
+    FINDINGS_COLUMNS,
+    SCORECARD_COLUMNS,
+    Cell,
+    Fuse,
+    Progress,
+    Row,
+    exact,
+    findings_rows,
+    scorecard_rows,
+    separate,
+)
+from posture.exports.writers import Written, csv_cell, csv_joined, write_csv_fields, write_jsonl, write_xlsx
 
 Reader = Callable[..., Iterator[Row]]  # (filters, *, progress[, cell]) -> rows
 Writer = Callable[[Iterable[Row], Sequence[str], BinaryIO], Written]
@@ -40,24 +52,30 @@ class Exporter(Protocol):
 
 @dataclass(frozen=True)
 class Format:
-    """`cell`: what the reader makes of each value for `writer` (CSV takes neutralised text)."""
+    """`cell`: what the reader makes of each value for `writer` (CSV takes neutralised text);
+    `fuse`: what it makes of adjacent cells (CSV's writer takes them joined)."""
 
     name: str
     writer: Writer
     content_type: str
     extension: str
     cell: Cell = exact
+    fuse: Fuse = separate
+    lines: bool = False  # a header then records: written in parts, the parts' records appended
 
 
 @dataclass(frozen=True)
 class Kind:
     """`makes_cells`: the reader takes `cell=` and applies it once per cluster and per control
-    (the findings' speed); otherwise it yields exact rows and each value is mapped here."""
+    (the findings' speed); otherwise it yields exact rows and each value is mapped here.
+    `fuses`: the reader also takes the format's `fuse=`, and `after=`/`through=` (a large
+    export in a line format is then written in two parts at once)."""
 
     name: str
     reader: Reader
     columns: tuple[str, ...]
     makes_cells: bool = False
+    fuses: bool = False
     rebuilds_past: bool = False  # honours ExportFilters.as_of
 
 
@@ -85,7 +103,14 @@ class ExportType:
 
     def write(self, filters: ExportFilters, out: BinaryIO, *, progress: Progress | None = None) -> Written:
         cell = self.format.cell
-        if self.kind.makes_cells:
+        if self.kind.fuses and self.format.lines:
+            job = LineExport(self.kind.reader, self.format.writer, self.kind.columns, cell, self.format.fuse)
+            written = write_in_parts(job, filters, out, progress=progress)
+            if written is not None:
+                return written
+        if self.kind.fuses:
+            rows = self.kind.reader(filters, progress=progress, cell=cell, fuse=self.format.fuse)
+        elif self.kind.makes_cells:
             rows = self.kind.reader(filters, progress=progress, cell=cell)
         else:
             rows = self.kind.reader(filters, progress=progress)
@@ -122,10 +147,10 @@ def refuse_as_of(filters: ExportFilters, kind: str, rebuilds_past: bool) -> None
         raise ExportError(f"{kind} as of a past time is not available yet; these are: {said}.")
 
 
-CSV = Format("csv", write_csv_fields, "text/csv; charset=utf-8", "csv", csv_cell)
-JSONL = Format("jsonl", write_jsonl, "application/jsonl; charset=utf-8", "jsonl")
+CSV = Format("csv", write_csv_fields, "text/csv; charset=utf-8", "csv", csv_cell, csv_joined, lines=True)
+JSONL = Format("jsonl", write_jsonl, "application/jsonl; charset=utf-8", "jsonl", lines=True)
 XLSX = Format("xlsx", write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
-FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS, makes_cells=True, rebuilds_past=True)
+FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS, makes_cells=True, fuses=True, rebuilds_past=True)
 SCORECARDS = Kind("scorecards", scorecard_rows, SCORECARD_COLUMNS, makes_cells=True)
 
 EXPORTS: dict[tuple[str, str], Exporter] = {

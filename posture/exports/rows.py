@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 from django.db.models import Count, F, QuerySet, TextField
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThanOrEqual
 from django.db.models.functions import Cast
 
 from posture.catalog.controls import Control
@@ -33,7 +33,10 @@ from posture.models import Attestation, Cluster, ControlResult, RiskException, S
 Progress = Callable[[int, int], None]  # (clusters done, clusters in all)
 Cell = Callable[[Any], Any]  # an exact value → what a format writes for it
 Row = tuple[Any, ...]
+Fuse = Callable[[Row], Row]  # adjacent cells → what the format's writer takes in their place
+Key = tuple[str, int]  # a cluster's place in an export's order: (name, pk)
 CHUNK_CLUSTERS = 1000  # 2,000 made PostgreSQL scan all results per chunk rather than seek the index
+VERDICTS_KEPT = 100_000  # distinct verdicts kept made across chunks (~50 MB), then made afresh
 IDENTITY = ("cluster", "arm_id", "subscription_id", "resource_group", "location", "tags")
 FINDINGS_COLUMNS = (
     *IDENTITY,
@@ -96,31 +99,50 @@ def exact(value: Any) -> Any:
     return value
 
 
-def findings_rows(filters: ExportFilters, *, progress: Progress | None = None, cell: Cell = exact) -> Iterator[Row]:
+def separate(cells: Row) -> Row:
+    """Cells stay one per column (every format but CSV)."""
+    return cells
+
+
+def findings_rows(
+    filters: ExportFilters,
+    *,
+    progress: Progress | None = None,
+    cell: Cell = exact,
+    fuse: Fuse = separate,
+    after: Key | None = None,
+    through: Key | None = None,
+) -> Iterator[Row]:
     """One row per selected cluster × selected control, controls in catalog order; the status
     filter drops rows. A cluster not yet evaluated gets rows with a blank status.
 
     Each value goes through `cell` once per cluster (identity), once per control (catalog
-    columns) and once per distinct verdict, decision or time in a chunk (the result's columns),
-    so a format's cells (CSV's text) cost little per row."""
+    columns) and once per distinct verdict, decision or time (the result's columns), so a
+    format's cells (CSV's text) cost little per row. `fuse` turns each such group of cells into
+    what the writer takes in its place: CSV's writer joins fields, so its groups come joined
+    (a row is then six segments, not 27 fields: the per-row work of a 100,000-row/s export).
+    `after` and `through` bound the clusters by their (name, pk), for an export in parts."""
     no_decision = _cells(cell, (None,) * (len(ATTESTATION_COLUMNS) + len(EXCEPTION_COLUMNS)))
     controls = []
     for control in filters.controls():
         refs = _cells(cell, _control_refs(control))
-        controls.append((control.id, _cells(cell, _control_head(control)), refs, refs + no_decision))
+        controls.append((control.id, fuse(_cells(cell, _control_head(control))), refs, fuse(refs + no_decision)))
     ids = [control_id for control_id, *_ in controls]
-    unevaluated = _cells(cell, ("", "", NOT_EVALUATED, ""))
+    unevaluated = fuse(_cells(cell, ("", "", NOT_EVALUATED, "")))
     never = cell("")
     # As of a past time, the scan a finding came from is its scope's last scan finished by then.
     scans_then = scans_as_of(filters.as_of) if filters.as_of else {}
-    for chunk in _cluster_chunks(filters, progress):
+    verdicts: dict[tuple[Any, ...], Row] = {}
+    evidence: dict[str | None, Any] = {}
+    for chunk in _cluster_chunks(filters, progress, after, through):
         found = _results([c.pk for c in chunk], ids, filters)
         attestations, exceptions = _governance(found.values(), cell)
-        verdicts: dict[tuple[Any, ...], Row] = {}
-        evidence: dict[str | None, Any] = {}
+        if len(verdicts) > VERDICTS_KEPT:
+            verdicts.clear()
+            evidence.clear()
         times: dict[str, Any] = {}
         for cluster in chunk:
-            pk, identity = cluster.pk, _cells(cell, _identity(cluster))
+            pk, identity = cluster.pk, fuse(_cells(cell, _identity(cluster)))
             scan = cell(_text(scans_then.get(cluster.scope_id) if filters.as_of else cluster.facts_scan_id))
             for control_id, head, refs, refs_undecided in controls:
                 result = found.get((pk, control_id))
@@ -131,12 +153,12 @@ def findings_rows(filters: ExportFilters, *, progress: Progress | None = None, c
                 attestation_id, exception_id, since = result[2:5]
                 verdict = verdicts.get(key := result[5:])
                 if verdict is None:
-                    verdict = verdicts[key] = _verdict(key, evidence, cell)
+                    verdict = verdicts[key] = fuse(_verdict(key, evidence, cell))
                 if attestation_id is None and exception_id is None:
                     refs_decisions = refs_undecided
                 else:
-                    refs_decisions = refs + attestations.get(attestation_id, no_decision[: len(ATTESTATION_COLUMNS)])
-                    refs_decisions += exceptions.get(exception_id, no_decision[len(ATTESTATION_COLUMNS) :])
+                    attested = attestations.get(attestation_id, no_decision[: len(ATTESTATION_COLUMNS)])
+                    refs_decisions = fuse(refs + attested + exceptions.get(exception_id, no_decision[len(ATTESTATION_COLUMNS) :]))
                 at = times.get(since) if since else never
                 if at is None:
                     at = times[since] = cell(_iso(_timestamp(since)))
@@ -204,12 +226,18 @@ def _json(verdict: dict[str, Any]) -> str | None:
     return None if verdict["evidence"] is None else json.dumps(verdict["evidence"])
 
 
-def _cluster_chunks(filters: ExportFilters, progress: Progress | None) -> Iterator[list[Any]]:
+def _cluster_chunks(
+    filters: ExportFilters, progress: Progress | None, after: Key | None = None, through: Key | None = None
+) -> Iterator[list[Any]]:
     clusters: QuerySet[Cluster] = filters.clusters()
+    if after is not None:
+        clusters = clusters.filter(TupleGreaterThan(Tuple(F("name"), F("pk")), after))
+    if through is not None:
+        clusters = clusters.filter(TupleLessThanOrEqual(Tuple(F("name"), F("pk")), through))
     total = clusters.count() if progress else 0
     rows = clusters.values_list(*CLUSTER_FIELDS, named=True)
     done = 0
-    last: tuple[str, int] | None = None
+    last: Key | None = None
     while True:
         # (name, pk) > last as one row comparison: PostgreSQL seeks the (name, id) index to it.
         page = rows if last is None else rows.filter(TupleGreaterThan(Tuple(F("name"), F("pk")), last))

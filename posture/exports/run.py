@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from posture.exports.filters import ExportFilters
+from posture.exports.parallel import OWN_SNAPSHOT
 from posture.exports.registry import export_type
 from posture.exports.rows import Progress
 from posture.models import Export
@@ -63,4 +64,8 @@ def one_snapshot() -> Iterator[None]:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
+        owned = OWN_SNAPSHOT.set(True)  # another process may share it (posture/exports/parallel.py)
+        try:
+            yield
+        finally:
+            OWN_SNAPSHOT.reset(owned)

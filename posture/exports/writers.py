@@ -39,6 +39,12 @@ class HashingWriter:
     """Counts and hashes what passes to `out`. It tells but cannot seek, so zipfile (under
     xlsxwriter) writes the archive as a stream."""
 
+    @classmethod
+    def over(cls, out: Any) -> HashingWriter:
+        """`out` itself when it hashes already (an export in parts goes on hashing its second
+        part), else a new one."""
+        return out if isinstance(out, HashingWriter) else cls(out)
+
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
         self.digest = hashlib.sha256()
@@ -87,13 +93,21 @@ def csv_field(text: str) -> str:
     return buffer.getvalue()[: -len("," + CRLF)]  # the empty last field: a comma, then the line end
 
 
-def write_csv_fields(rows: Iterable[Sequence[str]], columns: Sequence[str], out: BinaryIO) -> Written:
+def csv_joined(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """Adjacent fields made by csv_cell, joined once: one segment that write_csv_fields joins
+    with the rest of its row (a reader's `fuse` for CSV)."""
+    return (",".join(fields),)
+
+
+def write_csv_fields(rows: Iterable[Sequence[str]], columns: Sequence[str], out: BinaryIO, *, header: bool = True) -> Written:
     """RFC 4180 (CRLF line ends, quoted as needed), UTF-8, a header row. Rows must be fields made by
     csv_cell (neutralised and quoted once per distinct value, not per row: pass `cell=csv_cell` to
     the reader); raw text here would go out neither neutralised nor quoted. Joined in batches:
-    running every row's text through csv.writer took a third of a findings export."""
-    sink = HashingWriter(out)
-    sink.write((",".join(map(csv_field, columns)) + CRLF).encode("utf-8"))
+    running every row's text through csv.writer took a third of a findings export. Without
+    `header`: the records alone, the later part of an export in parts."""
+    sink = HashingWriter.over(out)
+    if header:
+        sink.write((",".join(map(csv_field, columns)) + CRLF).encode("utf-8"))
     count = 0
     pending = iter(rows)
     while batch := list(islice(pending, FLUSH_ROWS)):
@@ -102,9 +116,10 @@ def write_csv_fields(rows: Iterable[Sequence[str]], columns: Sequence[str], out:
     return sink.written(count)
 
 
-def write_jsonl(rows: Iterable[Sequence[Any]], columns: Sequence[str], out: BinaryIO) -> Written:
-    """One JSON object per line, keys in column order, values exact."""
-    sink = HashingWriter(out)
+def write_jsonl(rows: Iterable[Sequence[Any]], columns: Sequence[str], out: BinaryIO, *, header: bool = True) -> Written:
+    """One JSON object per line, keys in column order, values exact (no header: `header` is
+    for the signature every line writer shares)."""
+    sink = HashingWriter.over(out)
     count = 0
     for row in rows:
         line = json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False, separators=(",", ":"))

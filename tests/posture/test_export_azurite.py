@@ -55,7 +55,7 @@ def test_a_bundle_round_trips_through_blob_storage_and_still_verifies(
     export = build("bundle", "zip", django_capture_on_commit_callbacks)
     assert export.state == Export.State.SUCCEEDED, export.error
     blobs = azurite.blobs()
-    assert list(blobs) == [f"exports/{export.pk}.zip"] == [export.file_name]
+    assert list(blobs) == [jobs.storage_name(export, export.claimed_at)] == [export.file_name]
     with jobs.export_file(export) as downloaded:
         content = downloaded.read()
     assert content == blobs[export.file_name]

@@ -119,7 +119,7 @@ def assert_one_verified_bundle(export: Export, setup: dict[str, Any], *, attempt
     assert export.state == Export.State.SUCCEEDED, export.error
     assert export.attempts == attempts
     path = setup["store"] / export.file_name
-    assert export.file_name == f"exports/{export.pk}.zip"
+    assert export.file_name == jobs.storage_name(export, export.claimed_at)
     assert stored(setup["store"]) == [path]
     content = path.read_bytes()
     assert (hashlib.sha256(content).hexdigest(), len(content)) == (export.sha256, export.size)

@@ -8,6 +8,7 @@ import datetime as dt
 import errno
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -70,7 +71,8 @@ def test_a_requested_export_is_built_into_storage_and_its_row_describes_the_file
 ) -> None:
     export = request(django_capture_on_commit_callbacks, severity="high")
     assert export.state == Export.State.SUCCEEDED, export.error
-    assert export.file_name == f"exports/{export.pk}.csv"
+    assert export.file_name == jobs.storage_name(export, export.claimed_at)
+    assert re.fullmatch(rf"exports/{export.pk}-\d{{8}}T\d{{12}}Z\.csv", export.file_name)
     content = (store / "store" / export.file_name).read_bytes()
     assert stored(store) == [store / "store" / export.file_name]
     high = len([c for c in ExportFilters(severity=("high",)).controls()])
@@ -147,17 +149,19 @@ def test_a_storage_that_refuses_the_file_fails_the_build_and_keeps_no_part_of_it
 
 def test_a_dead_workers_build_is_handed_out_again_and_finished_once(small_fleet: Scope, store: Path, settings: Any) -> None:
     export = Export.objects.create(kind="findings", format="csv", filters={})
-    name = store / "store" / f"exports/{export.pk}.csv"
     long_ago = timezone.now() - dt.timedelta(seconds=settings.ARC_WATCHDOG_STALE_SECONDS + 1)
-    # The worker claimed it, saved half a file and died before finishing.
+    dead = store / "store" / jobs.storage_name(export, long_ago)
+    # The worker claimed it, saved its file and died before finishing.
     Export.objects.filter(pk=export.pk).update(state=Export.State.RUNNING, claimed_at=long_ago, heartbeat_at=long_ago, attempts=1)
-    name.parent.mkdir(parents=True)
-    name.write_bytes(b"half")
+    dead.parent.mkdir(parents=True)
+    dead.write_bytes(b"the dead claim's file")
     counts = jobs.requeue_orphaned()  # tasks run in-process: the rebuild happens now
     export.refresh_from_db()
     assert counts == {"exports_requeued": 1, "exports_failed": 0}
     assert (export.state, export.attempts) == (Export.State.SUCCEEDED, 2)
-    assert stored(store) == [name] and hashlib.sha256(name.read_bytes()).hexdigest() == export.sha256
+    name = store / "store" / export.file_name
+    assert name != dead and stored(store) == [name]
+    assert hashlib.sha256(name.read_bytes()).hexdigest() == export.sha256
     assert jobs.requeue_orphaned() == {"exports_requeued": 0, "exports_failed": 0}
 
 
@@ -182,7 +186,7 @@ def test_a_build_whose_worker_keeps_dying_fails_after_the_last_attempt(small_fle
         state=Export.State.RUNNING, claimed_at=long_ago, heartbeat_at=long_ago, attempts=jobs.MAX_ATTEMPTS
     )
     (store / "store" / "exports").mkdir(parents=True)
-    (store / "store" / f"exports/{export.pk}.csv").write_bytes(b"half")
+    (store / "store" / jobs.storage_name(export, long_ago)).write_bytes(b"half")
     assert jobs.requeue_orphaned() == {"exports_requeued": 0, "exports_failed": 1}
     export.refresh_from_db()
     assert export.state == Export.State.FAILED and "lost 3 times" in export.error
@@ -226,18 +230,23 @@ def test_exports_go_to_their_own_storage_and_static_files_are_untouched(settings
     assert Path(storages["exports"].location) == settings.VAR_DIR / "exports"
 
 
+def take_over(store: Path) -> None:
+    """Another worker claims the running export and finishes it, its own file saved."""
+    export = Export.objects.get(state=Export.State.RUNNING)
+    later = timezone.now() + dt.timedelta(seconds=1)
+    name = jobs.storage_name(export, later)
+    (store / "store" / name).parent.mkdir(parents=True, exist_ok=True)
+    (store / "store" / name).write_bytes(b"the new claim's file")
+    sha = hashlib.sha256(b"the new claim's file").hexdigest()
+    Export.objects.filter(pk=export.pk).update(state=Export.State.SUCCEEDED, claimed_at=later, file_name=name, sha256=sha)
+
+
 def taken_over(store: Path, then: OSError | None) -> Any:
     """A writer during whose build the watchdog handed the export to another worker, which
-    finished it (its own file saved); then this build fails with `then`, or ends well."""
+    finished it; then this build fails with `then`, or ends well."""
 
     def write(rows: Iterable[dict[str, Any]], columns: Sequence[str], out: BinaryIO) -> Written:
-        export = Export.objects.get(state=Export.State.RUNNING)
-        name = jobs.storage_name(export)
-        (store / "store" / name).parent.mkdir(parents=True, exist_ok=True)
-        (store / "store" / name).write_bytes(b"the new claim's file")
-        later = timezone.now() + dt.timedelta(seconds=1)
-        sha = hashlib.sha256(b"the new claim's file").hexdigest()
-        Export.objects.filter(pk=export.pk).update(state=Export.State.SUCCEEDED, claimed_at=later, file_name=name, sha256=sha)
+        take_over(store)
         out.write(b"the stale claim's file")
         if then is not None:
             raise then
@@ -246,17 +255,33 @@ def taken_over(store: Path, then: OSError | None) -> Any:
     return write
 
 
+def assert_only_the_new_claims_file(export: Export, store: Path) -> None:
+    assert (export.state, export.error) == (Export.State.SUCCEEDED, "")
+    path = store / "store" / export.file_name
+    assert stored(store) == [path] and path.read_bytes() == b"the new claim's file"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == export.sha256
+
+
 @pytest.mark.parametrize("then", [None, OSError(errno.EIO, "Input/output error")], ids=["finishing", "failing"])
 def test_a_stale_claim_neither_replaces_nor_deletes_the_file_of_the_claim_that_finished(
     small_fleet: Scope, store: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any, then: OSError | None
 ) -> None:
     stale = Format("csv", taken_over(store, then), "text/csv", "csv")
     monkeypatch.setitem(registry.EXPORTS, ("findings", "csv"), ExportType(registry.FINDINGS, stale))
-    export = request(django_capture_on_commit_callbacks)
-    assert (export.state, export.error) == (Export.State.SUCCEEDED, "")
-    path = store / "store" / export.file_name
-    assert stored(store) == [path] and path.read_bytes() == b"the new claim's file"
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == export.sha256
+    assert_only_the_new_claims_file(request(django_capture_on_commit_callbacks), store)
+
+
+def test_a_claim_taken_over_between_its_last_check_and_its_save_deletes_its_own_late_file(
+    small_fleet: Scope, store: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    save = jobs._save
+
+    def late_save(name: str, content: Any) -> str:
+        take_over(store)
+        return save(name, content)
+
+    monkeypatch.setattr(jobs, "_save", late_save)
+    assert_only_the_new_claims_file(request(django_capture_on_commit_callbacks), store)
 
 
 class CutContent:
