@@ -28,6 +28,10 @@ SEVERITIES = ("high", "medium", "low")
 STATUSES = tuple(Status.values)
 # Filters that take several values (repeated, or comma-separated): they select rows, not clusters.
 MULTIPLE = ("control", "status", "severity")
+# Filters on what a cluster's description or score is today; as of a past time it may have been
+# other (posture/exports/cluster_history.py), so those are refused with as_of. Subscription and
+# resource group come from the ARM id (only their casing can change); scope is as now.
+DESCRIPTION_FILTERS = ("q", "location", "tag", "grade", "distribution", "infrastructure", "connectivity", "network_path")
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class ExportFilters:
     framework: str = ""
     section: str = ""
     removed: bool = False
-    # The posture as it stood then, rebuilt from the verdict history (posture/exports/history.py).
+    # The posture as it stood then, rebuilt from the stored history (posture/exports/history.py).
     as_of: dt.datetime | None = None
 
     @classmethod
@@ -95,8 +99,12 @@ class ExportFilters:
         if self.scope and not Scope.objects.filter(name=self.scope).exists():
             problems.append(f"unknown scope {self.scope!r}")
         elif self.as_of is not None:
-            if self.grade:
-                problems.append("a grade as of a past time is not kept: leave out the grade filter with as_of")
+            described = [name for name in DESCRIPTION_FILTERS if getattr(self, name)]
+            if described:
+                problems.append(
+                    f"with as_of, filters on a cluster's description ({', '.join(described)}) are refused: they would select by "
+                    "today's values, not those then; leave them out and filter the export"
+                )
             try:
                 check_as_of(self.as_of, Scope.objects.filter(name=self.scope).values_list("pk", flat=True) if self.scope else None)
             except ExportError as exc:

@@ -1,38 +1,58 @@
 """The posture as it stood at a past time, rebuilt from stored history.
 
-What is kept: every time the evaluation rewrites a result row (any of status, raw status, reason,
-detail, evidence, attestation, exception) it stores the row it replaced as a `VerdictHistory`
-(posture/store/results.py, in the same bulk write, from the row it already read for the diff),
-and each cluster records when it was first seen and when it was removed. So, as of a time T:
+What is kept:
+
+- every time the evaluation rewrites a result row (any of status, raw status, reason, detail,
+  evidence, attestation, exception) it stores the row it replaced as a `VerdictHistory`
+  (posture/store/results.py, in the same bulk write, from the row it already read for the diff);
+- every time a scan rewrites a cluster's description (name, ARM id, location, tags, kind,
+  distribution, infrastructure, connectivity status, network path) or an evaluation its score,
+  grade or coverage, the row it replaced is stored as a `ClusterHistory`
+  (posture/store/cluster_history.py, in the same transaction), read back by
+  posture/exports/cluster_history.py;
+- each cluster records when it was first seen and when it was removed.
+
+So, as of a time T:
 
 - the verdict in force is the first one replaced after T, or else the current row if it was
   written by T; a verdict first written after T (a cluster evaluated later) is absent;
-- a cluster existed if it was first seen by T and not removed by then.
+- a cluster's description and score are those of its first ClusterHistory row replaced after T,
+  or else the current ones; a cluster with no verdict at T was not evaluated yet (no score);
+- a cluster existed if it was first seen by T and not removed by then;
+- the scan the facts came from is the scope's last scan finished by T (`scans_as_of`).
 
 What cannot be rebuilt:
 
 - anything before the history begins (`history_begins`): before a scope's first finished
-  evaluation there was no posture, and before this history was added (migration `*_history`)
-  only status changes were recorded; `check_as_of` refuses such dates;
+  evaluation there was no posture, and before the history migrations were applied (the last of
+  `*_history`: 0008 for verdicts, 0009 for descriptions and scores) not all of it was recorded;
+  `check_as_of` refuses such dates;
 - a cluster removed and later seen again keeps only its latest first-seen and removal times, so
   it counts as present during the gap;
-- the cluster's description (name, tags, location, connectivity), its score and the scan its
-  facts came from are kept only as they are now; the attestations and exceptions a past verdict
-  cites are read as they are now (their rows change only by revocation or expiry).
+- the last contact time (`last_connectivity_at`) changes with nearly every scan and is not
+  recorded alone (that would be a row per connected cluster per scan): it is exact when the row
+  holding it had been stored by a scan finished by T, else blank, never today's;
+- the scope a cluster belongs to is read as it is now (so are the scope filter and the scan of
+  its findings); export filters on the description (name, location, tags, grade...) are refused
+  with an as-of date rather than select by today's values (posture/exports/filters.py);
+- the attestations and exceptions a past verdict cites are read as they are now (their rows
+  change only by revocation or expiry).
 
-The cost: one history row per rewritten result, only when a result changes (a rescan of an
-unchanged fleet writes none), inserted with the results; one index, (cluster, control, time).
+The cost: one history row per rewritten result and one per cluster whose description or score
+changes, only when they change (a rescan of an unchanged fleet writes none, nor one where only
+contact times moved), inserted with the rows they replace; one index each, (cluster, control,
+time) and (cluster, time).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from posture.exports.errors import ExportError
@@ -40,7 +60,8 @@ from posture.models import Cluster, ControlResult, FleetSnapshot, Scan, Scope, V
 
 CHUNK_CLUSTERS = 2000
 VERDICT_FIELDS = ("status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id", "since")
-HISTORY_MIGRATION_SUFFIX = "_history"  # posture/migrations/0008_history.py, whatever its number
+# posture/migrations/0008_history.py (verdicts) and 0009_cluster_history.py (descriptions, scores)
+HISTORY_MIGRATION_SUFFIX = "_history"
 
 
 def history_begins(scope_ids: Iterable[int] | None = None) -> dt.datetime | None:
@@ -76,20 +97,24 @@ def clusters_as_of(clusters: QuerySet[Cluster], at: dt.datetime) -> QuerySet[Clu
 
 
 def results_as_of(
-    cluster_ids: Iterable[int], at: dt.datetime, controls: Iterable[str] | None = None
+    cluster_ids: Iterable[int], at: dt.datetime, controls: Iterable[str] | None = None, fields: Sequence[str] = VERDICT_FIELDS
 ) -> dict[tuple[int, str], dict[str, Any]]:
-    """The verdict of each (cluster id, control) in force at `at`, as the dict of VERDICT_FIELDS
-    (evidence decoded): what the current ControlResult row holds for a present-day read. A key
-    with no verdict at `at` is absent. Read in chunks: two queries per chunk of clusters."""
+    """The verdict of each (cluster id, control) in force at `at`, as the dict of `fields` of
+    VERDICT_FIELDS and `since` (evidence decoded): what the current ControlResult row holds for a
+    present-day read. A key with no verdict at `at` is absent. Read in chunks: two queries per
+    chunk of clusters."""
     ids = list(cluster_ids)
     wanted = list(controls) if controls is not None else None
+    read = (*dict.fromkeys((*fields, "since")),)
     found: dict[tuple[int, str], dict[str, Any]] = {}
     for start in range(0, len(ids), CHUNK_CLUSTERS):
-        found.update(_chunk_as_of(ids[start : start + CHUNK_CLUSTERS], at, wanted))
+        found.update(_chunk_as_of(ids[start : start + CHUNK_CLUSTERS], at, wanted, read))
     return found
 
 
-def _chunk_as_of(ids: list[int], at: dt.datetime, controls: list[str] | None) -> dict[tuple[int, str], dict[str, Any]]:
+def _chunk_as_of(
+    ids: list[int], at: dt.datetime, controls: list[str] | None, fields: Sequence[str]
+) -> dict[tuple[int, str], dict[str, Any]]:
     current = ControlResult.objects.filter(cluster_id__in=ids, updated_at__lte=at)
     replaced = VerdictHistory.objects.filter(cluster_id__in=ids, replaced_at__gt=at).order_by("cluster_id", "control", "replaced_at")
     if controls is not None:
@@ -97,12 +122,12 @@ def _chunk_as_of(ids: list[int], at: dt.datetime, controls: list[str] | None) ->
     if connection.vendor == "postgresql":  # the earliest per key, in the database
         replaced = replaced.distinct("cluster_id", "control")
     found: dict[tuple[int, str], dict[str, Any]] = {}
-    for row in replaced.values("cluster_id", "control", *VERDICT_FIELDS):
+    for row in replaced.values("cluster_id", "control", *fields):
         key = (row.pop("cluster_id"), row.pop("control"))
         found.setdefault(key, row)
     # A verdict replaced after `at` but first written after it too was not there at `at`.
     found = {key: row for key, row in found.items() if row["since"] <= at}
-    for row in current.values("cluster_id", "control", *VERDICT_FIELDS):
+    for row in current.values("cluster_id", "control", *fields):
         key = (row.pop("cluster_id"), row.pop("control"))
         if key not in found:
             found[key] = row
@@ -125,6 +150,6 @@ def _scope_beginnings(scope_ids: Iterable[int] | None) -> dict[str, dt.datetime]
 
 
 def _history_recorded_at() -> dt.datetime | None:
-    """When the verdict history began to be recorded (its migration was applied)."""
+    """When the history began to be recorded whole (the last of its migrations was applied)."""
     applied = MigrationRecorder.Migration.objects.filter(app="posture", name__endswith=HISTORY_MIGRATION_SUFFIX)
-    return applied.values_list("applied", flat=True).first()
+    return applied.aggregate(last=Max("applied"))["last"]

@@ -121,6 +121,8 @@ def write_in_parts(job: LineExport, filters: ExportFilters, out: BinaryIO, *, pr
 def _clusters_if_worth_it(filters: ExportFilters) -> int | None:
     if not settings.ARC_EXPORT_TWO_PROCESSES or connection.vendor != "postgresql" or not OWN_SNAPSHOT.get():
         return None
+    if filters.as_of is not None:  # ordered by the names then: not split by today's
+        return None
     total = filters.clusters().count()
     return total if total >= settings.ARC_EXPORT_PARALLEL_MIN_CLUSTERS else None
 

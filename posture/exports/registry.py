@@ -151,7 +151,7 @@ CSV = Format("csv", write_csv_fields, "text/csv; charset=utf-8", "csv", csv_cell
 JSONL = Format("jsonl", write_jsonl, "application/jsonl; charset=utf-8", "jsonl", lines=True)
 XLSX = Format("xlsx", write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
 FINDINGS = Kind("findings", findings_rows, FINDINGS_COLUMNS, makes_cells=True, fuses=True, rebuilds_past=True)
-SCORECARDS = Kind("scorecards", scorecard_rows, SCORECARD_COLUMNS, makes_cells=True)
+SCORECARDS = Kind("scorecards", scorecard_rows, SCORECARD_COLUMNS, makes_cells=True, rebuilds_past=True)
 
 EXPORTS: dict[tuple[str, str], Exporter] = {
     (kind.name, fmt.name): ExportType(kind, fmt) for kind in (FINDINGS, SCORECARDS) for fmt in (CSV, JSONL, XLSX)

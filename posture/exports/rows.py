@@ -2,13 +2,17 @@
 
 Clusters are read in chunks by name then pk (keyset, so each chunk is one indexed query however
 deep), and each chunk's results and the attestations and exceptions they cite are fetched in bulk:
-memory stays constant whatever the fleet's size. Rows are tuples in the order of the kind's
-COLUMNS: exact values (text, numbers and None), or the cells a format writes (`cell`: CSV's
-neutralised text); `as_dicts` gives a view by column name.
+memory stays constant whatever the fleet's size. As of a past time, clusters come in the order of
+their names then, described and scored as they were (posture/exports/cluster_history.py): the ids
+of the selection are read once in that order, and each chunk's rows by id.
+
+Rows are tuples in the order of the kind's COLUMNS: exact values (text, numbers and None), or the
+cells a format writes (`cell`: CSV's neutralised text); `as_dicts` gives a view by column name.
 
 The scan a finding came from is the cluster's `facts_scan`: results record no scan of their own,
 and a verdict is the evaluation of the facts that scan collected (re-evaluations after governance
-or catalog changes read the same facts).
+or catalog changes read the same facts). As of a past time it is the scope's last scan finished
+by then (posture/exports/history.py `scans_as_of`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from django.db.models.functions import Cast
 
 from posture.catalog.controls import Control
 from posture.catalog.frameworks import Ref
+from posture.exports.cluster_history import described_as_of, ordered_by_name_then
 from posture.exports.filters import ExportFilters
 from posture.exports.history import results_as_of, scans_as_of
 from posture.models import Attestation, Cluster, ControlResult, RiskException, Status
@@ -167,31 +172,50 @@ def findings_rows(
 
 def scorecard_rows(filters: ExportFilters, *, progress: Progress | None = None, cell: Cell = exact) -> Iterator[Row]:
     """One row per selected cluster: its score, grade, coverage and how many of all its
-    controls are in each status (the counts the score was computed from)."""
+    controls are in each status (the counts the score was computed from). As of a past time,
+    each as it stood then (a cluster with no verdict then was not evaluated yet: no score) and
+    the scan its scope's last finished by then, as for findings."""
+    scans_then = scans_as_of(filters.as_of) if filters.as_of else {}
+    unscored = (None, "", None)
     for chunk in _cluster_chunks(filters, progress):
-        tallies = (
-            ControlResult.objects.filter(cluster_id__in=[c.pk for c in chunk])
-            .order_by()
-            .values_list("cluster_id", "status")
-            .annotate(n=Count("pk"))
-        )
-        counts: dict[int, Counter[str]] = {}
-        for cluster_id, status, n in tallies:
-            counts.setdefault(cluster_id, Counter())[status] = n
+        counts = _status_counts([c.pk for c in chunk], filters)
         for cluster in chunk:
-            tally = counts.get(cluster.pk, Counter())
+            tally = counts.get(cluster.pk)
+            scored = (cluster.score, cluster.grade, cluster.coverage)
+            if filters.as_of is not None and tally is None:
+                if filters.status:
+                    continue  # no finding then in the status filter's statuses
+                scored = unscored
+            tally = tally or Counter()
             values = (
                 *_identity(cluster),
-                cluster.score,
-                cluster.grade,
-                cluster.coverage,
+                *scored,
                 *(tally[status] for status in Status.values),
                 cluster.network_path,
                 cluster.connectivity_status,
                 _iso(cluster.last_connectivity_at),
-                _text(cluster.facts_scan_id),
+                _text(scans_then.get(cluster.scope_id) if filters.as_of else cluster.facts_scan_id),
             )
             yield _cells(cell, values)
+
+
+def _status_counts(cluster_ids: list[int], filters: ExportFilters) -> dict[int, Counter[str]]:
+    """Cluster id → how many of its results are in each status. As of a past time, from the
+    verdicts then, and only for clusters holding a finding that passes the status filter (now,
+    ExportFilters.clusters selects those)."""
+    counts: dict[int, Counter[str]] = {}
+    if filters.as_of is None:
+        tallies = ControlResult.objects.filter(cluster_id__in=cluster_ids).order_by().values_list("cluster_id", "status")
+        for cluster_id, status, n in tallies.annotate(n=Count("pk")):
+            counts.setdefault(cluster_id, Counter())[status] = n
+        return counts
+    chosen = {c.id for c in filters.controls()}
+    passing = set()
+    for (cluster_id, control), verdict in results_as_of(cluster_ids, filters.as_of, fields=("status",)).items():
+        counts.setdefault(cluster_id, Counter())[verdict["status"]] += 1
+        if control in chosen and verdict["status"] in filters.status:
+            passing.add(cluster_id)
+    return {pk: tally for pk, tally in counts.items() if pk in passing} if filters.status else counts
 
 
 def as_dicts(rows: Iterable[Row], columns: Sequence[str]) -> Iterator[dict[str, Any]]:
@@ -230,6 +254,9 @@ def _cluster_chunks(
     filters: ExportFilters, progress: Progress | None, after: Key | None = None, through: Key | None = None
 ) -> Iterator[list[Any]]:
     clusters: QuerySet[Cluster] = filters.clusters()
+    if filters.as_of is not None:  # in the order of the names then, whole (never in parts)
+        yield from _past_chunks(clusters, filters.as_of, progress)
+        return
     if after is not None:
         clusters = clusters.filter(TupleGreaterThan(Tuple(F("name"), F("pk")), after))
     if through is not None:
@@ -249,6 +276,18 @@ def _cluster_chunks(
         if progress:
             progress(done, max(total, done))
         last = chunk[-1].name, chunk[-1].pk
+
+
+def _past_chunks(clusters: QuerySet[Cluster], at: dt.datetime, progress: Progress | None) -> Iterator[list[Any]]:
+    """The clusters as described at `at`, in the order of their names then."""
+    ids = ordered_by_name_then(clusters, at)
+    rows = Cluster.objects.order_by().values_list(*CLUSTER_FIELDS, named=True)
+    for start in range(0, len(ids), CHUNK_CLUSTERS):
+        part = ids[start : start + CHUNK_CLUSTERS]
+        found = {row.pk: row for row in rows.filter(pk__in=part)}
+        yield described_as_of([found[pk] for pk in part if pk in found], at)
+        if progress:
+            progress(min(start + CHUNK_CLUSTERS, len(ids)), len(ids))
 
 
 # Finding column → field of the attestation or exception a result cites (None when it cites none).

@@ -1,7 +1,7 @@
 from posture.models.access import Access, WorkerHeartbeat
 from posture.models.exports import Export
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
-from posture.models.inventory import AzureResource, Cluster, NetworkPath, Subscription
+from posture.models.inventory import AzureResource, Cluster, ClusterHistory, NetworkPath, Subscription
 from posture.models.results import ChangeEvent, ControlResult, FleetSnapshot, Reason, ScoreHistory, Status, VerdictHistory
 from posture.models.scans import QueryEvidence, Scan, ScanBatch, Scope
 
@@ -11,6 +11,7 @@ __all__ = [
     "AzureResource",
     "ChangeEvent",
     "Cluster",
+    "ClusterHistory",
     "ControlResult",
     "Export",
     "FleetSnapshot",

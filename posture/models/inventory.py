@@ -134,6 +134,67 @@ CLUSTER_UPDATE_FIELDS = (
 )
 
 
+# What a ClusterHistory row keeps of the row it replaced: what an export shows of a cluster
+# (posture/exports/rows.py IDENTITY and SCORECARD_COLUMNS) and the filterable description.
+CLUSTER_HISTORY_FIELDS = (
+    "arm_id",
+    "name",
+    "subscription_id",
+    "resource_group",
+    "location",
+    "tags",
+    "kind",
+    "distribution",
+    "infrastructure",
+    "connectivity_status",
+    "network_path",
+    "score",
+    "grade",
+    "coverage",
+    "last_connectivity_at",
+    "facts_scan_id",
+)
+# A change of these records the row it replaces; the last two change with every contact and are
+# only carried along (100,000 clusters would write 100,000 rows a scan).
+CLUSTER_HISTORY_CHANGES = CLUSTER_HISTORY_FIELDS[:-2]
+
+
+class ClusterHistory(models.Model):
+    """A cluster's description and score as they stood until `replaced_at`, kept when a scan
+    rewrote its description or an evaluation its score (posture/store/cluster_history.py), so an
+    export as of a past time shows the cluster as it was (posture/exports/cluster_history.py).
+    `last_connectivity_at` and `facts_scan_id` are those the replaced row held: the contact time
+    the scan `facts_scan_id` stored. `scan` is the scan that replaced the row, if any."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+", db_index=False)
+    scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    replaced_at = models.DateTimeField()
+    arm_id = models.CharField(max_length=1024)
+    name = models.CharField(max_length=260)
+    subscription_id = models.CharField(max_length=36)
+    resource_group = models.CharField(max_length=90)
+    location = models.CharField(max_length=64, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    kind = models.CharField(max_length=64, blank=True)
+    distribution = models.CharField(max_length=64, blank=True)
+    infrastructure = models.CharField(max_length=64, blank=True)
+    connectivity_status = models.CharField(max_length=32, blank=True)
+    network_path = models.CharField(max_length=16, choices=NetworkPath.choices)
+    score = models.FloatField(null=True, blank=True)
+    grade = models.CharField(max_length=2, blank=True)
+    coverage = models.FloatField(null=True, blank=True)
+    last_connectivity_at = models.DateTimeField(null=True, blank=True)
+    # A plain id, as VerdictHistory's governance ids: deleting a scan needs no scan of this table.
+    facts_scan_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        # The one index: a chunk of clusters' first replacement after a date.
+        indexes = [models.Index(fields=["cluster", "replaced_at"], name="cluster_history_key")]
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.replaced_at:%Y-%m-%d %H:%M}"
+
+
 class AzureResource(models.Model):
     """A resource the controls join clusters with: Private Link Scopes, private endpoints, Arc
     gateways, logical networks and Key Vaults. They may live in other subscriptions (and

@@ -15,7 +15,7 @@ from django.db.models import Model
 from posture import normalize
 from posture.models import AzureResource, Cluster, Scan
 from posture.models.inventory import CLUSTER_UPDATE_FIELDS
-from posture.store import bulk
+from posture.store import bulk, cluster_history
 
 # Below SQLite's bound-parameter limit and small enough for PostgreSQL to plan quickly.
 CHUNK = 2000
@@ -95,6 +95,8 @@ def store_clusters(
             if unknown:
                 rows.append(_cluster_row(unknown, normalize.fact_hash(unknown), scan, now, entry["issues"]))
     if rows:
+        # The stored rows this upsert rewrites: their description's history, where it changes.
+        cluster_history.record_replaced((row for row in rows if row["key"] in existing), by="key", scan_id=scan.pk, now=now)
         bulk.upsert(Cluster, tuple(rows[0]), rows, conflict=("key",), update=CLUSTER_UPDATE_FIELDS)
     _mark_seen(Cluster, (key for key in records if existing.get(key) == digests[key]), scan, now, data_problems=[])
     for key in known:  # rare, and each has its own problems: one UPDATE each

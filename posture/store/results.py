@@ -20,7 +20,7 @@ from posture.evaluate.scoring import ClusterScore
 from posture.evaluate.tally import CONTROL_IDS
 from posture.evaluate.verdict import Verdict
 from posture.models import ChangeEvent, Cluster, ControlResult, Scan, ScoreHistory, VerdictHistory
-from posture.store import bulk, changes
+from posture.store import bulk, changes, cluster_history
 
 RESULT_FIELDS = ("status", "raw_status", "reason", "detail", "evidence", "attestation_id", "exception_id")
 RESULT_COLUMNS = ("cluster_id", "control", *RESULT_FIELDS, "since", "updated_at")
@@ -163,6 +163,10 @@ def store_scores(entries: list[Entry], scan: Scan | None, now: dt.datetime) -> N
         }
         for e in entries
     ]
+    # A first score replaces none: a cluster with no verdict at a time had no score then.
+    rescored = {h["cluster_id"] for h in history} & {e.row["pk"] for e in entries if e.row["grade"]}
+    if rescored:
+        cluster_history.record_replaced((c for c in clusters if c["id"] in rescored), by="id", scan_id=scan_id, now=now)
     if scan_id is not None and history:  # one point per cluster and scan, however often it was scored
         earlier = dict(
             ScoreHistory.objects.filter(scan_id=scan_id, cluster_id__in=[h["cluster_id"] for h in history]).values_list("cluster_id", "pk")

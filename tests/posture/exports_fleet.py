@@ -59,6 +59,14 @@ def scan_fleet(make_emulator: Any, emulator_scope: Any) -> ScannedFleet:
     return ScannedFleet(scan, attestation, exception)
 
 
+def run_scan(scope: Any) -> Scan:
+    """A scan of the scope, run to its end (eagerly, as the command runs it)."""
+    scan, _ = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
+    scan.refresh_from_db()
+    assert scan.state == Scan.State.SUCCEEDED, scan.error
+    return scan
+
+
 def build(kind: str, fmt: str, **filters: Any) -> tuple[bytes, Any]:
     out = io.BytesIO()
     export = export_to_file(kind, fmt, ExportFilters.parse(filters), out, actor="tester")

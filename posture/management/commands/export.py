@@ -34,7 +34,7 @@ FILTERS = (
     "as_of",
 )
 OPTION_NAMES = {"q": "--name-contains"}
-HELP = {"as_of": "The posture as it stood then, e.g. 2026-11-01T00:00Z (findings and OSCAL)", "q": "Cluster name contains"}
+HELP = {"as_of": "The posture as it stood then, e.g. 2026-11-01T00:00Z (findings, scorecards and OSCAL)", "q": "Cluster name contains"}
 
 
 class Command(BaseCommand):
