@@ -4,10 +4,12 @@
 
 The fleet is collected once from the emulator (quota off, not timed) and evaluated by its scan.
 Each export then runs as `manage.py export …` in a child process of its own, as the CLI or a
-worker would; its peak RSS is the child's ru_maxrss (os.wait4). `seconds` is the export itself
+worker would; its peak RSS is the child's ru_maxrss (os.wait4): its largest process, the export's
+second process included (posture/exports/parallel.py). `tree_rss_mb` is the peak of their sum,
+sampled every 50 ms. `seconds` is the export itself
 (its audit row, created to finished), `process_s` the child's wall time, Django's start included.
-The last two lines read `… rows=… rows_per_s=… peak_rss_mb=…`: findings CSV, then the bundle
-(rows: the findings it holds).
+The last two lines read `… rows=… rows_per_s=… peak_rss_mb=… tree_rss_mb=…`: findings CSV, then
+the bundle (rows: the findings it holds).
 """
 
 from __future__ import annotations
@@ -16,26 +18,48 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, scanned_bench  # noqa: E402
+from bench.common import ROOT, process_tree, rss_mb, scanned_bench  # noqa: E402
 
 
-def timed_export(env: dict[str, str], output: Path, *args: str) -> tuple[float, float]:
-    """Runs one export in a child process: (wall seconds, peak RSS in MiB)."""
+class TreeRss:
+    """The peak of the summed RSS of a process and its descendants, sampled."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self.stopped = pid, 0.0, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stopped.wait(0.05):
+            self.peak = max(self.peak, sum(rss_mb(pid) for pid in process_tree(self.pid)))
+
+    def stop(self) -> float:
+        self.stopped.set()
+        self.thread.join()
+        return self.peak
+
+
+def timed_export(env: dict[str, str], output: Path, *args: str) -> tuple[float, float, float]:
+    """Runs one export in a child process: (wall seconds, peak RSS of its largest process and
+    of all its processes together, in MiB)."""
     command = [sys.executable, "manage.py", "export", *args, "--output", str(output)]
     began = time.monotonic()
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tree = TreeRss(child.pid)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.monotonic() - began
+    tree_mb = tree.stop()
     child.returncode = os.waitstatus_to_exitcode(status)
     errors = child.stderr.read().decode() if child.stderr else ""
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({child.returncode}):\n{errors}")
-    return seconds, usage.ru_maxrss / 1024  # Linux: KiB
+    return seconds, usage.ru_maxrss / 1024, tree_mb  # Linux: KiB
 
 
 def main() -> None:
@@ -52,14 +76,14 @@ def main() -> None:
     try:
         for label, kind, fmt in (("findings_csv", "findings", "csv"), ("bundle", "bundle", "zip")):
             output = work / f"{label}.{fmt}"
-            process_s, peak_mb = timed_export(env, output, kind, "--format", fmt)
+            process_s, peak_mb, tree_mb = timed_export(env, output, kind, "--format", fmt)
             export = Export.objects.filter(kind=kind, format=fmt).latest("created_at")
             seconds = (export.finished_at - export.created_at).total_seconds()
             rows = export.rows or 0
             print(f"{label}: {output.stat().st_size / 2**20:.0f} MiB in {process_s:.1f} s (process)", flush=True)
             lines.append(
                 f"{label} rows={rows} seconds={seconds:.1f} process_s={process_s:.1f} "
-                f"rows_per_s={rows / seconds:.0f} peak_rss_mb={peak_mb:.0f}"
+                f"rows_per_s={rows / seconds:.0f} peak_rss_mb={peak_mb:.0f} tree_rss_mb={tree_mb:.0f}"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
