@@ -1,6 +1,6 @@
 """What every evidence bundle carries besides the exports: the raw Azure responses its scans
-stored, and the attestations and exceptions in force. Each reads its models in bulk and streams
-into an open EvidenceBundle."""
+stored, and the attestations and exceptions in force (posture/exports/governance_in_force.py).
+Each reads its models in bulk and streams into an open EvidenceBundle."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db.models import Q
-
 from posture.exports.bundle import EvidenceBundle, iso_utc
-from posture.models import Attestation, QueryEvidence, RiskException
+from posture.exports.governance_in_force import attestations_in_force, exceptions_in_force
+from posture.models import QueryEvidence
 
 EVIDENCE_SECTION = "evidence"
+PRUNED_SECTION = "evidence_pruned"
 ATTESTATIONS = "governance/attestations.json"
 EXCEPTIONS = "governance/exceptions.json"
 _RAW_PER_FETCH = 20  # gzip bodies held at once while streaming
@@ -25,7 +25,8 @@ def add_scan_evidence(bundle: EvidenceBundle, scan_ids: Iterable[Any]) -> int:
     """Adds the raw responses of the given scans exactly as stored (gzip), one file per query
     stream: evidence/scan-<id>/batch-<n>-<name>[-<part>].jsonl.gz. The manifest records each
     file's request, api-version and the SHA-256 stored at collection (of the gunzipped bytes).
-    Returns the number of files added."""
+    A scan with no stored response is listed under `evidence_pruned`. Returns the number of
+    files added."""
     scan_ids = [str(scan_id) for scan_id in scan_ids]
     bundle.scan_ids.update(scan_ids)
     rows = (
@@ -74,73 +75,11 @@ def add_scan_evidence(bundle: EvidenceBundle, scan_ids: Iterable[Any]) -> int:
             },
         )
         added += 1
+    for scan_id in sorted(set(scan_ids) - {scan for scan, _, _ in parts}):
+        # Said rather than omitted silently: an old scan's responses are pruned.
+        reason = "no raw response of this scan is stored: they are kept for the last ARC_EVIDENCE_KEEP_SCANS scans of a scope"
+        bundle.record(PRUNED_SECTION, {"scan": scan_id, "reason": reason})
     return added
-
-
-def _target(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "cluster": row["cluster__arm_id"] or None,
-        "cluster_name": row["cluster__name"] or None,
-        "subscription_id": row["subscription_id"] or None,
-        "resource_group": row["resource_group"] or None,
-        "tag_key": row["tag_key"] or None,
-        "tag_value": row["tag_value"] or None,
-    }
-
-
-_TARGET_FIELDS = ("cluster__arm_id", "cluster__name", "subscription_id", "resource_group", "tag_key", "tag_value")
-
-
-def attestations_in_force(at: dt.datetime) -> Iterator[dict[str, Any]]:
-    rows = (
-        Attestation.objects.filter(created_at__lte=at, expires_at__gt=at)
-        .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
-        .order_by("pk")
-        .values("pk", "control", "statement", "evidence_url", "attested_by__username", "created_at", "expires_at", *_TARGET_FIELDS)
-    )
-    for row in rows.iterator(chunk_size=2000):
-        yield {
-            "id": row["pk"],
-            "control": row["control"],
-            "target": _target(row),
-            "who": row["attested_by__username"],
-            "why": row["statement"],
-            "evidence_url": row["evidence_url"] or None,
-            "since": iso_utc(row["created_at"]),
-            "until": iso_utc(row["expires_at"]),
-        }
-
-
-def exceptions_in_force(at: dt.datetime) -> Iterator[dict[str, Any]]:
-    """Approved before `at` and not expired by then. A revocation overwrites the decision time,
-    so revoked exceptions are left out even for an earlier `at`."""
-    rows = (
-        RiskException.objects.filter(state=RiskException.State.APPROVED, decided_at__lte=at, expires_at__gt=at)
-        .order_by("pk")
-        .values(
-            "pk",
-            "control",
-            "justification",
-            "owner",
-            "requested_by__username",
-            "decided_by__username",
-            "decided_at",
-            "decision_note",
-            "expires_at",
-            *_TARGET_FIELDS,
-        )
-    )
-    for row in rows.iterator(chunk_size=2000):
-        yield {
-            "id": row["pk"],
-            "control": row["control"],
-            "target": _target(row),
-            "who": {"requested_by": row["requested_by__username"], "approved_by": row["decided_by__username"], "owner": row["owner"]},
-            "why": row["justification"],
-            "decision_note": row["decision_note"] or None,
-            "since": iso_utc(row["decided_at"]),
-            "until": iso_utc(row["expires_at"]),
-        }
 
 
 class _JsonArray:

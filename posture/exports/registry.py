@@ -143,7 +143,7 @@ class Document:
 
 def refuse_as_of(filters: ExportFilters, kind: str, rebuilds_past: bool) -> None:
     if filters.as_of is not None and not rebuilds_past:
-        said = ", ".join(sorted({name for (name, _), export in EXPORTS.items() if export.rebuilds_past}))
+        said = ", ".join(kinds_rebuilding_past())
         raise ExportError(f"{kind} as of a past time is not available yet; these are: {said}.")
 
 
@@ -166,10 +166,15 @@ def register(export: ExportType | Document) -> None:
         EXPORTS[(export.kind.name, export.format.name)] = export
 
 
-register(Document("report", "html", write_report_html, "text/html; charset=utf-8", "html", check_report))
-register(Document("report", "pdf", write_report_pdf, "application/pdf", "pdf", check_report))
-register(Document("bundle", "zip", write_bundle, "application/zip", "zip"))
+register(Document("report", "html", write_report_html, "text/html; charset=utf-8", "html", check_report, rebuilds_past=True))
+register(Document("report", "pdf", write_report_pdf, "application/pdf", "pdf", check_report, rebuilds_past=True))
+register(Document("bundle", "zip", write_bundle, "application/zip", "zip", rebuilds_past=True))
 register(Document("oscal", "json", write_oscal, OSCAL_CONTENT_TYPE, "json", rebuilds_past=True))
+
+
+def kinds_rebuilding_past() -> list[str]:
+    """The kinds that can be rebuilt as of a past time (the as_of filter), sorted."""
+    return sorted({kind for (kind, _), export in EXPORTS.items() if export.rebuilds_past})
 
 
 def kinds() -> list[str]:

@@ -1,5 +1,6 @@
 """A benchmark report as an export of the registry: one framework (the `framework` filter, required)
-over the selected scope (the `scope` filter; none selects every scope), at the current state."""
+over the selected scope (the `scope` filter; none selects every scope), at the current state or,
+with the `as_of` filter, rebuilt as it stood then (posture/exports/report_history.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from django.utils import timezone
 from posture.catalog.frameworks import FRAMEWORKS
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
+from posture.exports.report_history import benchmark_report_as_of
 from posture.exports.reports import benchmark_report, html_to_pdf, render_report
 from posture.exports.rows import Progress
 from posture.exports.writers import HashingWriter, Written
 from posture.models import Scope
 
-REPORT_FILTERS = frozenset({"framework", "scope"})
+REPORT_FILTERS = frozenset({"framework", "scope", "as_of"})
 
 
 def check_report(filters: ExportFilters) -> None:
@@ -28,7 +30,7 @@ def check_report(filters: ExportFilters) -> None:
     if others:
         raise ExportError(
             f"A report covers every cluster of its scopes, so the filters {', '.join(others)} do not apply to it "
-            "(only framework and scope); the findings export takes them."
+            "(only framework, scope and as_of); the findings export takes them."
         )
 
 
@@ -40,7 +42,10 @@ def scope_ids(filters: ExportFilters) -> list[int] | None:
 def _report_export(to_pdf: bool) -> Callable[..., Written]:
     def write(filters: ExportFilters, out: BinaryIO, *, progress: Progress | None = None) -> Written:
         check_report(filters)
-        report = benchmark_report(filters.framework, scope_ids(filters), timezone.now())
+        if filters.as_of is None:
+            report = benchmark_report(filters.framework, scope_ids(filters), timezone.now())
+        else:
+            report = benchmark_report_as_of(filters.framework, scope_ids(filters), filters.as_of, progress=progress)
         html = render_report(report)
         sink = HashingWriter(out)
         if to_pdf:

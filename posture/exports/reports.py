@@ -1,5 +1,6 @@
 """Benchmark reports: one framework of the catalog over a set of scopes, at the current state,
-as printable HTML and as PDF from one template (templates/exports/benchmark_report.html).
+as printable HTML and as PDF from one template (templates/exports/benchmark_report.html); the
+same report as of a past time is report_history's.
 
 Totals come from the scopes' latest fleet snapshots (what the evaluation counted when it wrote
 the results); each cluster list shows at most `limit` clusters by name and says exactly how
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -115,6 +116,7 @@ class BenchmarkReport:
     limit: int
     product_version: str
     catalog_version: str
+    rebuilt: bool = False  # rebuilt from the stored history as of `as_of` (report_history)
 
     @property
     def as_of_label(self) -> str:
@@ -154,37 +156,65 @@ def _cluster_list(framework: str, section: str, status: str, total: int, scope_i
     return ClusterList(status, STATUS_LABELS[status], total, clusters)
 
 
-def _section_report(framework: Framework, section: Section, summary: FleetSummary, scope_ids: list[int], limit: int) -> SectionReport:
+# (section id, status, the snapshot's count of clusters in it) -> that status's cluster list.
+Listing = Callable[[str, str, int], ClusterList]
+
+
+def _section_report(framework: Framework, section: Section, summary: FleetSummary, listing: Listing) -> SectionReport:
     control_ids = SECTION_CONTROLS.get((framework.id, section.id), [])
     counts = summary.section_counts(framework.id, section.id)
     return SectionReport(
         section=section,
         controls=[ControlRow(CONTROLS_BY_ID[c], summary.control_counts(c)) for c in control_ids],
         counts=counts,
-        lists=[_cluster_list(framework.id, section.id, s, counts.get(s, 0), scope_ids, limit) for s in LISTED_STATUSES],
+        lists=[listing(section.id, s, counts.get(s, 0)) for s in LISTED_STATUSES],
     )
 
 
-def benchmark_report(framework_id: str, scope_ids: Sequence[int] | None, as_of: dt.datetime, limit: int = DEFAULT_LIMIT) -> BenchmarkReport:
-    """The report's data: every section of the framework over the scopes (None: every scope).
-
-    Reads the scopes' latest snapshots for every total and at most `limit` clusters per section
-    status (a query each), never one query per cluster.
-    """
+def framework_and_scopes(framework_id: str, scope_ids: Sequence[int] | None, limit: int) -> tuple[Framework, list[Scope]]:
+    """The report's framework and scopes (None: every scope), or a ReportError naming what is wrong."""
     framework = FRAMEWORKS.get(framework_id)
     if framework is None:
         raise ReportError(f"unknown framework {framework_id!r}; choose one of {', '.join(FRAMEWORKS)}")
     if limit < 0:
         raise ReportError("the list limit cannot be negative")
-    scopes = _scopes(scope_ids)
-    summary = _latest_summary(scopes)
+    return framework, _scopes(scope_ids)
+
+
+def benchmark_report(framework_id: str, scope_ids: Sequence[int] | None, as_of: dt.datetime, limit: int = DEFAULT_LIMIT) -> BenchmarkReport:
+    """The report's data: every section of the framework over the scopes (None: every scope),
+    at the current state (`as_of` is the time it names; the past is report_history's).
+
+    Reads the scopes' latest snapshots for every total and at most `limit` clusters per section
+    status (a query each), never one query per cluster.
+    """
+    framework, scopes = framework_and_scopes(framework_id, scope_ids, limit)
     ids = [scope.pk for scope in scopes]
-    sections = [_section_report(framework, section, summary, ids, limit) for section in framework.sections]
+
+    def listing(section: str, status: str, total: int) -> ClusterList:
+        return _cluster_list(framework.id, section, status, total, ids, limit)
+
+    return assemble_report(framework, scopes, scope_ids is None, as_of, _latest_summary(scopes), listing, limit)
+
+
+def assemble_report(
+    framework: Framework,
+    scopes: list[Scope],
+    all_scopes: bool,
+    as_of: dt.datetime,
+    summary: FleetSummary,
+    listing: Listing,
+    limit: int,
+    *,
+    rebuilt: bool = False,
+) -> BenchmarkReport:
+    """A report from its totals (`summary`) and its cluster lists (`listing`)."""
+    sections = [_section_report(framework, section, summary, listing) for section in framework.sections]
     chart = status_bars([(s.section.id, s.counts) for s in sections], STATUS_LABELS)
     return BenchmarkReport(
         framework=framework,
         scopes=scopes,
-        all_scopes=scope_ids is None,
+        all_scopes=all_scopes,
         as_of=as_of,
         evaluated_at=summary.created_at,
         clusters=summary.clusters,
@@ -193,6 +223,7 @@ def benchmark_report(framework_id: str, scope_ids: Sequence[int] | None, as_of: 
         limit=limit,
         product_version=product_version(),
         catalog_version=CATALOG_VERSION,
+        rebuilt=rebuilt,
     )
 
 

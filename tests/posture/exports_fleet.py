@@ -38,6 +38,13 @@ def scan_fleet(make_emulator: Any, emulator_scope: Any) -> ScannedFleet:
     scan, created = scan_request(scope=scope, trigger=Scan.Trigger.COMMAND)
     scan.refresh_from_db()
     assert created and scan.state == Scan.State.SUCCEEDED, (scan.state, scan.error)
+    attestation, exception = record_decisions(scope)
+    return ScannedFleet(scan, attestation, exception)
+
+
+def record_decisions(scope: Any) -> tuple[Attestation, RiskException]:
+    """An attestation of an unknown result and an approved exception of a failing one's
+    subscription, then the scope evaluated again."""
     analyst, admin = make_user("anna-analyst", "analyst"), make_user("adam-admin", "admin")
     later = timezone.now() + dt.timedelta(days=60)
     unknown = ControlResult.objects.filter(status=Status.UNKNOWN, control="ARC-NP-01").select_related("cluster").first()
@@ -56,7 +63,7 @@ def scan_fleet(make_emulator: Any, emulator_scope: Any) -> ScannedFleet:
     )
     exception = governance.exception_approve(exception=exception, user=admin)
     evaluate_scope(scope.pk)
-    return ScannedFleet(scan, attestation, exception)
+    return attestation, exception
 
 
 def run_scan(scope: Any) -> Scan:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import io
 import re
 import time
@@ -220,3 +221,42 @@ def test_an_as_of_before_the_history_begins_is_refused_on_the_page_and_creates_n
     assert "is before the history begins" in response.content.decode() and not Export.objects.exists()
     page = client.get(reverse("cluster-list")).content.decode()
     assert 'name="as_of"' in page and 'value="oscal"' in page
+
+
+def as_of_choices(page: str) -> list[str]:
+    """The values of the Export menu's as-of choices, as the form posts them."""
+    select = page.split('name="as_of_export">', 1)[1].split("</select>", 1)[0]
+    return [html.unescape(value) for value in re.findall(r'<option value="([^"]*)">', select)]
+
+
+def test_a_benchmark_pages_as_of_form_offers_reports_and_the_bundle_and_builds_a_report_as_of_then(
+    fleet: Any, analyst: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = logged_in(analyst)
+    page = client.get(reverse("benchmark-detail", args=["cis-k8s"]), {"scope": fleet.scope.name}).content.decode()
+    query = f"scope={fleet.scope.name}&framework=cis-k8s"
+    assert as_of_choices(page) == [
+        *(f"findings:{fmt}?{query}" for fmt in ("csv", "jsonl", "xlsx")),
+        f"oscal:json?{query}",
+        f"report:html?{query}",
+        f"report:pdf?{query}",
+        f"bundle:zip?{query}",
+    ]  # scorecards do not rebuild the past yet
+    assert [c.split("?")[0] for c in as_of_choices(client.get(reverse("cluster-list")).content.decode())] == [
+        "findings:csv",
+        "findings:jsonl",
+        "findings:xlsx",
+        "oscal:json",
+        "bundle:zip",
+    ]
+    time.sleep(1.1)  # the form names whole seconds: one after the fleet's last evaluation
+    then = timezone.now().astimezone(dt.UTC).replace(microsecond=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        form = {"as_of_export": f"report:html?{query}", "as_of": then.replace(tzinfo=None).isoformat()}
+        response = client.post(START, form)
+    assert response.status_code == 302 and response["Location"] == START
+    export = Export.objects.get()
+    assert (export.kind, export.format, export.state, export.as_of) == ("report", "html", Export.State.SUCCEEDED, then)
+    assert export.filters == {"scope": fleet.scope.name, "framework": "cis-k8s", "as_of": then.isoformat()}
+    report = body(client.get(reverse("export-download", args=[export.pk]))).decode()
+    assert f"This report is rebuilt as of {then:%Y-%m-%d %H:%M:%S} UTC from the stored history" in report

@@ -44,8 +44,6 @@ DATA_EXPORTS = (
     ("scorecards", "csv", "Scorecards · CSV"),
     ("oscal", "json", "OSCAL assessment results · JSON"),
 )
-# Findings as of a past time: the formats the menu's as-of form offers.
-AS_OF_FORMATS = (("csv", "CSV"), ("jsonl", "JSON Lines"), ("xlsx", "Excel"))
 REPORT_EXPORTS = (("report", "html", "Benchmark report · HTML"), ("report", "pdf", "Benchmark report · PDF"))
 BUNDLE_EXPORT = ("bundle", "zip", "Evidence bundle · zip")
 
@@ -60,7 +58,10 @@ def export_menu(request: HttpRequest, *, report: bool = False, **fixed: str) -> 
         report_query = export_query(QueryDict(mutable=True), scope=request.GET.get("scope", ""), framework=fixed["framework"])
         items += [(kind, fmt, label, report_query) for kind, fmt, label in REPORT_EXPORTS]
     items.append((*BUNDLE_EXPORT, query))
-    return {"items": items, "next": request.get_full_path(), "query": query, "as_of_formats": AS_OF_FORMATS}
+    # The as-of form offers the same items, of the kinds that rebuild the past: each choice carries
+    # its kind, format and filters as "kind:format?query" (a report's are only scope and framework).
+    as_of = [(f"{kind}:{fmt}?{q}", label) for kind, fmt, label, q in items if export_type(kind, fmt).rebuilds_past]
+    return {"items": items, "next": request.get_full_path(), "query": query, "as_of_items": as_of}
 
 
 def export_query(params: QueryDict, **fixed: str) -> str:
@@ -94,6 +95,10 @@ def export_list(request: HttpRequest) -> HttpResponse:
 def _start(request: HttpRequest) -> HttpResponse:
     kind, fmt = request.POST.get("kind", ""), request.POST.get("format", "")
     params = request.GET.copy()
+    if request.POST.get("as_of_export"):  # the as-of form's choice: "kind:format?query" (export_menu)
+        choice, _, query = request.POST["as_of_export"].partition("?")
+        kind, _, fmt = choice.partition(":")
+        params = QueryDict(query, mutable=True)
     if request.POST.get("as_of", "").strip():  # the menu's as-of form (a datetime-local, read as UTC)
         params["as_of"] = request.POST["as_of"]
     try:

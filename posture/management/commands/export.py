@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from posture.exports.errors import ExportError
 from posture.exports.filters import MULTIPLE, ExportFilters
-from posture.exports.registry import EXPORTS, export_type
+from posture.exports.registry import EXPORTS, export_type, kinds_rebuilding_past
 from posture.exports.run import export_to_file
 
 ROW_KINDS = ("findings", "scorecards")  # their progress counts clusters; documents count steps
@@ -34,13 +34,17 @@ FILTERS = (
     "as_of",
 )
 OPTION_NAMES = {"q": "--name-contains"}
-HELP = {"as_of": "The posture as it stood then, e.g. 2026-11-01T00:00Z (findings, scorecards and OSCAL)", "q": "Cluster name contains"}
+HELP = {
+    "as_of": f"The posture as it stood then, rebuilt from the history, e.g. 2026-11-01T00:00Z ({', '.join(kinds_rebuilding_past())})",
+    "q": "Cluster name contains",
+}
 
 
 class Command(BaseCommand):
     help = (
-        "Export findings or scorecards (csv, jsonl, xlsx), a benchmark report (html, pdf; --framework required) or the "
-        "signed evidence bundle (zip), with the filters of the clusters and benchmark pages."
+        "Export findings or scorecards (csv, jsonl, xlsx), a benchmark report (html, pdf; --framework required), the "
+        "signed evidence bundle (zip) or OSCAL assessment results (json), with the filters of the clusters and benchmark "
+        "pages; --as-of rebuilds the posture as it stood then."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
