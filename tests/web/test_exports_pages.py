@@ -229,7 +229,7 @@ def as_of_choices(page: str) -> list[str]:
     return [html.unescape(value) for value in re.findall(r'<option value="([^"]*)">', select)]
 
 
-def test_a_benchmark_pages_as_of_form_offers_reports_and_the_bundle_and_builds_a_report_as_of_then(
+def test_a_benchmark_pages_as_of_form_offers_every_export_and_builds_a_report_as_of_then(
     fleet: Any, analyst: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = logged_in(analyst)
@@ -237,15 +237,15 @@ def test_a_benchmark_pages_as_of_form_offers_reports_and_the_bundle_and_builds_a
     query = f"scope={fleet.scope.name}&framework=cis-k8s"
     assert as_of_choices(page) == [
         *(f"findings:{fmt}?{query}" for fmt in ("csv", "jsonl", "xlsx")),
+        f"scorecards:csv?{query}",
         f"oscal:json?{query}",
         f"report:html?{query}",
         f"report:pdf?{query}",
         f"bundle:zip?{query}",
-    ]  # scorecards do not rebuild the past yet
+    ]
     assert [c.split("?")[0] for c in as_of_choices(client.get(reverse("cluster-list")).content.decode())] == [
-        "findings:csv",
-        "findings:jsonl",
-        "findings:xlsx",
+        *(f"findings:{fmt}" for fmt in ("csv", "jsonl", "xlsx")),
+        "scorecards:csv",
         "oscal:json",
         "bundle:zip",
     ]
