@@ -12,7 +12,7 @@ then, as rows written before versioning have none). The target and its cluster n
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -98,6 +98,17 @@ def exceptions_in_force(at: dt.datetime) -> Iterator[dict[str, Any]]:
                 "since": iso_utc(decided),
                 "until": iso_utc(version["expires_at"]),
             }
+
+
+def decisions_as_of(kind: str, ids: Iterable[int], fields: Sequence[str], at: dt.datetime) -> Iterator[dict[str, Any]]:
+    """The attestations ("attestation") or exceptions ("exception") of `ids` with `fields` (the
+    row's names, as the *_VERSION maps name them) as they stood at `at`: what a finding rebuilt as
+    of then cites (a revocation since must not show its revoker as the approver)."""
+    model: Any = Attestation if kind == "attestation" else RiskException
+    versioned = ATTESTATION_VERSION if kind == "attestation" else EXCEPTION_VERSION
+    changed = Exists(GovernanceEvent.objects.filter(kind=kind, object_id=OuterRef("pk"), at__gt=at))
+    rows = model.objects.filter(pk__in=list(ids)).annotate(changed=changed).order_by("pk")
+    return _versions(rows.values(*dict.fromkeys(("pk", *fields, "changed"))), kind, versioned, at)
 
 
 def _candidates(rows: QuerySet[Any], kind: str, now_in_force: Q, at: dt.datetime) -> QuerySet[Any]:

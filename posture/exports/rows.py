@@ -32,6 +32,7 @@ from posture.catalog.controls import Control
 from posture.catalog.frameworks import Ref
 from posture.exports.cluster_history import described_as_of, ordered_by_name_then
 from posture.exports.filters import ExportFilters
+from posture.exports.governance_in_force import decisions_as_of
 from posture.exports.history import results_as_of, scans_as_of
 from posture.models import Attestation, Cluster, ControlResult, RiskException, Status
 
@@ -141,7 +142,7 @@ def findings_rows(
     evidence: dict[str | None, Any] = {}
     for chunk in _cluster_chunks(filters, progress, after, through):
         found = _results([c.pk for c in chunk], ids, filters)
-        attestations, exceptions = _governance(found.values(), cell)
+        attestations, exceptions = _governance(found.values(), cell, filters.as_of)
         if len(verdicts) > VERDICTS_KEPT:
             verdicts.clear()
             evidence.clear()
@@ -307,22 +308,27 @@ EXCEPTION_COLUMNS = {
 }
 
 
-def _governance(results: Any, cell: Cell) -> tuple[dict[int, Row], dict[int, Row]]:
-    """The attestations and exceptions a chunk's results cite, as their columns' cells: two
-    queries at most."""
+def _governance(results: Any, cell: Cell, at: dt.datetime | None = None) -> tuple[dict[int, Row], dict[int, Row]]:
+    """The attestations and exceptions a chunk's results cite, as their columns' cells (as they
+    stood at `at` when given): two queries at most, four as of a past time."""
     attestation_ids = {r[2] for r in results if r[2]}
     exception_ids = {r[3] for r in results if r[3]}
     return (
-        _decisions(Attestation.objects.filter(pk__in=attestation_ids), ATTESTATION_COLUMNS, cell) if attestation_ids else {},
-        _decisions(RiskException.objects.filter(pk__in=exception_ids), EXCEPTION_COLUMNS, cell) if exception_ids else {},
+        _decisions("attestation", attestation_ids, ATTESTATION_COLUMNS, cell, at) if attestation_ids else {},
+        _decisions("exception", exception_ids, EXCEPTION_COLUMNS, cell, at) if exception_ids else {},
     )
 
 
-def _decisions(found: QuerySet[Any], columns: dict[str, str], cell: Cell) -> dict[int, Row]:
+def _decisions(kind: str, ids: set[int], columns: dict[str, str], cell: Cell, at: dt.datetime | None) -> dict[int, Row]:
     fields = tuple(columns.values())
+    if at is None:
+        model: Any = Attestation if kind == "attestation" else RiskException
+        found: Iterable[Sequence[Any]] = model.objects.filter(pk__in=ids).values_list(*fields)
+    else:
+        found = (tuple(row[name] for name in fields) for row in decisions_as_of(kind, ids, fields, at))
     expires = fields.index("expires_at")
     decisions = {}
-    for values in found.values_list(*fields):
+    for values in found:
         decisions[values[0]] = _cells(cell, (*values[:expires], _iso(values[expires]), *values[expires + 1 :]))
     return decisions
 

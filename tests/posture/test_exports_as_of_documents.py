@@ -134,10 +134,10 @@ def test_a_bundle_as_of_the_first_scan_holds_what_was_in_force_then_and_verifies
     at = timezone.now()
     right_after = bundle_parts(build("bundle", "zip")[0])
 
-    # Since then: both decisions revoked (by their own deciders: findings cite a decision as it is
-    # now, rows.py), a cluster added and another removed, three gone offline.
+    # Since then: both decisions revoked, the exception by another admin (findings then still name
+    # its approver), a cluster added and another removed, three gone offline.
     governance.attestation_revoke(attestation=attestation, user=attestation.attested_by)
-    governance.exception_revoke(exception=exception, user=exception.decided_by)
+    governance.exception_revoke(exception=exception, user=make_user("rita-revoker", "admin"))
     change_the_fleet(emulator.fleet, added)
     second = run_scan(scope)
     now = bundle_parts(build("bundle", "zip")[0])
