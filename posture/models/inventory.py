@@ -72,6 +72,8 @@ class Cluster(models.Model):
             models.Index(fields=["scope", "last_seen_scan"], name="cluster_scope_seen"),
             # The cluster list's default order and "last contact" order, over current clusters.
             models.Index(fields=["name", "id"], name="cluster_current_name", condition=models.Q(removed_at__isnull=True)),
+            # Exports as of a past time and of removed clusters too page every cluster by name.
+            models.Index(fields=["name", "id"], name="cluster_name"),
             models.Index(
                 fields=["last_connectivity_at", "id"], name="cluster_current_contact", condition=models.Q(removed_at__isnull=True)
             ),
