@@ -5,10 +5,11 @@
 The fleet is collected once from the emulator (quota off, not timed) and evaluated by its scan.
 Each export then runs as `manage.py export …` in a child process of its own, as the CLI or a
 worker would; its peak RSS is the child's ru_maxrss (os.wait4): its largest process, the export's
-second process included (posture/exports/parallel.py). `tree_rss_mb` is the peak of their sum,
-sampled every 50 ms. `seconds` is the export itself
+second process included (posture/exports/parallel.py). `tree_pss_mb` is the peak of their
+proportional set sizes summed (shared pages counted once), sampled every 50 ms: the memory the
+export occupies whatever its number of processes. `seconds` is the export itself
 (its audit row, created to finished), `process_s` the child's wall time, Django's start included.
-The last two lines read `… rows=… rows_per_s=… peak_rss_mb=… tree_rss_mb=…`: findings CSV, then
+The last two lines read `… rows=… rows_per_s=… peak_rss_mb=… tree_pss_mb=…`: findings CSV, then
 the bundle (rows: the findings it holds).
 """
 
@@ -24,11 +25,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, process_tree, rss_mb, scanned_bench  # noqa: E402
+from bench.common import ROOT, process_tree, scanned_bench  # noqa: E402
 
 
-class TreeRss:
-    """The peak of the summed RSS of a process and its descendants, sampled."""
+def pss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class TreePss:
+    """The peak of the summed PSS of a process and its descendants, sampled."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak, self.stopped = pid, 0.0, threading.Event()
@@ -37,7 +48,7 @@ class TreeRss:
 
     def _sample(self) -> None:
         while not self.stopped.wait(0.05):
-            self.peak = max(self.peak, sum(rss_mb(pid) for pid in process_tree(self.pid)))
+            self.peak = max(self.peak, sum(pss_mb(pid) for pid in process_tree(self.pid)))
 
     def stop(self) -> float:
         self.stopped.set()
@@ -47,11 +58,11 @@ class TreeRss:
 
 def timed_export(env: dict[str, str], output: Path, *args: str) -> tuple[float, float, float]:
     """Runs one export in a child process: (wall seconds, peak RSS of its largest process and
-    of all its processes together, in MiB)."""
+    of the PSS of all its processes together, in MiB)."""
     command = [sys.executable, "manage.py", "export", *args, "--output", str(output)]
     began = time.monotonic()
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    tree = TreeRss(child.pid)
+    tree = TreePss(child.pid)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.monotonic() - began
     tree_mb = tree.stop()
@@ -83,7 +94,7 @@ def main() -> None:
             print(f"{label}: {output.stat().st_size / 2**20:.0f} MiB in {process_s:.1f} s (process)", flush=True)
             lines.append(
                 f"{label} rows={rows} seconds={seconds:.1f} process_s={process_s:.1f} "
-                f"rows_per_s={rows / seconds:.0f} peak_rss_mb={peak_mb:.0f} tree_rss_mb={tree_mb:.0f}"
+                f"rows_per_s={rows / seconds:.0f} peak_rss_mb={peak_mb:.0f} tree_pss_mb={tree_mb:.0f}"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
