@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
+from django.db import connection
 from django.db.models import Count, F, QuerySet, TextField
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThanOrEqual
 from django.db.models.functions import Cast
@@ -244,7 +245,12 @@ def _results(cluster_ids: list[int], control_ids: list[str], filters: ExportFilt
         results = results.filter(status__in=filters.status)
     # Evidence and since as the database's text, converted once per distinct value in the chunk.
     results = results.annotate(since_text=Cast("since", TextField()), evidence_text=Cast("evidence", TextField()))
-    return {(r[0], r[1]): r for r in results.values_list(*RESULT_FIELDS)}
+    # Fetched whole by the driver: Django's iteration fetches 100 rows a call, and its per-call
+    # work was a tenth of a findings export. The fields need no conversion (ids, text).
+    sql, params = results.values_list(*RESULT_FIELDS).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(r[0], r[1]): r for r in cursor.fetchall()}
 
 
 def _json(verdict: dict[str, Any]) -> str | None:

@@ -8,9 +8,7 @@ formulas. JSON Lines is data for programs and keeps every value exact.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -84,13 +82,13 @@ def csv_cell(value: Any) -> str:
 
 
 def csv_field(text: str) -> str:
-    """`text` as one field of an RFC 4180 record, quoted by the csv module's own rules (most
-    text holds none of the characters that need it, and is its own field)."""
+    """`text` as one field of an RFC 4180 record: as it is, or quoted with its quotes doubled when
+    it holds the delimiter, a quote or a line end. That is the csv module's QUOTE_MINIMAL rule
+    (tests/posture/test_exports_findings.py holds them equal on hostile text), written here
+    because making a csv.writer per distinct value was a tenth of a findings export."""
     if not NEEDS_QUOTES.search(text):
         return text
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator=CRLF).writerow((text, ""))
-    return buffer.getvalue()[: -len("," + CRLF)]  # the empty last field: a comma, then the line end
+    return '"' + text.replace('"', '""') + '"'
 
 
 def csv_joined(fields: tuple[str, ...]) -> tuple[str, ...]:

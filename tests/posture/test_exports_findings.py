@@ -3,6 +3,7 @@ database and the catalog, in CSV, JSON Lines and Excel."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -208,3 +209,13 @@ def test_evidence_is_written_as_sorted_compact_json_keeping_integers_past_64_bit
     assert canonical_json('{"b": [1, 2], "a": {"y": "é", "x": null}}') == '{"a":{"x":null,"y":"é"},"b":[1,2]}'
     assert canonical_json('{"n": 123456789012345678901234567890}') == '{"n":123456789012345678901234567890}'
     assert canonical_json(None) == "null"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "crlf\r\n", '"', ",", "=1+1", " lead", "tab\there", "é,ü", '{"a":[1,2]}'],
+)
+def test_csv_fields_are_quoted_exactly_as_the_csv_module_quotes_them(text: str) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow((text, "x"))
+    assert writers.csv_field(text) + ",x\r\n" == buffer.getvalue()
