@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 SMALL_EXPORT_ROWS = 10_000  # below this the web streams directly
 # A build whose worker died this many times (a poison request, say one that exhausts memory) fails.
 MAX_ATTEMPTS = 3
+UUID_CHARS = 36
 
 
 def exports_storage() -> Storage:
@@ -69,8 +70,9 @@ def build_export(export_id: str) -> None:
     if not claimed:
         return  # a second delivery, a re-run, or built already
     export = Export.objects.get(pk=export_id)
-    name = storage_name(export, claim)
+    name = ""
     try:
+        name = storage_name(export, claim)  # an unknown kind fails here, with its reason
         with tempfile.TemporaryFile(prefix="arc-export-") as scratch:
             written = _write(export, claim, scratch)
             if not _still_claimed(export, claim):  # spare the upload
@@ -85,7 +87,8 @@ def build_export(export_id: str) -> None:
         Export.objects.filter(pk=export.pk, state=Export.State.RUNNING, claimed_at=claim).update(
             state=Export.State.FAILED, error=message[:2000], finished_at=timezone.now(), expires_at=_expiry()
         )
-        _delete_quietly(export, name)  # this claim's name: no other claim's file
+        if name:
+            _delete_quietly(export, name)  # this claim's name: no other claim's file
 
 
 def _still_claimed(export: Export, claim: Any) -> bool:
@@ -192,22 +195,42 @@ def export_file(export: Export) -> File:
 
 
 def delete_expired(now: Any = None) -> int:
-    """Delete expired exports: their files from storage, then their rows. A file storage cannot
-    delete now keeps its row, for the next run. Returns how many exports were deleted."""
+    """Delete expired exports: their files from storage (the finished one, and any a claim saved
+    but could not delete then), then their rows. An export whose files storage cannot delete now
+    keeps its row, for the next run. Returns how many exports were deleted."""
     now = now or timezone.now()
     storage = exports_storage()
     deleted = 0
-    for export in Export.objects.filter(expires_at__lte=now).only("pk", "file_name").iterator():
-        if export.file_name:
-            try:
-                storage.delete(export.file_name)
-            except Exception as exc:  # noqa: BLE001 - the storage backend's own errors
-                log.warning("expired export %s: could not delete its file: %s", export.pk, type(exc).__name__)
-                continue
+    expired = Export.objects.filter(expires_at__lte=now).only("pk", "file_name")
+    claims = _files_by_export(storage) if expired.exists() else {}
+    for export in expired.iterator():
+        try:
+            for name in sorted(({export.file_name} | claims.get(str(export.pk), set())) - {""}):
+                storage.delete(name)
+        except Exception as exc:  # noqa: BLE001 - the storage backend's own errors
+            log.warning("expired export %s: could not delete its file: %s", export.pk, type(exc).__name__)
+            continue
         deleted += Export.objects.filter(pk=export.pk).delete()[0]
     if isinstance(storage, ExportFileStorage):  # Blob uploads are whole or absent: nothing to sweep
         storage.remove_partials(older_than_seconds=24 * 3600)
     return deleted
+
+
+def _files_by_export(storage: Storage) -> dict[str, set[str]]:
+    """Export id -> the names under exports/ its claims saved (exports/<id>-<claim time>.<ext>)."""
+    try:
+        _, names = storage.listdir("exports")
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:  # noqa: BLE001 - the storage backend's own errors: the finished files still go
+        log.warning("could not list the exports in storage: %s", type(exc).__name__)
+        return {}
+    found: dict[str, set[str]] = {}
+    for listed in names:
+        name = listed.rsplit("/", 1)[-1]  # Blob Storage lists the whole name, the file system the base name
+        if len(name) > UUID_CHARS and name[UUID_CHARS] == "-":  # <uuid>-<claim time>.<ext>
+            found.setdefault(name[:UUID_CHARS], set()).add(f"exports/{name}")
+    return found
 
 
 def requeue_orphaned(now: Any = None) -> dict[str, int]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 
 from posture.env import export_storage
 from posture.exports import jobs
@@ -68,6 +69,9 @@ def test_a_bundle_round_trips_through_blob_storage_and_still_verifies(
 
     jobs.build_export(str(export.pk))  # a re-run: still one blob, unchanged
     assert azurite.blobs() == blobs
+    stray = jobs.storage_name(export, export.created_at)  # an earlier claim's file it could not delete
+    jobs.exports_storage().save(stray, ContentFile(b"an earlier claim's file"))
+    assert sorted(azurite.blobs()) == sorted([stray, export.file_name])
     assert jobs.delete_expired(now=export.expires_at) == 1
     assert azurite.blobs() == {} and not Export.objects.exists()
 

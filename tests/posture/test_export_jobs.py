@@ -108,6 +108,17 @@ def test_a_rerun_or_second_delivery_of_a_finished_export_does_nothing(
     assert stored(store) == [path] and (path.stat().st_mtime_ns, path.read_bytes()) == before
 
 
+def test_a_stored_export_of_a_kind_no_longer_known_fails_clearly(small_fleet: Scope, store: Path) -> None:
+    export = Export.objects.create(kind="retired", format="csv", filters={})
+    jobs.build_export(str(export.pk))
+    export.refresh_from_db()
+    assert (export.state, export.error, stored(store)) == (
+        Export.State.FAILED,
+        "Unknown export 'retired' (one of findings, scorecards, report, bundle, oscal).",
+        [],
+    )
+
+
 def test_an_unknown_kind_or_format_is_refused_before_any_row(small_fleet: Scope, store: Path) -> None:
     with pytest.raises(ExportError, match="Unknown export 'secrets'"):
         jobs.request_export(user=None, kind="secrets", fmt="csv", filters=ExportFilters())
@@ -208,10 +219,13 @@ def test_expiry_deletes_expired_files_and_their_rows_only(small_fleet: Scope, st
     old, young = request(django_capture_on_commit_callbacks), request(django_capture_on_commit_callbacks, kind="scorecards")
     Export.objects.filter(pk=young.pk).update(expires_at=old.expires_at + dt.timedelta(days=1))
     failed = Export.objects.create(kind="findings", format="csv", state=Export.State.FAILED, expires_at=old.expires_at)
+    # A file an earlier claim of each saved but could not delete then (its storage was down).
+    for export in (old, failed, young):
+        (store / "store" / jobs.storage_name(export, old.created_at)).write_bytes(b"an earlier claim's file")
     assert jobs.delete_expired(now=old.expires_at - dt.timedelta(seconds=1)) == 0
     assert jobs.delete_expired(now=old.expires_at) == 2
     assert list(Export.objects.values_list("pk", flat=True)) == [young.pk]
-    assert stored(store) == [store / "store" / young.file_name]
+    assert stored(store) == sorted([store / "store" / young.file_name, store / "store" / jobs.storage_name(young, old.created_at)])
     assert not Export.objects.filter(pk=failed.pk).exists()
 
 

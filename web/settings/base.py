@@ -299,10 +299,10 @@ EVIDENCE_SIGNING_KEY = base64_key("EVIDENCE_SIGNING_KEY", env_secret("EVIDENCE_S
 EVIDENCE_SIGNING_KEY_PATH = VAR_DIR / "evidence_signing_key"
 # Built export files (STORAGES["exports"]) are deleted with their audit rows this many days on.
 ARC_EXPORT_RETENTION_DAYS = env_int("ARC_EXPORT_RETENTION_DAYS", 7, minimum=1)
-# Findings exports (CSV, JSON Lines) of this many clusters or more are written by two processes
-# at once, from one database snapshot (posture/exports/parallel.py); PostgreSQL only.
+# Findings exports (CSV, JSON Lines) of this many rows or more are written by two processes at
+# once, from one database snapshot (posture/exports/parallel.py); PostgreSQL only.
 ARC_EXPORT_TWO_PROCESSES = env_bool("ARC_EXPORT_TWO_PROCESSES", True)
-ARC_EXPORT_PARALLEL_MIN_CLUSTERS = env_int("ARC_EXPORT_PARALLEL_MIN_CLUSTERS", 5000, minimum=2)
+ARC_EXPORT_PARALLEL_MIN_ROWS = env_int("ARC_EXPORT_PARALLEL_MIN_ROWS", 100_000, minimum=2)
 
 # --- Azure collection: the operator's clouds and credential names (web/azure_config.py) ---------
 # Admins choose among these by name; only the environment says where secrets and tokens go.
