@@ -39,9 +39,10 @@ from django.utils import timezone
 import posture
 from posture.catalog.controls import CATALOG_VERSION, CONTROLS_BY_ID, Control
 from posture.catalog.frameworks import FRAMEWORKS, PRINTED, Ref
+from posture.exports.cells import SHORT_NAMES
 from posture.exports.errors import ExportError
 from posture.exports.filters import ExportFilters
-from posture.exports.rows import FINDINGS_COLUMNS, IDENTITY, SHORT_NAMES, Progress, as_dicts, findings_rows
+from posture.exports.rows import FINDINGS_COLUMNS, IDENTITY, Progress, as_dicts, findings_rows
 from posture.exports.writers import HashingWriter, Written
 from posture.models import Status
 

@@ -23,14 +23,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-import orjson
 from django.db import connection
 from django.db.models import Count, F, QuerySet, TextField
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThanOrEqual
 from django.db.models.functions import Cast
 
 from posture.catalog.controls import Control
-from posture.catalog.frameworks import Ref
+from posture.exports.cells import canonical_json, format_refs, format_tags, iso, text, timestamp
 from posture.exports.cluster_history import described_as_of, ordered_by_name_then
 from posture.exports.filters import ExportFilters
 from posture.exports.governance_in_force import decisions_as_of
@@ -97,7 +96,6 @@ CLUSTER_FIELDS = (
     "facts_scan_id",
     "scope_id",
 )
-SHORT_NAMES = {"cis-k8s": "CIS", "nist-800-190": "NIST", "nsa-cisa": "NSA/CISA", "owasp-k8s": "OWASP", "msft-arc-network": "Microsoft"}
 NOT_EVALUATED = "Not evaluated yet"
 
 
@@ -154,7 +152,7 @@ def findings_rows(
         else:
             attested = attestations.get(attestation_id, no_decision[: len(ATTESTATION_COLUMNS)])
             refs_decisions = fuse(refs + attested + exceptions.get(exception_id, no_decision[len(ATTESTATION_COLUMNS) :]))
-        at = cell(_iso(_timestamp(since))) if since else never
+        at = cell(iso(timestamp(since))) if since else never
         return fuse(head + fuse(_verdict(key[4:], evidence, cell)) + refs_decisions + (at,))
 
     for chunk in _cluster_chunks(filters, progress, after, through):
@@ -165,7 +163,7 @@ def findings_rows(
             evidence.clear()
         for cluster in chunk:
             pk, identity = cluster.pk, fuse(_cells(cell, _identity(cluster)))
-            scan = (cell(_text(scans_then.get(cluster.scope_id) if filters.as_of else cluster.facts_scan_id)),)
+            scan = (cell(text(scans_then.get(cluster.scope_id) if filters.as_of else cluster.facts_scan_id)),)
             for control_id, _, _, _, unevaluated_tail in controls:
                 result = found.get((pk, control_id))
                 if result is None:
@@ -201,8 +199,8 @@ def scorecard_rows(filters: ExportFilters, *, progress: Progress | None = None, 
                 *(tally[status] for status in Status.values),
                 cluster.network_path,
                 cluster.connectivity_status,
-                _iso(cluster.last_connectivity_at),
-                _text(scans_then.get(cluster.scope_id) if filters.as_of else cluster.facts_scan_id),
+                iso(cluster.last_connectivity_at),
+                text(scans_then.get(cluster.scope_id) if filters.as_of else cluster.facts_scan_id),
             )
             yield _cells(cell, values)
 
@@ -341,7 +339,7 @@ def _decisions(kind: str, ids: set[int], columns: dict[str, str], cell: Cell, at
     expires = fields.index("expires_at")
     decisions = {}
     for values in found:
-        decisions[values[0]] = _cells(cell, (*values[:expires], _iso(values[expires]), *values[expires + 1 :]))
+        decisions[values[0]] = _cells(cell, (*values[:expires], iso(values[expires]), *values[expires + 1 :]))
     return decisions
 
 
@@ -367,39 +365,3 @@ def _verdict(key: tuple[Any, ...], evidence: dict[str | None, Any], cell: Cell) 
     if text not in evidence:
         evidence[text] = cell(canonical_json(text))
     return (cell(status), cell(reason), cell(detail), evidence[text])
-
-
-def canonical_json(text: str | None) -> str:
-    """JSON text as sorted-key compact JSON. orjson writes it in a third of json's time (this was
-    the largest cost of a findings export); json.loads reads it because orjson's would turn an
-    integer past 64 bits into a float, and json writes what orjson refuses (those integers)."""
-    value = json.loads(text) if text is not None else None
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def format_tags(tags: dict[str, Any] | None) -> str:
-    """`k=v; k=v`, keys sorted: PostgreSQL's jsonb and SQLite keep keys in different orders."""
-    return "; ".join(f"{key}={value}" for key, value in sorted((tags or {}).items()))
-
-
-def format_refs(refs: tuple[Ref, ...]) -> str:
-    """`CIS 5.3.2; NIST 4.4.2`: each framework's short name and the section id."""
-    return "; ".join(f"{SHORT_NAMES.get(ref.framework, ref.framework)} {ref.section}" for ref in refs)
-
-
-def _timestamp(text: str) -> dt.datetime:
-    """A timestamp as the database writes it as text: PostgreSQL with its offset, SQLite in UTC
-    without one."""
-    value = dt.datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _iso(value: dt.datetime | None) -> str:
-    return value.astimezone(dt.UTC).isoformat() if value else ""
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)

@@ -15,7 +15,8 @@ import pytest
 from posture.catalog.controls import CONTROLS, CONTROLS_BY_ID
 from posture.evaluate.scoring import SECTION_CONTROLS
 from posture.exports import writers
-from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS, canonical_json
+from posture.exports.cells import canonical_json
+from posture.exports.rows import FINDINGS_COLUMNS, SCORECARD_COLUMNS
 from posture.models import Cluster, ControlResult, Status
 from posture.read.clusters import cluster_list
 from tests.posture.exports_fleet import FLEET_CLUSTERS, ScannedFleet, build, read_csv, read_jsonl, read_xlsx, scan_fleet
