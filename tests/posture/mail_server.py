@@ -30,10 +30,11 @@ class Received:
         return email.message_from_bytes(self.raw, policy=email.policy.default)  # type: ignore[return-value]
 
     def text(self) -> str:
-        return self.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        """The plain-text body, with the line ends SMTP gave it (CRLF) read back as newlines."""
+        return self.message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
 
     def html(self) -> str:
-        return self.message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+        return self.message.get_body(preferencelist=("html",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
 
 
 class Catcher:
