@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.db.models import F
 from django.utils import timezone
 
@@ -127,3 +128,29 @@ def backoff_seconds(attempts: int) -> float:
     jitter so that many rows waiting on one server do not all come back at once."""
     base, cap = settings.ARC_ALERT_RETRY_BASE_SECONDS, settings.ARC_ALERT_RETRY_CAP_SECONDS
     return min(cap, base * 2 ** min(max(attempts - 1, 0), 30)) * random.uniform(0.75, 1.0)
+
+
+def send_test_message(address: str) -> str:
+    """Send a test message to `address` through the configured SMTP server; the server's answer
+    to DATA. SmtpError (with the reason, as a notification would record it) when it is not taken."""
+    if not settings.EMAIL_HOST:
+        raise SmtpError("EMAIL_HOST is not set: alerts are written to the log, not sent.")
+    replies: list[str] = []
+    message = EmailMessage(
+        subject="[Arc Posture] Test message",
+        body=f"This message from Arc Posture ({settings.SITE_URL}) checks the SMTP settings. Alerts will arrive the same way.\n",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[address],
+    )
+    backend = HookedBackend(DataHooks(lambda: None, replies.append))
+    try:
+        backend.send_messages([message])
+    except Exception as exc:  # noqa: BLE001 - said in the words a notification would record
+        raise SmtpError(classify(exc).message) from exc
+    finally:
+        _close_quietly(backend)
+    return replies[0]
+
+
+class SmtpError(Exception):
+    """The test message was not taken."""

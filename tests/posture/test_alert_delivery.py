@@ -1,16 +1,18 @@
 """Delivery to a real SMTP server (aiosmtpd on loopback): a notification is sent once, retried with
 backoff while the server is down, failed at once on a 5xx refusal, never sent twice by a
 redelivered task, and a lost worker is told apart by where it stopped: before DATA (sent again)
-or during it (unconfirmed, never sent again)."""
+or during it (unconfirmed, never sent again). `send_test_alert` says what the server answered."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 import time
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -159,3 +161,22 @@ def test_without_an_smtp_host_the_message_goes_to_the_log(planned: list[Notifica
     soc.refresh_from_db()
     assert soc.smtp_reply == "no EMAIL_HOST set: written to the log"
     assert "alert (no EMAIL_HOST set) to soc@example.test: [Arc Posture] Regressions: 1 regression on 1 cluster (ARC-NP-01)" in caplog.text
+
+
+def test_send_test_alert_prints_the_servers_answer_or_why_the_message_was_not_taken(mail_server: MailServer, settings: Any) -> None:
+    out = io.StringIO()
+    call_command("send_test_alert", "--to", "ops@example.test", stdout=out)
+    assert out.getvalue() == "The mail server took the message: 250 2.0.0 Ok: queued\n"
+    [received] = mail_server.received
+    assert received.rcpt_tos == ["ops@example.test"] and received.message["Subject"] == "[Arc Posture] Test message"
+    mail_server.refuse("nobody@example.test")
+    with pytest.raises(CommandError, match=r"^The mail server refused the recipient nobody@example.test: 550 5\.1\.1 "):
+        call_command("send_test_alert", "--to", "nobody@example.test")
+    with pytest.raises(CommandError, match=r"^'not an address' is not a valid email address\.$"):
+        call_command("send_test_alert", "--to", "not an address")
+    mail_server.stop()
+    with pytest.raises(CommandError, match=r"^Could not reach the mail server: ConnectionRefusedError"):
+        call_command("send_test_alert", "--to", "ops@example.test")
+    settings.EMAIL_HOST = ""
+    with pytest.raises(CommandError, match=r"^EMAIL_HOST is not set: alerts are written to the log, not sent\.$"):
+        call_command("send_test_alert", "--to", "ops@example.test")
