@@ -160,3 +160,13 @@ def export_storage(var_dir: Path) -> dict[str, Any]:
             "ARC_EXPORT_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
         )
     return {"BACKEND": "posture.exports.storage.ExportBlobStorage", "OPTIONS": options}
+
+
+def env_url(name: str, default: str) -> str:
+    """An absolute http(s) URL with no query, fragment or whitespace, without its trailing slash:
+    links in mail are built on it, so a typo must stop the process rather than send dead links."""
+    value = env_str(name, default)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or any(c.isspace() for c in value):
+        raise ImproperlyConfigured(f"{name} must be an absolute http(s) URL such as https://arc.example.com, not {value!r}")
+    return value.rstrip("/")

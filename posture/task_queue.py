@@ -25,6 +25,8 @@ WORKER_HEARTBEAT = "posture.worker_heartbeat"
 # Exports built into storage (posture/exports/jobs.py), and beat's daily clean-up of expired ones.
 BUILD_EXPORT = "posture.build_export"
 EXPIRE_EXPORTS = "posture.expire_exports"
+# One alert message from the outbox (posture/alerts/delivery.py).
+SEND_NOTIFICATION = "posture.send_notification"
 
 TASK_NAMES = (
     START_SCAN,
@@ -37,6 +39,7 @@ TASK_NAMES = (
     WORKER_HEARTBEAT,
     BUILD_EXPORT,
     EXPIRE_EXPORTS,
+    SEND_NOTIFICATION,
 )
 
 

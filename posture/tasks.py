@@ -12,6 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from posture import task_queue
+from posture.alerts import delivery, outbox
 from posture.exports import jobs
 from posture.models import Scan, Scope, WorkerHeartbeat
 from posture.scans import batches, finish, start, watchdog
@@ -45,8 +46,8 @@ def finish_scan(scan_id: str) -> None:
 
 @shared_task(name=task_queue.WATCHDOG)
 def run_watchdog() -> dict[str, int]:
-    """Re-queue work orphaned by dead workers or lost messages: scans, then exports."""
-    return {**watchdog.watchdog(), **jobs.requeue_orphaned()}
+    """Re-queue work orphaned by dead workers or lost messages: scans, exports, then alerts."""
+    return {**watchdog.watchdog(), **jobs.requeue_orphaned(), **outbox.requeue_orphaned()}
 
 
 @shared_task(name=task_queue.EVALUATE_SCOPES)
@@ -83,3 +84,9 @@ def build_export(export_id: str) -> None:
 def expire_exports() -> int:
     """Beat's daily clean-up: expired export files and their rows."""
     return jobs.delete_expired()
+
+
+@shared_task(name=task_queue.SEND_NOTIFICATION)
+def send_notification(notification_id: str) -> str:
+    """Send one alert from the outbox (posture/alerts/delivery.py); a redelivery finds it claimed."""
+    return delivery.send_notification(notification_id)

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from web.views import accounts, benchmarks, clusters, controls, evidence, exports, governance, health, overview, scans, scopes, users
+from web.views.alerts import notification_list
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -33,6 +34,8 @@ urlpatterns = [
     path("exports/audit/", exports.export_audit, name="export-audit"),
     path("exports/<str:export_id>/progress.json", exports.export_progress_json, name="export-progress"),
     path("exports/<uuid:export_id>/download", exports.export_download, name="export-download"),
+    # Alerts: the outbox, for admins
+    path("alerts/outbox/", notification_list, name="notification-list"),
     # Scopes
     path("scopes/", scopes.scope_list, name="scope-list"),
     path("scopes/new/", scopes.scope_create, name="scope-create"),

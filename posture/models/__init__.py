@@ -1,4 +1,5 @@
 from posture.models.access import Access, WorkerHeartbeat
+from posture.models.alerts import AlertRule, AlertSubscription, Notification
 from posture.models.exports import Export
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
 from posture.models.inventory import AzureResource, Cluster, ClusterHistory, NetworkPath, Subscription
@@ -7,6 +8,8 @@ from posture.models.scans import QueryEvidence, Scan, ScanBatch, Scope
 
 __all__ = [
     "Access",
+    "AlertRule",
+    "AlertSubscription",
     "Attestation",
     "AzureResource",
     "ChangeEvent",
@@ -17,6 +20,7 @@ __all__ = [
     "FleetSnapshot",
     "GovernanceEvent",
     "NetworkPath",
+    "Notification",
     "QueryEvidence",
     "Reason",
     "RiskException",

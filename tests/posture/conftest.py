@@ -12,6 +12,7 @@ from posture.models import Scope
 from posture.scans.evaluation import evaluate_scope
 from tests.posture.azurite import azurite  # noqa: F401 (Azurite, for the Blob path of exports)
 from tests.posture.faults import PrivateRedis
+from tests.posture.mail_server import mail_server  # noqa: F401 (aiosmtpd on loopback, for the alert tests)
 from tests.web.conftest import add_cluster, finished_scan, make_fleet  # noqa: F401 (make_fleet: the small evaluated fleet, for the export tests)
 
 SMALL_FLEET = 6

@@ -53,6 +53,7 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     # The sample export is the analyst's: another analyst would get a 404.
     "export-progress": ((401, 403, 200, 200), (401, 405, 405, 405)),
     "export-download": EXPORT,
+    "notification-list": ADMIN_READ,
     "scope-list": READ,
     "scope-create": ADMIN_FORM,
     "scope-edit": ADMIN_FORM,

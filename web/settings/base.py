@@ -25,6 +25,7 @@ from posture.env import (
     env_list,
     env_secret,
     env_str,
+    env_url,
     export_storage,
 )
 
@@ -253,6 +254,15 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "arc-posture@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Alerts (posture/alerts/) ------------------------------------------------------------------
+# The address users reach the site at: every link in an alert is built on it (a path prefix is kept).
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000")
+# A message the mail server does not take is tried again with exponential backoff (base doubled
+# each attempt, capped, jittered) for this many hours after it was planned, then marked failed.
+ARC_ALERT_RETRY_HOURS = env_int("ARC_ALERT_RETRY_HOURS", 24, minimum=24)
+ARC_ALERT_RETRY_BASE_SECONDS = env_float("ARC_ALERT_RETRY_BASE_SECONDS", 60.0, minimum=1.0)
+ARC_ALERT_RETRY_CAP_SECONDS = env_float("ARC_ALERT_RETRY_CAP_SECONDS", 3600.0, minimum=1.0)
 
 # --- Azure collection --------------------------------------------------------------------------
 ARC_SCAN_BATCH_SUBSCRIPTIONS = env_int("ARC_SCAN_BATCH_SUBSCRIPTIONS", 300, minimum=1, maximum=1000)

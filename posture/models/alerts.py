@@ -1,0 +1,137 @@
+"""Alert rules, who subscribes to them, and the outbox of notifications (posture/alerts/).
+
+A rule names a kind of event (its parameters in `params`, checked by posture/alerts/kinds.py) and
+limits on what it covers; its recipients are its subscribed users and its distribution addresses.
+Each message to send is a Notification row, written when the triggering data is final and sent by
+a Celery task that claims it; the row is the message's whole history.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class AlertRule(models.Model):
+    class Kind(models.TextChoices):
+        # A control of at least params["min_severity"] starts failing or turns unknown on a cluster
+        # where it did not fail or go unknown before. Later kinds (score drop, stale or offline,
+        # Private Link, governance expiry, new failing cluster, scan failed) add a value here and
+        # a parameter check in posture/alerts/kinds.py.
+        CONTROL_REGRESSION = "control_regression", "A control regresses (starts failing or turns unknown)"
+
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True, help_text="The kind's parameters (posture/alerts/kinds.py)")
+    # Limits; an empty list means "any". Subscriptions and resource groups are kept lower-case
+    # (Azure compares them so); tags are {"key": ..., "value": ...} with value null for "any value".
+    scopes = models.JSONField(default=list, blank=True, help_text="Scope ids")
+    subscriptions = models.JSONField(default=list, blank=True)
+    resource_groups = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    controls = models.JSONField(default=list, blank=True)
+    severities = models.JSONField(default=list, blank=True)
+    addresses = models.JSONField(default=list, blank=True, help_text="Distribution addresses, besides the subscribed users")
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertSubscription(models.Model):
+    """A user's own subscription to a rule: every message at once, or a daily digest."""
+
+    class Mode(models.TextChoices):
+        IMMEDIATE = "immediate", "Immediately"
+        DIGEST = "digest", "Daily digest"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_subscriptions")
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="subscribers")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.IMMEDIATE)
+    digest_hour = models.PositiveSmallIntegerField(null=True, blank=True, help_text="UTC hour of the digest (0-23)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "rule"], name="alert_subscription_once"),
+            models.CheckConstraint(
+                condition=models.Q(mode="immediate", digest_hour__isnull=True)
+                | models.Q(mode="digest", digest_hour__gte=0, digest_hour__lte=23),
+                name="alert_subscription_digest_hour",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.rule_id} ({self.mode})"
+
+
+class Notification(models.Model):
+    """One message to one recipient: the outbox row, written in the transaction that makes its
+    trigger final and sent by posture.send_notification (posture/alerts/delivery.py).
+
+    States: pending (waiting for its first or next attempt at `next_attempt_at`) → sending (a
+    worker claimed it and talks to the SMTP server; DATA not begun) → handing_over (written just
+    before the DATA command: from here the server may accept the message) → sent. A worker that
+    dies in `sending` sent nothing, so the row goes back to pending; one that dies in
+    `handing_over` may have delivered it, so the row becomes `unconfirmed` and is never sent again
+    (the server's log has it under `message_id`). `failed` is final: a refused recipient or
+    message (5xx), a bad address, or retries exhausted."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        HANDING_OVER = "handing_over", "Handing over to the mail server"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        UNCONFIRMED = "unconfirmed", "Unconfirmed (worker lost while the server took the message)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
+    # Kept when the rule is deleted: the history still says what sent it.
+    rule_name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=32, choices=AlertRule.Kind.choices)
+    # What triggered it, as a key unique per rule and recipient: "scan:<id>" for a scan's changes
+    # (later "digest:<user>:<date>", "expiry:<record>:<date>"...). A planner run twice writes nothing new.
+    source = models.CharField(max_length=200)
+    scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recipient = models.CharField(max_length=254)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
+    # What it reports, as it stood when planned: [{"event", "cluster", "name", "control", "from", "to"}].
+    changes = models.JSONField(default=list)
+    message_id = models.CharField(max_length=255, unique=True, help_text="The Message-ID header: the same on every attempt")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    # When a send task was last queued for it: the watchdog queues a due row again only after this
+    # is stale (a lost message, a Redis restart, a retry longer than the broker holds a countdown).
+    queued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    smtp_reply = models.CharField(max_length=500, blank=True, help_text="The server's answer to DATA")
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["rule", "recipient", "source"], name="notification_once_per_trigger")]
+        indexes = [
+            models.Index(fields=["-created_at"], name="notification_recent"),
+            models.Index(fields=["user", "-created_at"], name="notification_user_recent"),
+            # The watchdog's query: only rows still to be sent, or lost in the middle of a send.
+            models.Index(
+                fields=["state", "next_attempt_at"],
+                name="notification_unfinished",
+                condition=models.Q(state__in=["pending", "sending", "handing_over"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name} → {self.recipient} ({self.state})"
