@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("posture", "0009_cluster_history"),
+        ("posture", "0010_cluster_name_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
