@@ -25,6 +25,7 @@ PAGINATED = {
     "user-list",
     "export-list",
     "export-audit",
+    "notification-list",
 }
 
 
