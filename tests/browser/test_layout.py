@@ -76,6 +76,7 @@ def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> d
         "user-create": [reverse("user-create")],
         "export-list": [reverse("export-list")],
         "export-audit": [reverse("export-audit")],
+        "notification-list": [reverse("notification-list")],
     }
 
 
