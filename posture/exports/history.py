@@ -10,6 +10,8 @@ What is kept:
   grade or coverage, the row it replaced is stored as a `ClusterHistory`
   (posture/store/cluster_history.py, in the same transaction), read back by
   posture/exports/cluster_history.py;
+- every change of an attestation or exception (create, change, approve, reject, revoke) records
+  the whole row as a `GovernanceEvent` (posture/governance.py);
 - each cluster records when it was first seen and when it was removed.
 
 So, as of a time T:
@@ -20,6 +22,9 @@ So, as of a time T:
   or else the current ones; a cluster with no verdict at T was not evaluated yet (no score);
 - a cluster existed if it was first seen by T and not removed by then;
 - the scan the facts came from is the scope's last scan finished by T (`scans_as_of`);
+- the attestations and exceptions a verdict cites, and those in force, are as they stood at T:
+  one changed since is read as its last GovernanceEvent by T recorded it
+  (posture/exports/governance_in_force.py, `decisions_as_of` for the findings' citations);
 - the fleet's aggregates (totals per control and section, grades) are those of each scope's
   fleet snapshot in force, the latest written by T.
 
@@ -37,8 +42,8 @@ What cannot be rebuilt:
 - the scope a cluster belongs to is read as it is now (so are the scope filter and the scan of
   its findings); export filters on the description (name, location, tags, grade...) are refused
   with an as-of date rather than select by today's values (posture/exports/filters.py);
-- the attestations and exceptions a past verdict cites are read as they are now (their rows
-  change only by revocation or expiry).
+- an attestation or exception changed since T with no GovernanceEvent by T (written before
+  its changes were recorded) is read as it is now.
 
 The cost: one history row per rewritten result and one per cluster whose description or score
 changes, only when they change (a rescan of an unchanged fleet writes none, nor one where only
