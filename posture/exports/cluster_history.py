@@ -18,10 +18,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from posture.exports.history import first_replaced_after
 from posture.models import Cluster, ClusterHistory, Scan
 from posture.models.inventory import CLUSTER_HISTORY_FIELDS
 
@@ -32,14 +32,9 @@ def described_as_of(clusters: Sequence[Any], at: dt.datetime) -> list[Any]:
     if not clusters:
         return []
     names = [name for name in CLUSTER_HISTORY_FIELDS if name in clusters[0]._fields]
-    replaced = ClusterHistory.objects.filter(cluster_id__in=[c.pk for c in clusters], replaced_at__gt=at)
-    replaced = replaced.order_by("cluster_id", "replaced_at")
-    if connection.vendor == "postgresql":  # the earliest per cluster, in the database
-        replaced = replaced.distinct("cluster_id")
-    first: dict[int, dict[str, Any]] = {}
-    for row in replaced.values("cluster_id", *names):
-        first.setdefault(row.pop("cluster_id"), row)
-    then = [c._replace(**first[c.pk]) if c.pk in first else c for c in clusters]
+    replaced = ClusterHistory.objects.filter(cluster_id__in=[c.pk for c in clusters])
+    first = first_replaced_after(replaced, at, ("cluster_id",), names)
+    then = [c._replace(**dict(zip(names, first[c.pk], strict=True))) if c.pk in first else c for c in clusters]
     if "facts_scan_id" not in names:
         return then
     stood = set(Scan.objects.filter(pk__in={c.facts_scan_id for c in then}, finished_at__lte=at).values_list("pk", flat=True))

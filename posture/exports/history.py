@@ -10,6 +10,8 @@ What is kept:
   grade or coverage, the row it replaced is stored as a `ClusterHistory`
   (posture/store/cluster_history.py, in the same transaction), read back by
   posture/exports/cluster_history.py;
+- every change of an attestation or exception (create, change, approve, reject, revoke) records
+  the whole row as a `GovernanceEvent` (posture/governance.py);
 - each cluster records when it was first seen and when it was removed.
 
 So, as of a time T:
@@ -20,6 +22,9 @@ So, as of a time T:
   or else the current ones; a cluster with no verdict at T was not evaluated yet (no score);
 - a cluster existed if it was first seen by T and not removed by then;
 - the scan the facts came from is the scope's last scan finished by T (`scans_as_of`);
+- the attestations and exceptions a verdict cites, and those in force, are as they stood at T:
+  one changed since is read as its last GovernanceEvent by T recorded it
+  (posture/exports/governance_in_force.py, `decisions_as_of` for the findings' citations);
 - the fleet's aggregates (totals per control and section, grades) are those of each scope's
   fleet snapshot in force, the latest written by T.
 
@@ -37,8 +42,8 @@ What cannot be rebuilt:
 - the scope a cluster belongs to is read as it is now (so are the scope filter and the scan of
   its findings); export filters on the description (name, location, tags, grade...) are refused
   with an as-of date rather than select by today's values (posture/exports/filters.py);
-- the attestations and exceptions a past verdict cites are read as they are now (their rows
-  change only by revocation or expiry).
+- an attestation or exception changed since T with no GovernanceEvent by T (written before
+  its changes were recorded) is read as it is now.
 
 The cost: one history row per rewritten result and one per cluster whose description or score
 changes, only when they change (a rescan of an unchanged fleet writes none, nor one where only
@@ -114,21 +119,32 @@ def results_as_of(
     return found
 
 
+def first_replaced_after(history: QuerySet[Any], at: dt.datetime, keys: Sequence[str], fields: Sequence[str]) -> dict[Any, tuple[Any, ...]]:
+    """Of `history` (VerdictHistory or ClusterHistory rows), each key's earliest row replaced after
+    `at`, as the tuple of its `fields`: what stood at `at` where it has changed since (where it has
+    not, the current row is what stood). Keyed by the value of `keys`, a tuple when several. One query."""
+    replaced = history.filter(replaced_at__gt=at).order_by(*keys, "replaced_at")
+    if connection.vendor == "postgresql":  # the earliest per key, in the database
+        replaced = replaced.distinct(*keys)
+    width = len(keys)
+    first: dict[Any, tuple[Any, ...]] = {}
+    for row in replaced.values_list(*keys, *fields):
+        first.setdefault(row[0] if width == 1 else row[:width], row[width:])
+    return first
+
+
 def _chunk_as_of(
     ids: list[int], at: dt.datetime, controls: list[str] | None, fields: Sequence[str]
 ) -> dict[tuple[int, str], dict[str, Any]]:
     current = ControlResult.objects.filter(cluster_id__in=ids, updated_at__lte=at)
-    replaced = VerdictHistory.objects.filter(cluster_id__in=ids, replaced_at__gt=at).order_by("cluster_id", "control", "replaced_at")
+    replaced = VerdictHistory.objects.filter(cluster_id__in=ids)
     if controls is not None:
         current, replaced = current.filter(control__in=controls), replaced.filter(control__in=controls)
-    if connection.vendor == "postgresql":  # the earliest per key, in the database
-        replaced = replaced.distinct("cluster_id", "control")
     found: dict[tuple[int, str], dict[str, Any]] = {}
-    for row in replaced.values("cluster_id", "control", *fields):
-        key = (row.pop("cluster_id"), row.pop("control"))
-        found.setdefault(key, row)
-    # A verdict replaced after `at` but first written after it too was not there at `at`.
-    found = {key: row for key, row in found.items() if row["since"] <= at}
+    for key, values in first_replaced_after(replaced, at, ("cluster_id", "control"), fields).items():
+        verdict = dict(zip(fields, values, strict=True))
+        if verdict["since"] <= at:  # replaced after `at` but written after it too: not there then
+            found[key] = verdict
     for row in current.values("cluster_id", "control", *fields):
         key = (row.pop("cluster_id"), row.pop("control"))
         if key not in found:
@@ -140,13 +156,8 @@ def statuses_as_of(cluster_ids: list[int], at: dt.datetime, controls: list[str])
     """The status of each (cluster id, control) in force at `at`, as results_as_of finds it, for
     readers that only count: no verdict text or evidence is read, and rows are tuples (a third of
     the time). For one chunk of clusters (up to CHUNK_CLUSTERS): two queries."""
-    replaced = VerdictHistory.objects.filter(cluster_id__in=cluster_ids, control__in=controls, replaced_at__gt=at)
-    replaced = replaced.order_by("cluster_id", "control", "replaced_at")
-    if connection.vendor == "postgresql":
-        replaced = replaced.distinct("cluster_id", "control")
-    earliest: dict[tuple[int, str], tuple[str, dt.datetime]] = {}
-    for cluster_id, control, status, since in replaced.values_list("cluster_id", "control", "status", "since"):
-        earliest.setdefault((cluster_id, control), (status, since))
+    replaced = VerdictHistory.objects.filter(cluster_id__in=cluster_ids, control__in=controls)
+    earliest = first_replaced_after(replaced, at, ("cluster_id", "control"), ("status", "since"))
     found = {key: status for key, (status, since) in earliest.items() if since <= at}
     current = ControlResult.objects.filter(cluster_id__in=cluster_ids, control__in=controls, updated_at__lte=at)
     for cluster_id, control, status in current.values_list("cluster_id", "control", "status"):

@@ -2,31 +2,29 @@
 
 Totals come from each scope's fleet snapshot in force then (the latest written by then), as a
 present-day report's come from the latest. The sections' cluster lists come from the verdicts in
-force then: one pass over the clusters that existed then, by name, a chunk at a time, resolving
-each section's fail-dominant status once per distinct combination of its controls' statuses.
-Clusters arrive by name, so each list keeps its first `limit` and counts the rest: memory
-stays constant at any fleet size, and one pass serves several frameworks (the bundle's reports).
-Cluster names, subscriptions and locations are shown as they are now: the history keeps
-verdicts, not descriptions.
+force then: one pass over the clusters that existed then, a chunk at a time, resolving each
+section's fail-dominant status once per distinct combination of its controls' statuses. The pass
+is the as-of findings' (posture/exports/rows.py): clusters arrive in the order of their names
+then, described as they stood then (name, subscription, resource group, location: from the
+cluster history), so a cluster renamed since is listed, and placed, as the findings CSV of a
+bundle taken then names it. Each list keeps its first `limit` and counts the rest: memory stays
+constant at any fleet size (but for the ids of the selection, read once in that order), and one
+pass serves several frameworks (the bundle's reports).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
-
-from django.db.models import F
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from posture.catalog.controls import CONTROLS
 from posture.evaluate.scoring import SECTION_CONTROLS, section_status
 from posture.exports.history import check_as_of, clusters_as_of, snapshots_as_of, statuses_as_of
 from posture.exports.reports import (
-    CLUSTER_COLUMNS,
     DEFAULT_LIMIT,
     LISTED_STATUSES,
     STATUS_LABELS,
@@ -36,11 +34,10 @@ from posture.exports.reports import (
     assemble_report,
     framework_and_scopes,
 )
-from posture.exports.rows import Progress
+from posture.exports.rows import Progress, _past_chunks
 from posture.models import Cluster
 from posture.read.fleet import summarize
 
-CHUNK_CLUSTERS = 1000
 VECTORS_KEPT = 4096
 ListKey = tuple[str, str, str]  # (framework, section, status)
 
@@ -48,7 +45,7 @@ ListKey = tuple[str, str, str]  # (framework, section, status)
 @dataclass(frozen=True)
 class PastLists:
     """The section cluster lists of some frameworks as of `at`, each its first `limit` clusters by
-    name and its exact total."""
+    their names then and its exact total."""
 
     at: dt.datetime
     limit: int
@@ -89,22 +86,18 @@ def benchmark_report_as_of(
 def past_section_lists(
     framework_ids: Iterable[str], scope_ids: list[int], at: dt.datetime, limit: int, *, progress: Progress | None = None
 ) -> PastLists:
-    """Every listed section status's clusters of the frameworks, over the scopes, as of `at`."""
+    """Every listed section status's clusters of the frameworks, over the scopes, as of `at`: the
+    clusters as they were described then, in the order of their names then."""
     sections = [key for key in SECTION_CONTROLS if key[0] in set(framework_ids)]
     cited = {control for key in sections for control in SECTION_CONTROLS[key]}
     controls = [c.id for c in CONTROLS if c.id in cited]
     pickers = {key: tuple(controls.index(c) for c in SECTION_CONTROLS[key]) for key in sections}
     collector = _Collector(pickers, limit)
     clusters = clusters_as_of(Cluster.objects.filter(scope_id__in=scope_ids), at)
-    total = clusters.count() if progress else 0
-    done = 0
-    for chunk in _chunks(clusters.values_list(*CLUSTER_COLUMNS, named=True)):
+    for chunk in _past_chunks(clusters, at, progress):  # the as-of findings' pass: order and descriptions then
         statuses = statuses_as_of([c.pk for c in chunk], at, controls)
         for cluster in chunk:
             collector.add(cluster, tuple(statuses.get((cluster.pk, c), "") for c in controls))
-        done += len(chunk)
-        if progress:
-            progress(done, max(total, done))
     lists, totals = {}, collector.totals
     for framework, section in sections:
         for status in LISTED_STATUSES:
@@ -158,15 +151,3 @@ class _Collector:
 def _single(index: int) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
     """Like itemgetter of several indexes (a tuple), for one."""
     return lambda vector: (vector[index],)
-
-
-def _chunks(rows: Any) -> Iterator[list[Any]]:
-    """Clusters by name then pk, a keyset chunk at a time (the order of section_clusters)."""
-    last: tuple[str, int] | None = None
-    while True:
-        page = rows if last is None else rows.filter(TupleGreaterThan(Tuple(F("name"), F("pk")), last))
-        chunk = list(page.order_by("name", "pk")[:CHUNK_CLUSTERS])
-        if not chunk:
-            return
-        yield chunk
-        last = chunk[-1].name, chunk[-1].pk

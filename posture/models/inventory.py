@@ -186,7 +186,8 @@ class ClusterHistory(models.Model):
     grade = models.CharField(max_length=2, blank=True)
     coverage = models.FloatField(null=True, blank=True)
     last_connectivity_at = models.DateTimeField(null=True, blank=True)
-    # A plain id, as VerdictHistory's governance ids: deleting a scan needs no scan of this table.
+    # A plain id, as VerdictHistory's governance ids: no constraint to check when its scan is
+    # deleted. `scan` above is a foreign key without an index: deleting a scan scans this table.
     facts_scan_id = models.UUIDField(null=True, blank=True)
 
     class Meta:

@@ -1,6 +1,7 @@
 """Benchmark reports and the evidence bundle as of a past time: after the fleet changed between two
-scans, the documents as of the first equal those taken right after it (only the printed as-of
-time and the note saying they were rebuilt differ); dates the history cannot answer are refused."""
+scans (a cluster renamed and moved among the changes), the documents as of the first equal those
+taken right after it (only the printed as-of time and the note saying they were rebuilt differ);
+dates the history cannot answer are refused."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from django.utils.html import escape
 from pypdf import PdfReader
 
 from posture import governance
 from posture.catalog.controls import CONTROLS
 from posture.catalog.frameworks import FRAMEWORKS
-from posture.exports import report_history
+from posture.exports import rows
 from posture.exports.bundle import iso_utc
 from posture.exports.errors import ExportError
 from posture.exports.governance_in_force import attestations_in_force, exceptions_in_force
@@ -28,15 +30,32 @@ from posture.exports.history import history_begins, results_as_of, statuses_as_o
 from posture.exports.report_history import benchmark_report_as_of
 from posture.exports.reports import BenchmarkReport, benchmark_report, render_report, utc_label
 from posture.exports.verify import verify_bundle
-from posture.models import Cluster, GovernanceEvent, Scan
+from posture.models import Cluster, ClusterHistory, GovernanceEvent, Scan
 from tests.conftest import make_user
-from tests.posture.exports_fleet import build, record_decisions
+from tests.posture.exports_fleet import build, read_csv, record_decisions
 from tests.posture.test_exports_as_of import change_the_fleet, run_scan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REBUILT = " (rebuilt from history)"
 FOOTER = re.compile(r"Page (\d+) of (\d+)")
+RENAMED = "zzz-renamed"
+
+
+def change_and_rename(fleet: Any, added: str) -> str:
+    """change_the_fleet, and before it the first cluster by name (one that stays) renamed to sort
+    last and moved to another region. Returns its old name: the documents as of the first scan
+    list it under that name, first, where today's list it last."""
+    leaving = max(row["id"] for row in fleet.clusters())  # change_the_fleet removes the last by id
+    first = min((row for row in fleet.clusters() if row["id"] != leaving), key=lambda row: (row["name"], row["id"]))
+    moved = "northeurope" if first["location"] != "northeurope" else "westeurope"
+    fleet.update_cluster(first["id"], {"name": RENAMED, "location": moved})
+    change_the_fleet(fleet, added)
+    return str(first["name"])
+
+
+def listed_names(report: BenchmarkReport) -> set[str]:
+    return {cluster.name for part in report.sections for lst in part.lists for cluster in lst.clusters}
 
 
 def report_data(report: BenchmarkReport) -> list[Any]:
@@ -67,7 +86,7 @@ def assert_rebuilt_as_of(html: str, at: dt.datetime) -> None:
 
 
 def test_a_report_as_of_the_first_scan_equals_the_report_taken_right_after_it(make_emulator, emulator_scope, monkeypatch) -> None:
-    monkeypatch.setattr(report_history, "CHUNK_CLUSTERS", 7)  # many chunks: lists span their borders
+    monkeypatch.setattr(rows, "CHUNK_CLUSTERS", 7)  # many chunks: lists span their borders
     emulator = make_emulator(clusters=40, seed=7)
     added = sorted(row["id"] for row in emulator.fleet.clusters())[5]
     emulator.fleet.remove_cluster(added)
@@ -77,10 +96,12 @@ def test_a_report_as_of_the_first_scan_equals_the_report_taken_right_after_it(ma
     right_after = {fw: benchmark_report(fw, [scope.pk], taken_at, limit=3) for fw in FRAMEWORKS}
     exported_right_after = build("report", "html", framework="cis-k8s")[0].decode()
 
-    change_the_fleet(emulator.fleet, added)
+    renamed = change_and_rename(emulator.fleet, added)
     run_scan(scope)
     now = {fw: benchmark_report(fw, [scope.pk], timezone.now(), limit=3) for fw in FRAMEWORKS}
     assert any(report_data(now[fw]) != report_data(right_after[fw]) for fw in FRAMEWORKS)
+    assert Cluster.objects.filter(name=RENAMED).exists()
+    assert all(renamed in listed_names(then) for then in right_after.values())
 
     at = first.finished_at
     ids, controls = list(Cluster.objects.values_list("pk", flat=True)), [c.id for c in CONTROLS]
@@ -90,6 +111,7 @@ def test_a_report_as_of_the_first_scan_equals_the_report_taken_right_after_it(ma
         rebuilt = benchmark_report_as_of(framework, [scope.pk], at, limit=3)
         assert rebuilt.rebuilt and rebuilt.as_of == at
         assert report_data(rebuilt) == report_data(then), framework
+        assert renamed in listed_names(rebuilt) and RENAMED not in listed_names(rebuilt)  # by its name then, first
         assert any(lst.more for part in rebuilt.sections for lst in part.lists)  # lists cut at 3, totals exact
         html = render_report(rebuilt)
         assert_rebuilt_as_of(html, at)
@@ -135,13 +157,14 @@ def test_a_bundle_as_of_the_first_scan_holds_what_was_in_force_then_and_verifies
     right_after = bundle_parts(build("bundle", "zip")[0])
 
     # Since then: both decisions revoked, the exception by another admin (findings then still name
-    # its approver), a cluster added and another removed, three gone offline.
+    # its approver), a cluster renamed and moved, a cluster added and another removed, three gone offline.
     governance.attestation_revoke(attestation=attestation, user=attestation.attested_by)
     governance.exception_revoke(exception=exception, user=make_user("rita-revoker", "admin"))
-    change_the_fleet(emulator.fleet, added)
+    renamed = change_and_rename(emulator.fleet, added)
     second = run_scan(scope)
     now = bundle_parts(build("bundle", "zip")[0])
     assert now["findings.csv"] != right_after["findings.csv"]
+    assert RENAMED.encode() in now["scorecards.csv"] and RENAMED.encode() not in right_after["scorecards.csv"]
     assert json.loads(now["governance/exceptions.json"]) == [] == json.loads(now["governance/attestations.json"])
     assert str(second.pk) in json.loads(now["manifest.json"])["scans"]
 
@@ -168,8 +191,18 @@ def test_a_bundle_as_of_the_first_scan_holds_what_was_in_force_then_and_verifies
         html = then[f"reports/{framework}.html"].decode()
         assert_rebuilt_as_of(html, at)
         assert without_as_of(html) == without_as_of(right_after[f"reports/{framework}.html"].decode()), framework
+        assert f"<td>{escape(renamed)}</td>" in html and RENAMED not in html, framework
     assert {r["framework"]: r["rebuilt_from_history"] for r in manifest["reports"]} == dict.fromkeys(FRAMEWORKS, True)
-    assert then["scorecards.csv"].startswith(b"cluster,arm_id,")  # scorecards are bundled as far as scorecard_rows honours as_of
+    # Scorecards rebuild the past too, cell by cell (the renamed cluster under its old name), but
+    # for the contact time of a row the second scan rewrote recording nothing (a cluster already
+    # offline given a new contact time): not kept, so blank then, never today's.
+    unkept = Cluster.objects.filter(facts_scan=second).exclude(pk__in=ClusterHistory.objects.values("cluster_id"))
+    unkept_ids = set(unkept.values_list("arm_id", flat=True))
+    expected = read_csv(right_after["scorecards.csv"])
+    assert unkept_ids and all(row["last_connectivity_at"] for row in expected if row["arm_id"] in unkept_ids)
+    assert read_csv(then["scorecards.csv"]) == [
+        {**row, "last_connectivity_at": ""} if row["arm_id"] in unkept_ids else row for row in expected
+    ]
     assert audit.as_of == at
 
 
