@@ -34,7 +34,7 @@ from posture.exports.reports import (
     assemble_report,
     framework_and_scopes,
 )
-from posture.exports.rows import Progress, _past_chunks
+from posture.exports.rows import Progress, past_chunks
 from posture.models import Cluster
 from posture.read.fleet import summarize
 
@@ -94,7 +94,7 @@ def past_section_lists(
     pickers = {key: tuple(controls.index(c) for c in SECTION_CONTROLS[key]) for key in sections}
     collector = _Collector(pickers, limit)
     clusters = clusters_as_of(Cluster.objects.filter(scope_id__in=scope_ids), at)
-    for chunk in _past_chunks(clusters, at, progress):  # the as-of findings' pass: order and descriptions then
+    for chunk in past_chunks(clusters, at, progress):  # the as-of findings' pass: order and descriptions then
         statuses = statuses_as_of([c.pk for c in chunk], at, controls)
         for cluster in chunk:
             collector.add(cluster, tuple(statuses.get((cluster.pk, c), "") for c in controls))

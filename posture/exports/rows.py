@@ -266,7 +266,7 @@ def _cluster_chunks(
 ) -> Iterator[list[Any]]:
     clusters: QuerySet[Cluster] = filters.clusters()
     if filters.as_of is not None:  # in the order of the names then, whole (never in parts)
-        yield from _past_chunks(clusters, filters.as_of, progress)
+        yield from past_chunks(clusters, filters.as_of, progress)
         return
     if after is not None:
         clusters = clusters.filter(TupleGreaterThan(Tuple(F("name"), F("pk")), after))
@@ -289,7 +289,7 @@ def _cluster_chunks(
         last = chunk[-1].name, chunk[-1].pk
 
 
-def _past_chunks(clusters: QuerySet[Cluster], at: dt.datetime, progress: Progress | None) -> Iterator[list[Any]]:
+def past_chunks(clusters: QuerySet[Cluster], at: dt.datetime, progress: Progress | None) -> Iterator[list[Any]]:
     """The clusters as described at `at`, in the order of their names then."""
     ids = ordered_by_name_then(clusters, at)
     rows = Cluster.objects.order_by().values_list(*CLUSTER_FIELDS, named=True)
