@@ -121,6 +121,9 @@ def main() -> None:
     # The emulator and the server run in sessions of their own, out of reach of the terminal's
     # Ctrl-C: whatever stops this script stops them in stop_all.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C stops the demo even when it was started from a background job, whose shell ignores
+    # SIGINT for its children (a non-interactive `make demo &`, or a CI run in the background).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ensure_free(ADDRESS)
     VAR.mkdir(parents=True, exist_ok=True)
     started: list[subprocess.Popen[Any]] = []
