@@ -15,19 +15,16 @@ a duplicate even so.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from posture.alerts.kinds import REGRESSED
-from posture.alerts.rules import address_problem, covers
-from posture.models import AlertRule, AlertSubscription, ChangeEvent, Notification, Scan
+from posture.alerts.routing import route
+from posture.alerts.rules import covers
+from posture.models import AlertRule, ChangeEvent, Notification, Scan
 from posture.task_queue import SEND_NOTIFICATION, enqueue
 
 log = logging.getLogger(__name__)
@@ -71,80 +68,42 @@ def regressions(scan: Scan) -> list[dict[str, Any]]:
     ]
 
 
-def recipients(rule: AlertRule) -> list[tuple[str, Any]]:
-    """(address, user or None) of every recipient of `rule` receiving at once: active subscribed
-    users who may view the posture and have an address, then the distribution addresses; each
-    address once, whatever its case."""
-    found: dict[str, tuple[str, Any]] = {}
-    subscriptions = rule.subscribers.filter(mode=AlertSubscription.Mode.IMMEDIATE, user__is_active=True).select_related("user")
-    for subscription in subscriptions.order_by("user_id"):
-        user = subscription.user
-        address = (user.email or "").strip()
-        if address and user.has_perm("posture.view_posture"):
-            found.setdefault(address.lower(), (address, user))
-    for address in rule.addresses:
-        found.setdefault(address.lower(), (address, None))
-    return list(found.values())
-
-
-def message_id(notification_id: uuid.UUID) -> str:
-    """A Message-ID fixed when the row is planned, so every attempt sends the same one."""
-    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
-    return f"<alert.{notification_id.hex}@{domain}>"
-
-
 STORED_KEYS = ("event", "cluster", "name", "control", "from", "to")
 
 
+def scan_items(scan: Scan, rules: list[AlertRule]) -> dict[int, list[dict[str, Any]]]:
+    """What each of `rules` covers among `scan`'s changes, as stored on its notifications
+    (rule id → items; a rule covering nothing is absent). The preview shows the same."""
+    rules = [rule for rule in rules if rule.kind == AlertRule.Kind.CONTROL_REGRESSION]
+    changes = regressions(scan) if rules else []
+    by_rule = {}
+    for rule in rules:
+        covered = [{k: c[k] for k in STORED_KEYS} for c in changes if covers(rule, c)]
+        if covered:
+            by_rule[rule.pk] = covered
+    return by_rule
+
+
 def plan_scan_alerts(scan: Scan) -> list[str]:
-    """Write the notifications of `scan`'s regressions (call it inside the transaction that closes
+    """Write the notifications of `scan`'s changes (call it inside the transaction that closes
     the scan) and queue their sends once it commits; the ids of the rows to send."""
-    rules = list(AlertRule.objects.filter(enabled=True, kind=AlertRule.Kind.CONTROL_REGRESSION))
-    if not rules:
-        return []
-    changes = regressions(scan)
-    if not changes:
+    rules = list(AlertRule.objects.filter(enabled=True))
+    by_rule = scan_items(scan, rules)
+    if not by_rule:
         return []
     source = f"scan:{scan.pk}"
     planned = set(Notification.objects.filter(source=source).values_list("rule_id", "recipient"))
     now = timezone.now()
     rows = []
     for rule in rules:
-        covered = [{k: c[k] for k in STORED_KEYS} for c in changes if covers(rule, c)]
-        if covered:
-            rows += _rows(rule, covered, source, scan, now, planned)
+        if rule.pk in by_rule:
+            rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned)
     with transaction.atomic():
         Notification.objects.bulk_create(rows)
     to_send = [str(row.pk) for row in rows if row.state == Notification.State.PENDING]
     transaction.on_commit(lambda: _enqueue(to_send))
-    log.info("scan %s: %s regressions, %s notifications planned", scan.pk, len(changes), len(rows))
+    log.info("scan %s: %s notifications planned", scan.pk, len(rows))
     return to_send
-
-
-def _rows(rule: AlertRule, covered: list[dict[str, Any]], source: str, scan: Scan, now: Any, planned: set[Any]) -> Iterable[Notification]:
-    for address, user in recipients(rule):
-        if (rule.pk, address) in planned:
-            continue
-        pk = uuid.uuid4()
-        problem = address_problem(address)
-        yield Notification(
-            id=pk,
-            rule=rule,
-            rule_name=rule.name,
-            kind=rule.kind,
-            source=source,
-            scan=scan,
-            recipient=address,
-            user=user,
-            changes=covered,
-            message_id=message_id(pk),
-            # A bad address is a clear, final state, never an endless retry.
-            state=Notification.State.FAILED if problem else Notification.State.PENDING,
-            last_error=problem,
-            next_attempt_at=now,
-            queued_at=None if problem else now,
-            created_at=now,
-        )
 
 
 def _enqueue(ids: list[str]) -> None:
