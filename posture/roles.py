@@ -7,7 +7,7 @@ from typing import Any
 VIEWER, ANALYST, ADMIN = "viewer", "analyst", "admin"
 
 _VIEW = ["view_posture"]
-_ANALYST = _VIEW + ["run_scan", "attest_control", "request_exception", "export_evidence"]
+_ANALYST = _VIEW + ["run_scan", "attest_control", "request_exception", "export_evidence", "manage_alerts"]
 _ADMIN = _ANALYST + ["manage_scopes", "approve_exception", "manage_users"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {VIEWER: _VIEW, ANALYST: _ANALYST, ADMIN: _ADMIN}

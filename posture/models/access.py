@@ -16,6 +16,7 @@ class Access(models.Model):
             ("manage_scopes", "Manage Azure scopes"),
             ("approve_exception", "Approve exceptions"),
             ("manage_users", "Manage users and their roles"),
+            ("manage_alerts", "Create, change and delete alert rules"),
         ]
 
     def __str__(self) -> str:
