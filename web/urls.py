@@ -4,8 +4,21 @@ tests/web/test_access.py holds the expected answer of every pattern for every ro
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web.views import accounts, benchmarks, clusters, controls, evidence, exports, governance, health, overview, scans, scopes, users
-from web.views.alerts import notification_list
+from web.views import (
+    accounts,
+    alerts,
+    benchmarks,
+    clusters,
+    controls,
+    evidence,
+    exports,
+    governance,
+    health,
+    overview,
+    scans,
+    scopes,
+    users,
+)
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -34,8 +47,18 @@ urlpatterns = [
     path("exports/audit/", exports.export_audit, name="export-audit"),
     path("exports/<str:export_id>/progress.json", exports.export_progress_json, name="export-progress"),
     path("exports/<uuid:export_id>/download", exports.export_download, name="export-download"),
-    # Alerts: the outbox, for admins
-    path("alerts/outbox/", notification_list, name="notification-list"),
+    # Alerts: rules (analysts and admins change them, everyone subscribes) and the history
+    path("alerts/", alerts.rule_list, name="alert-rule-list"),
+    path("alerts/new/", alerts.rule_create_view, name="alert-rule-create"),
+    path("alerts/<int:pk>/", alerts.rule_detail, name="alert-rule-detail"),
+    path("alerts/<int:pk>/edit/", alerts.rule_edit, name="alert-rule-edit"),
+    path("alerts/<int:pk>/enabled/", alerts.rule_enabled, name="alert-rule-enabled"),
+    path("alerts/<int:pk>/delete/", alerts.rule_delete_view, name="alert-rule-delete"),
+    path("alerts/<int:pk>/subscription/", alerts.rule_subscription, name="alert-rule-subscription"),
+    path("alerts/<int:pk>/preview/", alerts.rule_preview, name="alert-rule-preview"),
+    path("alerts/outbox/", alerts.notification_list, name="notification-list"),
+    path("alerts/outbox/<uuid:pk>/", alerts.notification_detail, name="notification-detail"),
+    path("alerts/outbox/<uuid:pk>/resend/", alerts.notification_resend, name="notification-resend"),
     # Scopes
     path("scopes/", scopes.scope_list, name="scope-list"),
     path("scopes/new/", scopes.scope_create, name="scope-create"),

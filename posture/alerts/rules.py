@@ -165,3 +165,24 @@ def _has_tag(tags: Any, wanted: dict[str, Any]) -> bool:
         return False
     key = wanted["key"].lower()
     return any(k.lower() == key and (wanted["value"] is None or v == wanted["value"]) for k, v in tags.items())
+
+
+# --- changing and deleting (the rules pages) -----------------------------------------------------
+RULE_FIELDS = ("name", "kind", "params", *LIMITS, "addresses", "enabled")
+
+
+def rule_update(*, rule: AlertRule, **fields: Any) -> AlertRule:
+    """Change `rule`'s fields (those of rule_create), checked as a new rule is."""
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown rule fields: {', '.join(sorted(unknown))}")
+    for field, value in fields.items():
+        setattr(rule, field, value)
+    clean_rule(rule)
+    rule.save()
+    return rule
+
+
+def rule_delete(*, rule: AlertRule) -> None:
+    """Delete `rule` and its subscriptions; its notifications stay in the history under its name."""
+    rule.delete()

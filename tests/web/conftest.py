@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +15,10 @@ import pytest
 from django.utils import timezone
 
 from posture import governance, normalize
+from posture.alerts.routing import message_id
+from posture.alerts.rules import rule_create
 from posture.exports.filters import ExportFilters
-from posture.models import Cluster, QueryEvidence, Scan, ScanBatch, Scope
+from posture.models import AlertRule, Cluster, Notification, QueryEvidence, Scan, ScanBatch, Scope
 from posture.roles import ANALYST, VIEWER
 from posture.scans.evaluation import evaluate_scope
 from tests.conftest import make_user
@@ -147,7 +150,9 @@ def fleet(make_fleet: Callable[..., Fleet]) -> Fleet:
 
 
 @pytest.fixture
-def sample(make_fleet: Any, admin_user: Any, analyst: Any, django_capture_on_commit_callbacks: Any) -> dict[str, dict[str, Any]]:
+def sample(
+    make_fleet: Any, admin_user: Any, analyst: Any, viewer: Any, django_capture_on_commit_callbacks: Any
+) -> dict[str, dict[str, Any]]:
     """URL kwargs for every pattern, pointing at real objects."""
     from posture.exports.jobs import request_export  # here: the other web tests do not need the task
 
@@ -163,6 +168,8 @@ def sample(make_fleet: Any, admin_user: Any, analyst: Any, django_capture_on_com
     other = make_user("otto-other", VIEWER)
     evidence = QueryEvidence.objects.get(batch__scan=fleet.scan)
     scan = {"scan_id": fleet.scan.pk}
+    rule = rule_create(user=analyst, name="High regressions", kind="control_regression", params={"min_severity": "high"})
+    notification = sample_notification(rule, viewer, scan=fleet.scan)
     return {
         "cluster-detail": {"pk": fleet.clusters[0].pk},
         "benchmark-detail": {"framework": "cis-k8s"},
@@ -184,4 +191,44 @@ def sample(make_fleet: Any, admin_user: Any, analyst: Any, django_capture_on_com
         "exception-revoke": {"pk": exception.pk},
         "user-role": {"pk": other.pk},
         "user-set-active": {"pk": other.pk},
+        **{name: {"pk": rule.pk} for name in ALERT_RULE_PAGES},
+        "notification-detail": {"pk": notification.pk},
+        "notification-resend": {"pk": notification.pk},
     }
+
+
+ALERT_RULE_PAGES = (
+    "alert-rule-detail",
+    "alert-rule-edit",
+    "alert-rule-enabled",
+    "alert-rule-delete",
+    "alert-rule-subscription",
+    "alert-rule-preview",
+)
+
+
+def sample_notification(rule: AlertRule, user: Any, scan: Scan | None = None, **fields: Any) -> Notification:
+    """A notification of `rule` to `user` that the mail server refused, as delivery records one."""
+    pk = uuid.uuid4()
+    now = timezone.now()
+    values = {
+        "state": Notification.State.FAILED,
+        "attempts": 1,
+        "last_error": "The mail server refused the recipient: 550 no such user",
+        "recipient": user.email or f"{user.username}@example.test",
+        "changes": [{"event": 1, "cluster": None, "name": "alpha", "control": "ARC-NP-01", "from": "pass", "to": "fail"}],
+        **fields,
+    }
+    return Notification.objects.create(
+        id=pk,
+        rule=rule,
+        rule_name=rule.name,
+        kind=rule.kind,
+        source=f"scan:{scan.pk if scan else pk}",
+        scan=scan,
+        user=user,
+        message_id=message_id(pk),
+        next_attempt_at=now,
+        created_at=now,
+        **values,
+    )

@@ -53,7 +53,20 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     # The sample export is the analyst's: another analyst would get a 404.
     "export-progress": ((401, 403, 200, 200), (401, 405, 405, 405)),
     "export-download": EXPORT,
-    "notification-list": ADMIN_READ,
+    "alert-rule-list": READ,
+    "alert-rule-create": ANALYST_FORM,
+    "alert-rule-detail": READ,
+    "alert-rule-edit": ANALYST_FORM,
+    "alert-rule-enabled": ANALYST_ACTION,
+    # The analyst deletes the sample rule; the admin then finds none.
+    "alert-rule-delete": ((LOGIN, 405, 405, 405), (LOGIN, 403, 302, 404)),
+    # Everyone subscribes themselves; an empty POST is sent back with a message.
+    "alert-rule-subscription": ((LOGIN, 405, 405, 405), (LOGIN, 302, 302, 302)),
+    "alert-rule-preview": EXPORT,
+    # Everyone sees their own history; the sample message is the viewer's, so the analyst gets a 404.
+    "notification-list": READ,
+    "notification-detail": ((LOGIN, 200, 404, 200), (LOGIN, 405, 405, 405)),
+    "notification-resend": ADMIN_ACTION,
     "scope-list": READ,
     "scope-create": ADMIN_FORM,
     "scope-edit": ADMIN_FORM,

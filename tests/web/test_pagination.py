@@ -26,6 +26,8 @@ PAGINATED = {
     "export-list",
     "export-audit",
     "notification-list",
+    "notification-detail",
+    "alert-rule-list",
 }
 
 
