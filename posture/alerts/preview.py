@@ -61,5 +61,11 @@ def preview_rule(rule: AlertRule) -> list[Preview]:
             )
             message = build_message(notification)
             html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), "")
-            previews.append(Preview(recipient=address, subject=str(message.subject), text=str(message.body), html=str(html)))
+            previews.append(Preview(recipient=address, subject=_plain(message.subject), text=_plain(message.body), html=_plain(html)))
     return previews
+
+
+def _plain(text: object) -> str:
+    """`text` as a plain str: render_to_string marks its output safe, which a page showing the
+    message must not trust (str() keeps the mark)."""
+    return "".join([str(text)])

@@ -208,15 +208,18 @@ ALERT_RULE_PAGES = (
 
 
 def sample_notification(rule: AlertRule, user: Any, scan: Scan | None = None, **fields: Any) -> Notification:
-    """A notification of `rule` to `user` that the mail server refused, as delivery records one."""
+    """A notification of `rule` to `user` that the mail server refused, as delivery records one;
+    `fields` override any column (user=None: sent to a distribution address)."""
     pk = uuid.uuid4()
     now = timezone.now()
     values = {
         "state": Notification.State.FAILED,
         "attempts": 1,
         "last_error": "The mail server refused the recipient: 550 no such user",
-        "recipient": user.email or f"{user.username}@example.test",
+        "recipient": (user.email or f"{user.username}@example.test") if user else "list@example.test",
         "changes": [{"event": 1, "cluster": None, "name": "alpha", "control": "ARC-NP-01", "from": "pass", "to": "fail"}],
+        "source": f"scan:{scan.pk if scan else pk}",
+        "user": user,
         **fields,
     }
     return Notification.objects.create(
@@ -224,9 +227,7 @@ def sample_notification(rule: AlertRule, user: Any, scan: Scan | None = None, **
         rule=rule,
         rule_name=rule.name,
         kind=rule.kind,
-        source=f"scan:{scan.pk if scan else pk}",
         scan=scan,
-        user=user,
         message_id=message_id(pk),
         next_attempt_at=now,
         created_at=now,
