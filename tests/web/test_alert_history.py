@@ -97,8 +97,8 @@ def test_the_detail_lists_the_items_escaped_with_the_delivery_state(people: dict
 def test_resend_is_a_new_row_sent_once_and_the_old_row_stays_as_it_was(
     admin_client: Client,
     people: dict[str, Any],
-    mail_server: MailServer,
-    django_capture_on_commit_callbacks: Any,  # noqa: F811
+    mail_server: MailServer,  # noqa: F811 (the fixture imported above)
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     fleet = alert_fleet()
     changes = [{"event": 1, "cluster": fleet.clusters[0].pk, "name": "alpha", "control": "ARC-NP-01", "from": "pass", "to": "fail"}]
