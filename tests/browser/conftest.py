@@ -15,7 +15,8 @@ import pytest
 from django.utils import timezone
 
 from posture import governance
-from posture.models import Attestation, Cluster, Export, RiskException, Scan, ScanBatch, Scope
+from posture.alerts.rules import rule_create, subscribe
+from posture.models import AlertRule, Attestation, ChangeEvent, Cluster, Export, Notification, RiskException, Scan, ScanBatch, Scope
 from posture.scans.request import scan_request
 from tests.conftest import PASSWORD, make_user, unavailable
 
@@ -164,3 +165,28 @@ def shown_exports(user: Any) -> list[Export]:
         expires_at=now + dt.timedelta(days=7),
     )
     return [running, failed, done]
+
+
+def shown_alerts(user: Any, scan: Scan, hostile: Cluster) -> tuple[AlertRule, Notification]:
+    """A rule with every limit set and a long name, the hostile cluster regressing in `scan` (so
+    the preview shows it), and a failed notification of it to `user` with a long error."""
+    from tests.web.conftest import sample_notification
+
+    ChangeEvent.objects.create(cluster=hostile, control="ARC-NP-01", from_status="pass", to_status="fail", scan=scan, at=timezone.now())
+    rule = rule_create(
+        user=user,
+        name="Network policy regressions on production clusters of the platform team",
+        kind=AlertRule.Kind.CONTROL_REGRESSION,
+        params={"min_severity": "medium"},
+        scopes=[scan.scope_id],
+        resource_groups=["rg-production-platform-team-westeurope-001"],
+        tags=[{"key": "environment-classification-long-key", "value": "production-critical-workloads"}, {"key": "owner", "value": None}],
+        controls=["ARC-NP-01", "ARC-PL-01"],
+        addresses=["security-operations-distribution-list@example.test"],
+    )
+    subscribe(user=user, rule=rule, mode="digest", digest_hour=7)
+    item = {"event": 1, "cluster": hostile.pk, "name": hostile.name, "control": "ARC-NP-01", "from": "pass", "to": "fail"}
+    failed = sample_notification(
+        rule, user, scan=scan, changes=[item], last_error="SMTPRecipientsRefused: 550 " + "mailbox unavailable " * 20
+    )
+    return rule, failed

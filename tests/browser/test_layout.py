@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from posture.models import Cluster, Scan
-from tests.browser.conftest import Governed, shown_exports, sign_in
+from tests.browser.conftest import Governed, shown_alerts, shown_exports, sign_in
 from tests.web.test_access import url_patterns
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -32,6 +32,10 @@ NOT_PAGES = {
     "exception-revoke": "POST only",
     "user-role": "POST only",
     "user-set-active": "POST only",
+    "alert-rule-enabled": "POST only",
+    "alert-rule-delete": "POST only",
+    "alert-rule-subscription": "POST only",
+    "notification-resend": "POST only",
 }
 
 
@@ -43,6 +47,7 @@ def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> d
     longest = max(Cluster.objects.all(), key=lambda c: len(c.name))
     scope = scanned_fleet.scope.name
     shown_exports(browser_admin)
+    rule, notification = shown_alerts(browser_admin, scanned_fleet, hostile)
     return {
         "login": [reverse("login")],
         "password-change": [reverse("password-change")],
@@ -76,7 +81,13 @@ def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> d
         "user-create": [reverse("user-create")],
         "export-list": [reverse("export-list")],
         "export-audit": [reverse("export-audit")],
-        "notification-list": [reverse("notification-list")],
+        "notification-list": [reverse("notification-list"), f"{reverse('notification-list')}?state=failed&rule={rule.pk}"],
+        "notification-detail": [reverse("notification-detail", args=[notification.pk])],
+        "alert-rule-list": [reverse("alert-rule-list")],
+        "alert-rule-create": [reverse("alert-rule-create")],
+        "alert-rule-detail": [reverse("alert-rule-detail", args=[rule.pk])],
+        "alert-rule-edit": [reverse("alert-rule-edit", args=[rule.pk])],
+        "alert-rule-preview": [reverse("alert-rule-preview", args=[rule.pk])],
     }
 
 
