@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from posture.models import Scan, Scope
+from posture.models import AlertRule, Scan, Scope
 from tests.conftest import logged_in
 
 ROLES = ("anonymous", "viewer", "analyst", "admin")
@@ -149,7 +149,8 @@ def test_forms_refuse_a_post_without_csrf_token(viewer: Any, admin_user: Any, ma
         reverse("scope-create"),
         reverse("user-create"),
         reverse("exception-create"),
+        reverse("alert-rule-create"),
     ):
         response = strict.post(url)
         assert response.status_code == 403 and b"Form expired" in response.content, url
-    assert not Scan.objects.exclude(pk=fleet.scan.pk).exists() and Scope.objects.count() == 1
+    assert not Scan.objects.exclude(pk=fleet.scan.pk).exists() and Scope.objects.count() == 1 and not AlertRule.objects.exists()

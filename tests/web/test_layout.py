@@ -30,7 +30,14 @@ def test_every_page_has_its_own_title_and_one_h1(sample: dict[str, Any], admin_c
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "name,current",
-    [("overview", "Overview"), ("cluster-list", "Clusters"), ("control-list", "Controls"), ("exception-list", "Exceptions")],
+    [
+        ("overview", "Overview"),
+        ("cluster-list", "Clusters"),
+        ("control-list", "Controls"),
+        ("exception-list", "Exceptions"),
+        ("alert-rule-list", "Alerts"),
+        ("notification-list", "Alerts"),
+    ],
 )
 def test_the_nav_marks_the_current_area(admin_client: Any, name: str, current: str) -> None:
     html = admin_client.get(reverse(name)).content.decode()
