@@ -12,7 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from posture import task_queue
-from posture.alerts import delivery, outbox
+from posture.alerts import delivery, outbox, reevaluation, timed
 from posture.exports import jobs
 from posture.models import Scan, Scope, WorkerHeartbeat
 from posture.scans import batches, finish, start, watchdog
@@ -47,7 +47,8 @@ def finish_scan(scan_id: str) -> None:
 @shared_task(name=task_queue.WATCHDOG)
 def run_watchdog() -> dict[str, int]:
     """Re-queue work orphaned by dead workers or lost messages: scans, exports, then alerts."""
-    return {**watchdog.watchdog(), **jobs.requeue_orphaned(), **outbox.requeue_orphaned()}
+    # plan_timed_alerts moves to the alert tick at merge (posture/alerts/tick.py).
+    return {**watchdog.watchdog(), **jobs.requeue_orphaned(), **outbox.requeue_orphaned(), **timed.plan_timed_alerts()}
 
 
 @shared_task(name=task_queue.EVALUATE_SCOPES)
@@ -55,6 +56,7 @@ def evaluate_scopes(scope_ids: list[int] | None = None) -> None:
     """Re-evaluate stored facts without calling Azure (after attestation, exception or catalog changes)."""
     for scope_id in scope_ids or list(Scope.objects.values_list("pk", flat=True)):
         evaluate_scope(scope_id)
+        reevaluation.plan_reevaluation_alerts(scope_id)  # its regressions alert (posture/alerts/reevaluation.py)
 
 
 @shared_task(name=task_queue.SCHEDULED_SCAN)

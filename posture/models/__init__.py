@@ -1,5 +1,5 @@
 from posture.models.access import Access, WorkerHeartbeat
-from posture.models.alerts import AlertRule, AlertSubscription, Notification
+from posture.models.alerts import AlertCursor, AlertRule, AlertSubscription, Notification
 from posture.models.exports import Export
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
 from posture.models.inventory import AzureResource, Cluster, ClusterHistory, NetworkPath, Subscription
@@ -8,6 +8,7 @@ from posture.models.scans import QueryEvidence, Scan, ScanBatch, Scope
 
 __all__ = [
     "Access",
+    "AlertCursor",
     "AlertRule",
     "AlertSubscription",
     "Attestation",

@@ -16,11 +16,14 @@ from django.db import models
 
 class AlertRule(models.Model):
     class Kind(models.TextChoices):
-        # A control of at least params["min_severity"] starts failing or turns unknown on a cluster
-        # where it did not fail or go unknown before. Later kinds (score drop, stale or offline,
-        # Private Link, governance expiry, new failing cluster, scan failed) add a value here and
-        # a parameter check in posture/alerts/kinds.py.
+        # Parameters, limits and triggers of each kind: posture/alerts/kinds.py.
         CONTROL_REGRESSION = "control_regression", "A control regresses (starts failing or turns unknown)"
+        SCORE_DROP = "score_drop", "A cluster's score drops"
+        CLUSTER_STALE = "cluster_stale", "A cluster is stale or offline for hours"
+        PRIVATE_LINK = "private_link", "Private Link is disabled or a Private Link Scope opens public access"
+        GOVERNANCE_EXPIRY = "governance_expiry", "An attestation or exception expires"
+        NEW_FAILING_CLUSTER = "new_failing_cluster", "A new cluster fails a control"
+        SCAN_FAILED = "scan_failed", "A scan fails or is throttled"
 
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -125,6 +128,8 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["-created_at"], name="notification_recent"),
             models.Index(fields=["user", "-created_at"], name="notification_user_recent"),
+            # "Was this episode already alerted?" (posture/alerts/timed.py), whoever received it.
+            models.Index(fields=["rule", "source"], name="notification_rule_source"),
             # The watchdog's query: only rows still to be sent, or lost in the middle of a send.
             models.Index(
                 fields=["state", "next_attempt_at"],
@@ -135,3 +140,14 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_name} → {self.recipient} ({self.state})"
+
+
+class AlertCursor(models.Model):
+    """How far a scope's re-evaluations (change events without a scan) have been turned into
+    notifications (posture/alerts/reevaluation.py): advanced in the transaction that writes them."""
+
+    scope = models.OneToOneField("posture.Scope", on_delete=models.CASCADE, related_name="+")
+    last_event_id = models.BigIntegerField(default=0, help_text="The last ChangeEvent id planned")
+
+    def __str__(self) -> str:
+        return f"alerts of scope {self.scope_id} up to event {self.last_event_id}"

@@ -1,0 +1,78 @@
+"""What a rule would send: the rules page's preview (issue 16, "what this rule would have sent
+for the last scan").
+
+For a kind planned at a scan's close, the preview takes the last finished scan of each scope the
+rule covers and plans it as the scan's close does (planning.scan_items); for a time-based kind it
+takes the episodes the next tick would plan now (timed.new_episodes). The rows come from
+routing.route and the messages from messages.build_message, the same functions as a real send,
+but nothing is saved: the rows are never written and no task is queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from posture.alerts import triggers
+from posture.alerts.kinds import SCAN_KINDS, TIMED_KINDS
+from posture.alerts.messages import build_message
+from posture.alerts.planning import scan_items
+from posture.alerts.routing import route
+from posture.alerts.timed import new_episodes
+from posture.models import AlertRule, Notification, Scan, Scope
+
+# A preview of a time-based rule shows this many episodes' messages at most.
+EPISODES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One message the rule would send: to `recipient` ("" when the rule has none yet), about
+    `scan` (None for a time-based kind)."""
+
+    recipient: str
+    subject: str
+    text: str
+    html: str
+    scan: Scan | None = None
+
+
+def preview_rule(rule: AlertRule) -> list[Preview]:
+    """The messages `rule` would have sent for the last finished scan of each scope it covers
+    (scan-based kinds), or would send now (time-based kinds), one per recipient and trigger.
+    An empty list: nothing it covers. Writes nothing."""
+    now = timezone.now()
+    messages: list[Preview] = []
+    if rule.kind in SCAN_KINDS:
+        for scan in _last_scans(rule):
+            items = scan_items(scan, [rule]).get(rule.pk)
+            if items:
+                messages += _render(rule, items, source=f"scan:{scan.pk}", scan=scan, now=now)
+    elif rule.kind in TIMED_KINDS:
+        for source, candidate in new_episodes(rule, now, limit=EPISODES_SHOWN):
+            messages += _render(rule, [triggers.item(candidate)], source=source, scan=None, now=now)
+    return messages
+
+
+def _last_scans(rule: AlertRule) -> list[Scan]:
+    scopes = Scope.objects.filter(pk__in=rule.scopes) if rule.scopes else Scope.objects.all()
+    scans = []
+    for scope in scopes.order_by("name"):
+        scan = Scan.objects.filter(scope=scope, state__in=Scan.FINISHED_STATES).select_related("scope").order_by("-created_at").first()
+        if scan is not None:
+            scans.append(scan)
+    return scans
+
+
+def _render(rule: AlertRule, items: list[dict[str, Any]], *, source: str, scan: Scan | None, now: Any) -> list[Preview]:
+    rows = list(route(rule, items, source=source, scan=scan, now=now, planned=set()))
+    if not rows:  # no recipient yet: still show the message
+        rows = [Notification(rule=rule, rule_name=rule.name, kind=rule.kind, source=source, scan=scan, changes=items, message_id="<preview>")]
+    previews = []
+    for row in rows:
+        message = build_message(row)
+        html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), "")
+        previews.append(Preview(recipient=row.recipient, subject=message.subject, text=message.body, html=html, scan=scan))
+    return previews
