@@ -69,7 +69,7 @@ def _last_scans(rule: AlertRule) -> list[Scan]:
 def _render(rule: AlertRule, items: list[dict[str, Any]], *, source: str, scan: Scan | None, now: Any) -> list[Preview]:
     rows = list(route(rule, items, source=source, scan=scan, now=now, planned=set()))
     if not rows:  # no recipient yet: still show the message
-        rows = [Notification(rule=rule, rule_name=rule.name, kind=rule.kind, source=source, scan=scan, changes=items, message_id="<preview>")]
+        rows = [Notification(rule=rule, rule_name=rule.name, kind=rule.kind, source=source, scan=scan, changes=items)]
     previews = []
     for row in rows:
         message = build_message(row)
