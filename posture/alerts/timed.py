@@ -18,9 +18,11 @@ What "standing" means here: an expired record alerts only if it expired after th
 created (the rule saw it lapse); an expiring one alerts as soon as it is within the warning, as
 a rule is made to warn ahead. A cluster already silent when its rule is created alerts once.
 
-Work per tick is bounded: candidates are read in pages along the (last_connectivity_at, id)
-index of current clusters, and at most EPISODES_PER_TICK new episodes are planned per rule; the
-next tick takes the rest.
+Work per tick: candidates are read in pages of PAGE along the (last_connectivity_at, id) index
+of current clusters, newest silence first, with one indexed look-up of the rule's sources per
+page; at most EPISODES_PER_TICK new episodes are planned per rule, the next tick takes the rest.
+Every stale cluster is read each tick (a cluster first scanned while long offline is a new
+episode however old its silence): 100,000 stale clusters are 50 pages, two queries each.
 """
 
 from __future__ import annotations
@@ -89,11 +91,13 @@ def _stale_pages(rule: AlertRule, now: dt.datetime) -> Iterator[list[tuple[str, 
     silent = current.filter(last_connectivity_at__lte=cutoff).filter(
         Q(connectivity_status__in=STALE_STATUSES) | Q(last_connectivity_at__lt=now - ctx.stale_after)
     )
+    # Newest silences first: a new episode is one that just crossed the rule's hours, so it is
+    # on the first pages and EPISODES_PER_TICK keeps the newest when a tick must stop early.
     after: tuple[Any, int] | None = None
     while True:
-        page = silent.order_by("last_connectivity_at", "pk")
+        page = silent.order_by("-last_connectivity_at", "-pk")
         if after:
-            page = page.filter(Q(last_connectivity_at__gt=after[0]) | Q(last_connectivity_at=after[0], pk__gt=after[1]))
+            page = page.filter(Q(last_connectivity_at__lt=after[0]) | Q(last_connectivity_at=after[0], pk__lt=after[1]))
         rows = list(page.values(*columns)[:PAGE])
         if not rows:
             break

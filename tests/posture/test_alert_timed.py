@@ -158,3 +158,19 @@ def test_an_attestation_or_exception_alerts_once_when_it_nears_its_expiry_and_on
     message = build_message(expired_only.notifications.get())
     assert message.subject == "[Arc Posture] expired only: 1 expired attestation or exception (ARC-PL-01)"
     assert f"exception {exception.pk}, expiry" in message.body and f"/exceptions/{exception.pk}/" in message.body
+
+
+def test_a_tick_plans_a_bounded_number_of_episodes_newest_first_and_the_next_tick_the_rest(
+    django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    monkeypatch.setattr("posture.alerts.timed.EPISODES_PER_TICK", 1)
+    monkeypatch.setattr("posture.alerts.timed.PAGE", 1)  # and across pages
+    fleet = alert_fleet()
+    silent(fleet.clusters[0], 30)
+    silent(fleet.clusters[1], 6)
+    rule = kind_rule(Kind.CLUSTER_STALE, params={"hours": 4})
+    assert tick(django_capture_on_commit_callbacks)["alert_episodes_planned"] == 1
+    assert [name for _, name, _ in reported(rule)] == ["bravo"]
+    assert tick(django_capture_on_commit_callbacks)["alert_episodes_planned"] == 1
+    assert tick(django_capture_on_commit_callbacks)["alert_episodes_planned"] == 0
+    assert sorted(name for _, name, _ in reported(rule)) == ["alpha", "bravo"]
