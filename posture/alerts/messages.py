@@ -81,12 +81,12 @@ def _headline(kind: str, items: list[dict[str, Any]], clusters: int) -> str:
 
 
 def _item_url(change: dict[str, Any]) -> str:
+    if change.get("record") in ("attestation", "exception") and change.get("record_id"):
+        return link(f"{change['record']}-detail", change["record_id"])
     if change.get("cluster"):
         return link("cluster-detail", change["cluster"])
     if change.get("scan"):
         return link("scan-detail", change["scan"])
-    if change.get("record") in ("attestation", "exception") and change.get("record_id"):
-        return link(f"{change['record']}-detail", change["record_id"])
     return ""
 
 

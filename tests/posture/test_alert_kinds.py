@@ -55,7 +55,7 @@ def test_regression_items_carry_their_kind_and_the_controls_severity(django_capt
 def test_a_score_drop_alerts_by_points_lost_or_on_crossing_below_the_threshold(django_capture_on_commit_callbacks) -> None:
     fleet = alert_fleet()
     alpha, bravo, charlie, hostile = fleet.clusters
-    scored(alpha, 90, 70, fleet.scan)  # lost 20 points, still above 75? no: crossed below 75
+    scored(alpha, 90, 70, fleet.scan)  # lost 20 points and crossed below 75
     scored(bravo, 60, 55, fleet.scan)  # lost 5, already below 75 before: a standing low score
     scored(charlie, 80, 85, fleet.scan)  # rose
     scored(hostile, None, 40, fleet.scan)  # a first score compares with nothing
