@@ -56,7 +56,7 @@ def evaluate_scopes(scope_ids: list[int] | None = None) -> None:
     """Re-evaluate stored facts without calling Azure (after attestation, exception or catalog changes)."""
     for scope_id in scope_ids or list(Scope.objects.values_list("pk", flat=True)):
         evaluate_scope(scope_id)
-        reevaluation.plan_reevaluation_alerts(scope_id)  # its regressions alert (posture/alerts/reevaluation.py)
+        reevaluation.plan_after_run(scope_id)  # its regressions alert (posture/alerts/reevaluation.py)
 
 
 @shared_task(name=task_queue.SCHEDULED_SCAN)

@@ -49,6 +49,15 @@ def plan_reevaluation_alerts(scope_id: int) -> list[str]:
             return to_send
 
 
+def plan_after_run(scope_id: int) -> None:
+    """plan_reevaluation_alerts right after a re-evaluation: a failure is logged, never the
+    run's (its verdicts stand), and the periodic tick plans the same events again."""
+    try:
+        plan_reevaluation_alerts(scope_id)
+    except Exception:  # noqa: BLE001 - the cursor did not move: the tick retries
+        log.exception("scope %s: re-evaluation alerts could not be planned; the tick will retry", scope_id)
+
+
 def _plan_once(scope_id: int) -> tuple[list[str], bool]:
     with transaction.atomic():
         if not Scope.objects.filter(pk=scope_id).exists():

@@ -55,13 +55,26 @@ def plan_timed_alerts(now: dt.datetime | None = None) -> dict[str, int]:
     """Plan every rule's new time-based episodes, then the re-evaluation alerts not planned yet."""
     now = now or timezone.now()
     planned = 0
-    for rule in AlertRule.objects.filter(enabled=True, kind__in=TIMED_KINDS).order_by("pk"):
-        with transaction.atomic():
-            rule = AlertRule.objects.select_for_update().get(pk=rule.pk)  # one tick at a time per rule
-            for source, candidate in new_episodes(rule, now, limit=EPISODES_PER_TICK):
-                planned += bool(write_notifications([rule], {rule.pk: [triggers.item(candidate)]}, source=source, scan=None, now=now))
+    failed = 0
+    for pk in AlertRule.objects.filter(enabled=True, kind__in=TIMED_KINDS).order_by("pk").values_list("pk", flat=True):
+        try:
+            planned += _plan_rule(pk, now)
+        except Exception:  # noqa: BLE001 - one rule's failure holds up neither the others nor the tick
+            failed += 1
+            log.exception("rule %s: timed alerts could not be planned; the next tick retries", pk)
     reevaluated = sum(len(plan_reevaluation_alerts(pk)) for pk in Scope.objects.values_list("pk", flat=True))
-    return {"alert_episodes_planned": planned, "reevaluation_alerts_planned": reevaluated}
+    return {"alert_episodes_planned": planned, "alert_rules_failed": failed, "reevaluation_alerts_planned": reevaluated}
+
+
+def _plan_rule(pk: int, now: dt.datetime) -> int:
+    planned = 0
+    with transaction.atomic():
+        rule = AlertRule.objects.select_for_update().filter(pk=pk, enabled=True).first()  # one tick at a time per rule
+        if rule is None:
+            return 0
+        for source, candidate in new_episodes(rule, now, limit=EPISODES_PER_TICK):
+            planned += bool(write_notifications([rule], {rule.pk: [triggers.item(candidate)]}, source=source, scan=None, now=now))
+    return planned
 
 
 def new_episodes(rule: AlertRule, now: dt.datetime, limit: int | None = None) -> list[tuple[str, dict[str, Any]]]:

@@ -174,3 +174,14 @@ def test_a_tick_plans_a_bounded_number_of_episodes_newest_first_and_the_next_tic
     assert tick(django_capture_on_commit_callbacks)["alert_episodes_planned"] == 1
     assert tick(django_capture_on_commit_callbacks)["alert_episodes_planned"] == 0
     assert sorted(name for _, name, _ in reported(rule)) == ["alpha", "bravo"]
+
+
+def test_a_rule_that_cannot_be_planned_holds_up_neither_the_others_nor_the_tick(django_capture_on_commit_callbacks) -> None:
+    fleet = alert_fleet()
+    silent(fleet.clusters[0], 8)
+    broken = kind_rule(Kind.CLUSTER_STALE, "broken", params={"hours": 4})
+    AlertRule.objects.filter(pk=broken.pk).update(params={})  # stored before its kind checked hours
+    rule = kind_rule(Kind.CLUSTER_STALE, "sound", params={"hours": 4})
+    counts = tick(django_capture_on_commit_callbacks)
+    assert (counts["alert_rules_failed"], counts["alert_episodes_planned"]) == (1, 1)
+    assert rule.notifications.count() == 1 and not broken.notifications.exists()
