@@ -13,7 +13,7 @@ Nothing here reads Azure: every value comes from rows the evaluation already wro
   index finds each previous row directly;
 - new_failing_cluster reads the failing results of clusters first seen in the scan
   (posture/store/changes.py new_in_scan: first_seen_at at or after the scan's start), which
-  record no change events of their own;
+  record no change events of their own; never in a scope's first scan, where all are new;
 - scan_failed reads the scan row as it is closed.
 """
 
@@ -115,8 +115,15 @@ def points(score: float) -> str:
 
 
 def new_cluster_candidates(scan: Scan) -> list[dict[str, Any]]:
-    """new_failing_cluster candidates: each failing control of a cluster first seen in `scan`."""
+    """new_failing_cluster candidates: each failing control of a cluster first seen in `scan`.
+    A scope's first scan that stored clusters finds every cluster new: that is the scope's
+    inventory being taken, not clusters appearing, and alerts on none."""
     if scan.started_at is None:
+        return []
+    stored_before = Scan.objects.filter(
+        scope_id=scan.scope_id, state__in=(Scan.State.SUCCEEDED, Scan.State.PARTIAL), created_at__lt=scan.created_at
+    )
+    if not stored_before.exists():
         return []
     rows = (
         ControlResult.objects.filter(

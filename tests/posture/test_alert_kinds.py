@@ -18,7 +18,7 @@ from posture.scans import start
 from posture.scans.finish import finish_scan
 from tests.posture.alert_kinds_fleet import items, kind_rule, result, scored, shown
 from tests.posture.alerts_fleet import HOSTILE_NAME, alert_fleet, regression_rule
-from tests.web.conftest import SUB, SUB2
+from tests.web.conftest import SUB, SUB2, finished_scan
 
 pytestmark = pytest.mark.django_db
 Kind = AlertRule.Kind
@@ -92,6 +92,8 @@ def test_private_link_alerts_when_it_is_disabled_or_its_scope_opens_public_acces
 def test_a_new_cluster_failing_a_severe_enough_control_alerts_and_a_known_one_does_not(django_capture_on_commit_callbacks) -> None:
     fleet = alert_fleet()
     alpha, bravo, charlie, _ = fleet.clusters
+    earlier = finished_scan(fleet.scope, [SUB, SUB2])  # the scope's inventory was taken before
+    Scan.objects.filter(pk=earlier.pk).update(created_at=fleet.scan.created_at - dt.timedelta(days=1))
     Cluster.objects.filter(pk=charlie.pk).update(first_seen_at=fleet.scan.started_at - dt.timedelta(days=3))  # seen before
     result(alpha, "ARC-NP-01", "fail")  # high
     result(alpha, "ARC-PL-01", "fail")  # medium
@@ -106,6 +108,14 @@ def test_a_new_cluster_failing_a_severe_enough_control_alerts_and_a_known_one_do
     message = build_message(any_severity.notifications.get())
     assert message.subject == "[Arc Posture] any: 1 new cluster failing 2 controls (ARC-NP-01, ARC-PL-01)"
     assert "  * alpha: New cluster -> Fail\n" in message.body
+
+
+def test_a_scopes_first_scan_finds_every_cluster_new_and_alerts_on_none(django_capture_on_commit_callbacks) -> None:
+    fleet = alert_fleet()
+    result(fleet.clusters[0], "ARC-NP-01", "fail")
+    rule = kind_rule(Kind.NEW_FAILING_CLUSTER)
+    assert plan(fleet.scan, django_capture_on_commit_callbacks) == []
+    assert not rule.notifications.exists()
 
 
 def closing(scope: Any, batch_state: str, error: str = "", wait: float = 0) -> Scan:
@@ -154,6 +164,8 @@ def test_a_second_planning_of_every_kind_writes_nothing_new(django_capture_on_co
     fleet.change(0, "ARC-PL-01", "pass", "fail")
     scored(fleet.clusters[1], 90, 50, fleet.scan)
     result(fleet.clusters[2], "ARC-NP-01", "fail")
+    earlier = finished_scan(fleet.scope, [SUB])
+    Scan.objects.filter(pk=earlier.pk).update(created_at=fleet.scan.created_at - dt.timedelta(days=1))
     Scan.objects.filter(pk=fleet.scan.pk).update(state=Scan.State.FAILED)
     fleet.scan.refresh_from_db()
     for kind in (Kind.CONTROL_REGRESSION, Kind.SCORE_DROP, Kind.PRIVATE_LINK, Kind.NEW_FAILING_CLUSTER, Kind.SCAN_FAILED):
