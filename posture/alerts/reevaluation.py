@@ -2,18 +2,18 @@
 scan=None: after an attestation or exception changes, when one lapses, or the catalog changes).
 
 Such a run writes its change events with scan=None, chunk by chunk, each chunk committed on its
-own. A per-scope cursor (AlertCursor) records the last event id already planned; planning reads
-the scope's scan-less events after it, writes their notifications and advances the cursor in one
-transaction, holding the cursor row locked so two planners take turns. A process that dies before
-the commit leaves the cursor where it was, and the next run plans the same events again: nothing
-is lost, nothing doubles (the source key names the last event planned).
+own. A per-scope cursor (AlertCursor) records the last event id of the scope already passed;
+planning reads the scope's scan-less events after it, writes their notifications and advances
+the cursor in one transaction, holding the cursor row locked so two planners take turns. A
+process that dies before the commit leaves the cursor where it was, and the next run plans the
+same events again: nothing is lost, nothing doubles (the source key names the last event passed).
 
 Why a cursor on ids is safe: ids come from a sequence when a chunk's events are inserted, and a
-scope's evaluations take turns under its evaluation lock, their chunks committed one after the
-other by one writer (posture/store/results.py Writer). So once an event of a scope is visible,
-every scan-less event of that scope with a smaller id is committed and visible too; the cursor
-never steps over one still in flight. A run observed half-way gives two notifications, its
-chunks seen so far and the rest, never a lost or repeated event.
+scope's evaluations, a scan's included, take turns under its evaluation lock, their chunks
+committed one after the other by one writer (posture/store/results.py Writer). So once an event
+of a scope is visible, every event of that scope with a smaller id is committed and visible
+too: the cursor never steps over one still in flight. A run observed half-way gives two
+notifications, its chunks seen so far and the rest, never a lost or repeated event.
 
 It runs after each re-evaluation (posture/tasks.py evaluate_scopes) and, for work a dead process
 left, from the periodic tick (posture/alerts/timed.py plan_timed_alerts).
@@ -64,7 +64,9 @@ def _plan_once(scope_id: int) -> tuple[list[str], bool]:
             return [], False
         AlertCursor.objects.get_or_create(scope_id=scope_id)  # a new scope: every event is new
         cursor = AlertCursor.objects.select_for_update().get(scope_id=scope_id)
-        window = ChangeEvent.objects.filter(cluster__scope_id=scope_id, scan__isnull=True, pk__gt=cursor.last_event_id)
+        # The cursor passes the scope's scan events too (planned when their scan closes): an
+        # event whose scan is deleted later (scan=NULL) is never taken for a re-evaluation's.
+        window = ChangeEvent.objects.filter(cluster__scope_id=scope_id, pk__gt=cursor.last_event_id)
         last = window.order_by("pk").values_list("pk", flat=True)[EVENTS_PER_RUN - 1 : EVENTS_PER_RUN].first()
         if last is None:
             last = window.aggregate(last=Max("pk"))["last"]
@@ -73,10 +75,10 @@ def _plan_once(scope_id: int) -> tuple[list[str], bool]:
             more = True
         if last is None:
             return [], False
-        events = window.filter(pk__lte=last)
+        events = window.filter(pk__lte=last, scan__isnull=True)
         rules = list(AlertRule.objects.filter(enabled=True, kind__in=REEVALUATION_KINDS))
         to_send: list[str] = []
-        if rules:
+        if rules and events.exists():
             kinds = {rule.kind for rule in rules}
             candidates = triggers.event_candidates(events) if kinds - {Kind.SCORE_DROP} else {}
             if Kind.SCORE_DROP in kinds:

@@ -112,6 +112,9 @@ def test_scan_events_are_left_to_the_scans_close_and_other_scopes_to_their_curso
     assert ("alpha", "ARC-PL-01", "pass", "fail") in shown(rule)
     assert ("bravo", "ARC-NP-01", "pass", "fail") not in shown(rule)
     assert rule.notifications.get().source.startswith(f"reevaluation:{other.scope.pk}:")
+    ChangeEvent.objects.filter(scan=evaluated.scan).update(scan=None)  # its scan deleted since (SET NULL)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert plan_reevaluation_alerts(evaluated.scope.pk) == []  # the cursor passed it already
 
 
 def test_a_large_run_is_planned_in_several_transactions(evaluated: AlertFleet, django_capture_on_commit_callbacks, monkeypatch) -> None:
