@@ -10,6 +10,7 @@ but nothing is saved: the rows are never written and no task is queued.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from posture.alerts import triggers
 from posture.alerts.kinds import SCAN_KINDS, TIMED_KINDS
 from posture.alerts.messages import build_message
 from posture.alerts.planning import scan_items
-from posture.alerts.routing import route
+from posture.alerts.routing import message_id, route
 from posture.alerts.timed import new_episodes
 from posture.models import AlertRule, Notification, Scan, Scope
 
@@ -42,7 +43,8 @@ class Preview:
 def preview_rule(rule: AlertRule) -> list[Preview]:
     """The messages `rule` would have sent for the last finished scan of each scope it covers
     (scan-based kinds), or would send now (time-based kinds), one per recipient and trigger.
-    An empty list: nothing it covers. Writes nothing."""
+    An empty list: nothing it covers. Writes nothing. `rule` may be unsaved (a form being
+    filled in, its fields checked by rules.clean_rule): its distribution addresses receive."""
     now = timezone.now()
     messages: list[Preview] = []
     if rule.kind in SCAN_KINDS:
@@ -67,12 +69,22 @@ def _last_scans(rule: AlertRule) -> list[Scan]:
 
 
 def _render(rule: AlertRule, items: list[dict[str, Any]], *, source: str, scan: Scan | None, now: Any) -> list[Preview]:
-    rows = list(route(rule, items, source=source, scan=scan, now=now, planned=set()))
+    if rule.pk is not None:
+        rows = list(route(rule, items, source=source, scan=scan, now=now, planned=set()))
+    else:  # a form not saved yet: no subscribers, only its distribution addresses
+        rows = [_row(rule, items, source, scan, address) for address in rule.addresses]
     if not rows:  # no recipient yet: still show the message
-        rows = [Notification(rule=rule, rule_name=rule.name, kind=rule.kind, source=source, scan=scan, changes=items)]
+        rows = [_row(rule, items, source, scan, "")]
     previews = []
     for row in rows:
         message = build_message(row)
         html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), "")
         previews.append(Preview(recipient=row.recipient, subject=message.subject, text=message.body, html=html, scan=scan))
     return previews
+
+
+def _row(rule: AlertRule, items: list[dict[str, Any]], source: str, scan: Scan | None, address: str) -> Notification:
+    pk = uuid.uuid4()
+    return Notification(
+        id=pk, rule_name=rule.name, kind=rule.kind, source=source, scan=scan, recipient=address, changes=items, message_id=message_id(pk)
+    )

@@ -83,7 +83,9 @@ def new_episodes(rule: AlertRule, now: dt.datetime, limit: int | None = None) ->
     pages = _stale_pages(rule, now) if rule.kind == Kind.CLUSTER_STALE else _expiry_pages(rule, now)
     for page in pages:
         page = [(source, c) for source, c in page if covers(rule, c)]
-        done = set(Notification.objects.filter(rule=rule, source__in=[s for s, _ in page]).values_list("source", flat=True))
+        done = set()
+        if rule.pk is not None:  # an unsaved rule (a preview) alerted nothing yet
+            done = set(Notification.objects.filter(rule=rule, source__in=[s for s, _ in page]).values_list("source", flat=True))
         found += [(source, c) for source, c in page if source not in done]
         if limit is not None and len(found) >= limit:
             return found[:limit]
@@ -158,7 +160,7 @@ def _expiry_pages(rule: AlertRule, now: dt.datetime) -> Iterator[list[tuple[str,
     for records in rule.params["records"]:
         label, queryset = live[records]
         queryset = queryset.select_related("cluster").order_by("expires_at", "pk")
-        phases = [("expired", queryset.filter(expires_at__lte=now, expires_at__gt=rule.created_at))]
+        phases = [("expired", queryset.filter(expires_at__lte=now, expires_at__gt=rule.created_at or now))]
         if days:
             phases.append(("expiring", queryset.filter(expires_at__gt=now, expires_at__lte=now + dt.timedelta(days=days))))
         for phase, found in phases:

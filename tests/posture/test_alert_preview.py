@@ -13,7 +13,7 @@ from django.utils import timezone
 from posture.alerts.messages import build_message
 from posture.alerts.planning import plan_scan_alerts
 from posture.alerts.preview import Preview, preview_rule
-from posture.alerts.rules import subscribe
+from posture.alerts.rules import clean_rule, subscribe
 from posture.alerts.timed import plan_timed_alerts
 from posture.models import AlertRule, Cluster, Notification, Scan
 from tests.conftest import make_user
@@ -101,3 +101,19 @@ def test_a_rule_without_recipients_still_previews_its_message() -> None:
     (preview,) = preview_rule(rule)
     assert preview.recipient == "" and preview.subject == "[Arc Posture] Regressions: 1 regression on 1 cluster (ARC-NP-01)"
     assert "alpha: Pass -> Fail" in preview.text
+
+
+def test_an_unsaved_rule_previews_for_its_addresses() -> None:
+    fleet = alert_fleet()
+    fleet.change(0, "ARC-NP-01", "pass", "fail")
+    Cluster.objects.filter(pk=fleet.clusters[1].pk).update(
+        connectivity_status="Offline", last_connectivity_at=timezone.now() - dt.timedelta(hours=9)
+    )
+    draft = AlertRule(name="Draft", kind=AlertRule.Kind.CONTROL_REGRESSION, addresses=["soc@example.test"])
+    clean_rule(draft)
+    (preview,) = preview_rule(draft)
+    assert (preview.recipient, preview.subject) == ("soc@example.test", "[Arc Posture] Draft: 1 regression on 1 cluster (ARC-NP-01)")
+    stale = AlertRule(name="Stale draft", kind=AlertRule.Kind.CLUSTER_STALE, params={"hours": 4})
+    clean_rule(stale)
+    assert [(p.recipient, "bravo" in p.text) for p in preview_rule(stale)] == [("", True)]
+    assert not AlertRule.objects.exists() and not Notification.objects.exists()
