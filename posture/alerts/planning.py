@@ -94,10 +94,11 @@ def plan_scan_alerts(scan: Scan) -> list[str]:
     source = f"scan:{scan.pk}"
     planned = set(Notification.objects.filter(source=source).values_list("rule_id", "recipient"))
     now = timezone.now()
-    rows = []
+    rows: list[Notification] = []
+    sent_today: dict[str, int] = {}  # the daily cap's tally, shared by every rule of this run
     for rule in rules:
         if rule.pk in by_rule:
-            rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned)
+            rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned, sent_today=sent_today)
     with transaction.atomic():
         Notification.objects.bulk_create(rows)
     to_send = [str(row.pk) for row in rows if row.state == Notification.State.PENDING]
