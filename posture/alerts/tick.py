@@ -73,10 +73,12 @@ def _digest_of(user_id: int, now: dt.datetime) -> Notification | None:
         user = get_user_model().objects.get(pk=user_id)
         address = (user.email or "").strip()
         changes = [{**item, "rule": e.rule_name, "rule_id": e.rule_id} for e in entries for item in e.items]
-        row = _row(DIGEST_NAME, "digest", f"digest:{user_id}:{now.astimezone(dt.UTC):%Y-%m-%dT%H}", address, user, changes, now)
+        # Unique per digest: its first entry is in no other (the lock above keeps a racing tick out).
+        source = f"digest:{user_id}:{now.astimezone(dt.UTC):%Y-%m-%d}:{entries[0].pk}"
+        row = _row(DIGEST_NAME, "digest", source, address, user, changes, now)
         _problem(row, _user_problem(user, address))
         if not _insert(row, address):
-            return None  # this hour's digest exists (entries written late): they go in the next one
+            return None  # written already: cannot happen while the entries are locked, but never twice
         DigestEntry.objects.filter(pk__in=[e.pk for e in entries]).update(notification=row)
     log.info("digest of user %s: %s entries, %s changes", user_id, len(entries), len(changes))
     return row
