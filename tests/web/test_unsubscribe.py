@@ -28,9 +28,10 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 
 @pytest.fixture
-def mailed(django_capture_on_commit_callbacks: Any, mail_server: MailServer) -> dict[str, Any]:
+def mailed(django_capture_on_commit_callbacks: Any, request: pytest.FixtureRequest) -> dict[str, Any]:
     """A regression on the cluster with the hostile name, mailed to a subscribed user and a
     distribution address; the received messages by recipient."""
+    server: MailServer = request.getfixturevalue("mail_server")
     fleet = alert_fleet()
     fleet.change(3, "ARC-NP-01", "pass", "fail")
     rule = regression_rule(addresses=["soc@example.test"])
@@ -40,7 +41,7 @@ def mailed(django_capture_on_commit_callbacks: Any, mail_server: MailServer) -> 
     subscribe(user=vera, rule=rule)
     with django_capture_on_commit_callbacks(execute=True):
         plan_scan_alerts(fleet.scan)
-    return {"fleet": fleet, "rule": rule, "vera": vera, "mail": {r.rcpt_tos[0]: r for r in mail_server.received}}
+    return {"fleet": fleet, "rule": rule, "vera": vera, "mail": {r.rcpt_tos[0]: r for r in server.received}}
 
 
 def path_of(header: str) -> str:
