@@ -87,7 +87,8 @@ class Notification(models.Model):
     dies in `sending` sent nothing, so the row goes back to pending; one that dies in
     `handing_over` may have delivered it, so the row becomes `unconfirmed` and is never sent again
     (the server's log has it under `message_id`). `failed` is final: a refused recipient or
-    message (5xx), a bad address, or retries exhausted."""
+    message (5xx), a bad address, or retries exhausted. `held` is final too: the recipient's
+    daily cap was reached, and a later message summarises the row (posture/alerts/cap.py)."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"

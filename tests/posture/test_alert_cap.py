@@ -50,7 +50,7 @@ def yesterday() -> None:
 
 
 def test_rows_past_the_cap_are_held_and_never_sent(
-    capped: AlertFleet, django_capture_on_commit_callbacks: Any, mail_server: MailServer
+    capped: AlertFleet, django_capture_on_commit_callbacks: Any, mail_server: MailServer, admin_client: Any
 ) -> None:
     plan(capped.scan, django_capture_on_commit_callbacks, execute=True)
     rows = {n.rule_name: n for n in Notification.objects.filter(recipient="soc@example.test")}
@@ -61,6 +61,9 @@ def test_rows_past_the_cap_are_held_and_never_sent(
     }
     held = rows["Rule ARC-PL-01"]
     assert held.attempts == 0 and held.last_error.startswith("Held back by the daily cap (2 messages a day to one recipient)")
+    # Shown as such in the outbox, with why.
+    page = admin_client.get("/alerts/outbox/").content.decode()
+    assert '<span class="badge state-held">Held back by the daily cap</span>' in page and "summarised in the next message" in page
     # Each recipient has a cap of their own.
     assert Notification.objects.get(recipient="noc@example.test").state == State.SENT
     assert sorted(r.rcpt_tos[0] for r in mail_server.received) == ["noc@example.test", "soc@example.test", "soc@example.test"]
