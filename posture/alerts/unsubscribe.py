@@ -60,12 +60,12 @@ class Request:
     def describe(self) -> str:
         """What unsubscribing does, for the confirmation page."""
         if self.scope == DIGESTS:
-            return "stop every daily digest of alerts"
+            return "stop sending every daily digest of alerts"
         if self.scope == EVERYTHING:
-            return "stop every alert from Arc Posture"
+            return "stop sending every alert"
         if self.rule is None:
-            return "stop the alerts of a rule that no longer exists (nothing left to do)"
-        return f"stop the alerts of the rule “{self.rule.name}”"
+            return "stop sending the alerts of a rule that no longer exists (nothing left to do)"
+        return f"stop sending the alerts of the rule “{self.rule.name}”"
 
 
 class BadToken(Exception):

@@ -6,9 +6,11 @@ filtered clusters list."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from posture.alerts.digest import LISTED, due_at
@@ -210,4 +212,28 @@ def test_a_digest_to_a_user_who_lost_their_address_fails_visibly(django_capture_
         alert_tick()
     [digest] = Notification.objects.all()
     assert (digest.state, digest.last_error) == ("failed", "The user has no email address: the digest is not sent.")
+    assert not DigestEntry.objects.filter(notification__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ticks_at_once_write_one_digest() -> None:
+    dora = digest_user()
+    entry(dora, regression_rule(), [change(1, "ARC-NP-01")])
+    second: list[dict[str, int]] = []
+
+    def other_tick() -> None:
+        try:
+            second.append(alert_tick())
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        assert alert_tick()["digests"] == 1  # its locks are held until this block commits
+        racer = threading.Thread(target=other_tick)
+        racer.start()
+        racer.join(timeout=1)
+        assert racer.is_alive()  # waiting for the entries' locks
+    racer.join(timeout=10)
+    assert second == [{"digests": 0, "cap_summaries": 0}]
+    assert Notification.objects.filter(kind="digest").count() == 1
     assert not DigestEntry.objects.filter(notification__isnull=True).exists()

@@ -72,7 +72,7 @@ def test_get_shows_a_confirmation_and_changes_nothing(mailed: dict[str, Any]) ->
     response = Client().get(path)  # no sign-in: the token is the authority
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Arc Posture will stop the alerts of the rule “Regressions” to vera@example.test." in page
+    assert "Arc Posture will stop sending the alerts of the rule “Regressions” to vera@example.test." in page
     assert '<input type="hidden" name="List-Unsubscribe" value="One-Click">' in page
     assert AlertSubscription.objects.filter(user=mailed["vera"], rule=mailed["rule"]).exists()
     assert Client().head(path).status_code == 200 and AlertSubscription.objects.exists()
@@ -81,7 +81,7 @@ def test_get_shows_a_confirmation_and_changes_nothing(mailed: dict[str, Any]) ->
 def test_a_one_click_post_removes_the_users_subscription(mailed: dict[str, Any]) -> None:
     path = path_of(mailed["mail"]["vera@example.test"].message["List-Unsubscribe"])
     response = one_click(path)
-    assert response.status_code == 200 and "Done: Arc Posture will stop the alerts" in response.content.decode()
+    assert response.status_code == 200 and "Done: Arc Posture will stop sending the alerts" in response.content.decode()
     assert not AlertSubscription.objects.exists()
     assert one_click(path).status_code == 200  # twice: nothing more to do, no error
     assert [a for a, _ in recipients(mailed["rule"])] == ["soc@example.test"]
@@ -125,7 +125,21 @@ def test_a_digests_link_ends_the_users_digests_only(django_capture_on_commit_cal
     assert DigestEntry.objects.filter(user=dora, notification__isnull=True).count() == 1
     digest = Notification(kind="digest", user=dora, recipient=dora.email)
     page = Client().get(f"/alerts/unsubscribe/{token(digest)}/").content.decode()
-    assert "Arc Posture will stop every daily digest of alerts to dora@example.test." in page
+    assert "Arc Posture will stop sending every daily digest of alerts to dora@example.test." in page
     assert one_click(f"/alerts/unsubscribe/{token(digest)}/").status_code == 200
     assert list(AlertSubscription.objects.values_list("rule__name", "mode")) == [("At once", "immediate")]
     assert not DigestEntry.objects.exists()  # what was waiting for her digest is not sent either
+
+
+def test_a_cap_summarys_link_ends_every_rule_for_that_recipient() -> None:
+    naming = [
+        regression_rule("One", addresses=["soc@example.test"]),
+        regression_rule("Two", addresses=["SOC@example.test", "noc@example.test"]),
+    ]
+    other = regression_rule("Three", addresses=["noc@example.test"])
+    summary = Notification(kind="cap_summary", recipient="soc@example.test")
+    page = Client().get(f"/alerts/unsubscribe/{token(summary)}/").content.decode()
+    assert "Arc Posture will stop sending every alert to soc@example.test." in page
+    assert one_click(f"/alerts/unsubscribe/{token(summary)}/").status_code == 200
+    assert sorted(AlertOptOut.objects.values_list("rule__name", flat=True)) == ["One", "Two"]
+    assert [[a for a, _ in recipients(rule)] for rule in (*naming, other)] == [[], ["noc@example.test"], ["noc@example.test"]]
