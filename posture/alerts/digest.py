@@ -59,9 +59,11 @@ def store(rule: AlertRule, items: list[dict[str, Any]], subscribers: list[Any], 
 
 # --- the digest's message -------------------------------------------------------------------
 # A digest stays readable at any size: every change is counted per rule × severity, and per
-# control within it; only this many changes are listed one by one in the whole digest, and this
-# many controls named per rule × severity, each linking to the clusters list filtered by it.
+# control within it; only a few changes are listed one by one (per rule × severity, and in the
+# whole digest), and a few controls named per rule × severity, each linking to the clusters list
+# filtered by it.
 LISTED = 50
+GROUP_LISTED = 10
 CONTROLS_LISTED = 10
 OTHER = "other"  # a change without a severity we know
 
@@ -81,7 +83,7 @@ def _status(value: Any) -> str:
 def _line(change: dict[str, Any]) -> dict[str, str]:
     return {
         "cluster": one_line(change.get("name") or ""),
-        "url": link("cluster-detail", change["cluster"]) if change.get("cluster") else "",
+        "url": link("cluster-detail", change["cluster"]) if change.get("cluster") is not None else "",
         "control": one_line(change.get("control") or change.get("kind") or ""),
         "from": _status(change.get("from", "")),
         "to": _status(change.get("to", "")),
@@ -101,7 +103,7 @@ def digest_context(notification: Notification) -> dict[str, Any]:
             changes.sort(key=lambda c: (c.get("control") or "", (c.get("name") or "").lower(), str(c.get("cluster"))))
             controls = Counter(c.get("control") or "" for c in changes)
             named = sorted(controls.items(), key=lambda c: (-c[1], c[0]))
-            shown = changes[: max(room, 0)]
+            shown = changes[: max(min(room, GROUP_LISTED), 0)]
             room -= len(shown)
             severities.append(
                 {
