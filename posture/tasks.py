@@ -12,7 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from posture import task_queue
-from posture.alerts import delivery, outbox, reevaluation, timed
+from posture.alerts import delivery, outbox, reevaluation, tick, timed
 from posture.exports import jobs
 from posture.models import Scan, Scope, WorkerHeartbeat
 from posture.scans import batches, finish, start, watchdog
@@ -92,3 +92,9 @@ def expire_exports() -> int:
 def send_notification(notification_id: str) -> str:
     """Send one alert from the outbox (posture/alerts/delivery.py); a redelivery finds it claimed."""
     return delivery.send_notification(notification_id)
+
+
+@shared_task(name=task_queue.ALERT_TICK)
+def alert_tick() -> dict[str, int]:
+    """Beat's alert tick: write and queue the due daily digests and the daily cap's summaries."""
+    return tick.alert_tick()

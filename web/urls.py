@@ -6,6 +6,7 @@ from django.urls import path
 
 from web.views import accounts, benchmarks, clusters, controls, evidence, exports, governance, health, overview, scans, scopes, users
 from web.views.alerts import notification_list
+from web.views.unsubscribe import unsubscribe
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -36,6 +37,8 @@ urlpatterns = [
     path("exports/<uuid:export_id>/download", exports.export_download, name="export-download"),
     # Alerts: the outbox, for admins
     path("alerts/outbox/", notification_list, name="notification-list"),
+    # One-click unsubscribe (RFC 8058): no sign-in, the signed token is the authority
+    path("alerts/unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
     # Scopes
     path("scopes/", scopes.scope_list, name="scope-list"),
     path("scopes/new/", scopes.scope_create, name="scope-create"),

@@ -9,7 +9,10 @@ outbox a Celery task sends from.
 - timed.py: stale or offline clusters and expiring attestations or exceptions, from the tick;
 - preview.py: what a rule would send, rendered as sent, written nowhere;
 - routing.py: who receives a rule's items (subscribers, distribution addresses) and the rows;
-- messages.py: the message of a notification, from templates/emails/;
+- digest.py, cap.py, unsubscribe.py: daily digests, the per-recipient daily cap and its
+  summaries, one-click unsubscribe (RFC 8058); tick.py: beat's alert tick sending digests and
+  cap summaries; footer.py: what every message carries for its recipient;
+- messages.py: the message of a notification, from templates/emails/ (text.py: its helpers);
 - smtp.py and delivery.py: the send, claimed with a conditional UPDATE, retried with backoff;
 - outbox.py: the watchdog's part (rows whose message or worker was lost).
 """

@@ -13,24 +13,16 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.http import urlencode
 
+from posture.alerts.digest import cap_summary_context, digest_context
+from posture.alerts.footer import footer
+from posture.alerts.text import link, one_line
 from posture.catalog.controls import CONTROLS_BY_ID, SEVERITY_WEIGHTS
 from posture.models import AlertRule, Notification, Scan, Status
 
 # A message lists this many changes one by one; the rest are counted per control, with a link
 # to the clusters list filtered by the control.
 LISTED = 50
-
-
-def one_line(text: Any) -> str:
-    """`text` with every control character (newlines, tabs, NUL) turned into a space."""
-    return "".join(" " if ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" else c for c in str(text))
-
-
-def link(name: str, *args: Any, query: dict[str, str] | None = None) -> str:
-    return settings.SITE_URL + reverse(name, args=args) + (f"?{urlencode(query)}" if query else "")
 
 
 # Display values of items that are not a control's status.
@@ -160,12 +152,16 @@ def message_context(notification: Notification) -> dict[str, Any]:
 
 
 def build_message(notification: Notification, connection: Any = None) -> EmailMultiAlternatives:
-    context = message_context(notification)
+    # Digests and cap summaries have contexts of their own; every message gets its recipient's
+    # footer (unsubscribe link, what the daily cap held back).
+    own = {"digest": digest_context, "cap_summary": cap_summary_context}
+    context = own.get(notification.kind, message_context)(notification)
+    end = footer(notification)
     name = f"emails/{notification.kind}"
     subject = one_line(render_to_string(f"{name}-subject.txt", context)).strip()
     message = EmailMultiAlternatives(
         subject=subject,
-        body=render_to_string(f"{name}-body.txt", context),
+        body=render_to_string(f"{name}-body.txt", context) + end.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.recipient],
         headers={
@@ -173,8 +169,9 @@ def build_message(notification: Notification, connection: Any = None) -> EmailMu
             # RFC 3834: no out-of-office replies or loops from automatic mail.
             "Auto-Submitted": "auto-generated",
             "X-Auto-Response-Suppress": "All",
+            **end.headers,  # RFC 8058 one-click unsubscribe
         },
         connection=connection,
     )
-    message.attach_alternative(render_to_string(f"{name}-body.html", context), "text/html")
+    message.attach_alternative(end.wrap_html(render_to_string(f"{name}-body.html", context)), "text/html")
     return message

@@ -63,10 +63,11 @@ def write_notifications(
     if not by_rule:
         return []
     planned = set(Notification.objects.filter(source=source, rule_id__in=list(by_rule)).values_list("rule_id", "recipient"))
-    rows = []
+    rows: list[Notification] = []
+    sent_today: dict[str, int] = {}  # the daily cap's tally, shared by every rule of this run
     for rule in rules:
         if rule.pk in by_rule:
-            rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned)
+            rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned, sent_today=sent_today)
     # A multi-row INSERT of large `changes` is parsed as one huge statement: several times
     # slower than one row per statement (2.4 s against 0.4 s for four rows of 10,000 items).
     largest = max((len(row.changes) for row in rows), default=0)

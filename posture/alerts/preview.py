@@ -3,9 +3,10 @@ for the last scan").
 
 For a kind planned at a scan's close, the preview takes the last finished scan of each scope the
 rule covers and plans it as the scan's close does (planning.scan_items); for a time-based kind it
-takes the episodes the next tick would plan now (timed.new_episodes). The rows come from
-routing.route and the messages from messages.build_message, the same functions as a real send,
-but nothing is saved: the rows are never written and no task is queued.
+takes the episodes the next tick would plan now (timed.new_episodes). The recipients are
+routing.recipients' (those receiving at once; digest subscribers get these items in their digest)
+and the messages come from messages.build_message, as in a real send, on unsaved rows: nothing
+is written and no task is queued. A message the daily cap would hold back is shown all the same.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from posture.alerts import triggers
 from posture.alerts.kinds import SCAN_KINDS, TIMED_KINDS
 from posture.alerts.messages import build_message
 from posture.alerts.planning import scan_items
-from posture.alerts.routing import message_id, route
+from posture.alerts.routing import message_id, recipients
 from posture.alerts.timed import new_episodes
 from posture.models import AlertRule, Notification, Scan, Scope
 
@@ -69,12 +70,13 @@ def _last_scans(rule: AlertRule) -> list[Scan]:
 
 
 def _render(rule: AlertRule, items: list[dict[str, Any]], *, source: str, scan: Scan | None, now: Any) -> list[Preview]:
+    # Not routing.route: it also stores digest entries and marks what the cap held back, and a
+    # preview writes nothing. The same recipients receiving at once, the same rows unsaved.
     if rule.pk is not None:
-        rows = list(route(rule, items, source=source, scan=scan, now=now, planned=set()))
+        to = [(address, user) for address, user in recipients(rule)]
     else:  # a form not saved yet: no subscribers, only its distribution addresses
-        rows = [_row(rule, items, source, scan, address) for address in rule.addresses]
-    if not rows:  # no recipient yet: still show the message
-        rows = [_row(rule, items, source, scan, "")]
+        to = [(address, None) for address in rule.addresses]
+    rows = [_row(rule, items, source, scan, address, user, now) for address, user in to or [("", None)]]  # none yet: still show it
     previews = []
     for row in rows:
         message = build_message(row)
@@ -83,8 +85,19 @@ def _render(rule: AlertRule, items: list[dict[str, Any]], *, source: str, scan: 
     return previews
 
 
-def _row(rule: AlertRule, items: list[dict[str, Any]], source: str, scan: Scan | None, address: str) -> Notification:
+def _row(rule: AlertRule, items: list[dict[str, Any]], source: str, scan: Scan | None, address: str, user: Any, now: Any) -> Notification:
     pk = uuid.uuid4()
     return Notification(
-        id=pk, rule_name=rule.name, kind=rule.kind, source=source, scan=scan, recipient=address, changes=items, message_id=message_id(pk)
+        id=pk,
+        rule=rule if rule.pk is not None else None,
+        rule_name=rule.name,
+        kind=rule.kind,
+        source=source,
+        scan=scan,
+        recipient=address,
+        user=user,
+        changes=items,
+        message_id=message_id(pk),
+        next_attempt_at=now,
+        created_at=now,
     )

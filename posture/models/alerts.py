@@ -76,6 +76,10 @@ class AlertSubscription(models.Model):
         return f"{self.user_id} → {self.rule_id} ({self.mode})"
 
 
+# Messages that no single rule sends (posture/alerts/digest.py, cap.py): Notification.rule is null.
+MESSAGE_KINDS = [("digest", "Daily digest"), ("cap_summary", "What the daily cap held back")]
+
+
 class Notification(models.Model):
     """One message to one recipient: the outbox row, written in the transaction that makes its
     trigger final and sent by posture.send_notification (posture/alerts/delivery.py).
@@ -86,7 +90,8 @@ class Notification(models.Model):
     dies in `sending` sent nothing, so the row goes back to pending; one that dies in
     `handing_over` may have delivered it, so the row becomes `unconfirmed` and is never sent again
     (the server's log has it under `message_id`). `failed` is final: a refused recipient or
-    message (5xx), a bad address, or retries exhausted."""
+    message (5xx), a bad address, or retries exhausted. `held` is final too: the recipient's
+    daily cap was reached, and a later message summarises the row (posture/alerts/cap.py)."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -95,12 +100,15 @@ class Notification(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         UNCONFIRMED = "unconfirmed", "Unconfirmed (worker lost while the server took the message)"
+        # Over the recipient's daily cap (ARC_ALERT_DAILY_CAP): not sent; summarised in the next
+        # message to the recipient (`summarised_in`), or by the alert tick's summary the next day.
+        HELD = "held", "Held back by the daily cap"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
     # Kept when the rule is deleted: the history still says what sent it.
     rule_name = models.CharField(max_length=120)
-    kind = models.CharField(max_length=32, choices=AlertRule.Kind.choices)
+    kind = models.CharField(max_length=32, choices=[*AlertRule.Kind.choices, *MESSAGE_KINDS])
     # What triggered it, as a key unique per rule and recipient: "scan:<id>" for a scan's changes
     # (later "digest:<user>:<date>", "expiry:<record>:<date>"...). A planner run twice writes nothing new.
     source = models.CharField(max_length=200)
@@ -121,10 +129,20 @@ class Notification(models.Model):
     smtp_reply = models.CharField(max_length=500, blank=True, help_text="The server's answer to DATA")
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What the daily cap held back from this recipient, summarised here (posture/alerts/cap.py);
+    # a held row names the row that summarised it (no foreign key: it may be written first).
+    held_summary = models.JSONField(default=dict, blank=True)
+    summarised_in = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["rule", "recipient", "source"], name="notification_once_per_trigger")]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "recipient", "source"], name="notification_once_per_trigger"),
+            # Digests and cap summaries have no rule, and NULLs never collide in the one above.
+            models.UniqueConstraint(
+                fields=["recipient", "source"], condition=models.Q(rule__isnull=True), name="notification_once_per_ruleless_trigger"
+            ),
+        ]
         indexes = [
             models.Index(fields=["-created_at"], name="notification_recent"),
             models.Index(fields=["user", "-created_at"], name="notification_user_recent"),
@@ -135,6 +153,10 @@ class Notification(models.Model):
                 fields=["state", "next_attempt_at"],
                 name="notification_unfinished",
                 condition=models.Q(state__in=["pending", "sending", "handing_over"]),
+            ),
+            # The cap's query: held rows not yet summarised to their recipient.
+            models.Index(
+                fields=["created_at"], name="notification_held_open", condition=models.Q(state="held", summarised_in__isnull=True)
             ),
         ]
 

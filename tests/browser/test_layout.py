@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from posture.models import Cluster, Scan
+from posture.alerts.unsubscribe import token as unsubscribe_token
+from posture.models import Cluster, Notification, Scan
 from tests.browser.conftest import Governed, shown_exports, sign_in
+from tests.posture.alerts_fleet import regression_rule
 from tests.web.test_access import url_patterns
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,6 +45,8 @@ def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> d
     longest = max(Cluster.objects.all(), key=lambda c: len(c.name))
     scope = scanned_fleet.scope.name
     shown_exports(browser_admin)
+    rule = regression_rule("A rule with a long name about Private Link regressions on production clusters")
+    unsubscribing = Notification(rule=rule, kind=rule.kind, recipient="security-operations-distribution-list@example.test")
     return {
         "login": [reverse("login")],
         "password-change": [reverse("password-change")],
@@ -77,6 +81,7 @@ def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> d
         "export-list": [reverse("export-list")],
         "export-audit": [reverse("export-audit")],
         "notification-list": [reverse("notification-list")],
+        "unsubscribe": [reverse("unsubscribe", args=[unsubscribe_token(unsubscribing)])],
     }
 
 

@@ -14,8 +14,10 @@ import pytest
 from django.utils import timezone
 
 from posture import governance, normalize
+from posture.alerts.rules import rule_create
+from posture.alerts.unsubscribe import token as unsubscribe_token
 from posture.exports.filters import ExportFilters
-from posture.models import Cluster, QueryEvidence, Scan, ScanBatch, Scope
+from posture.models import AlertRule, Cluster, Notification, QueryEvidence, Scan, ScanBatch, Scope
 from posture.roles import ANALYST, VIEWER
 from posture.scans.evaluation import evaluate_scope
 from tests.conftest import make_user
@@ -163,6 +165,8 @@ def sample(make_fleet: Any, admin_user: Any, analyst: Any, django_capture_on_com
     other = make_user("otto-other", VIEWER)
     evidence = QueryEvidence.objects.get(batch__scan=fleet.scan)
     scan = {"scan_id": fleet.scan.pk}
+    rule = rule_create(user=admin_user, name="Regressions", kind=AlertRule.Kind.CONTROL_REGRESSION, addresses=["soc@example.test"])
+    unsubscribe = Notification(rule=rule, kind=rule.kind, recipient="soc@example.test")
     return {
         "cluster-detail": {"pk": fleet.clusters[0].pk},
         "benchmark-detail": {"framework": "cis-k8s"},
@@ -184,4 +188,5 @@ def sample(make_fleet: Any, admin_user: Any, analyst: Any, django_capture_on_com
         "exception-revoke": {"pk": exception.pk},
         "user-role": {"pk": other.pk},
         "user-set-active": {"pk": other.pk},
+        "unsubscribe": {"token": unsubscribe_token(unsubscribe)},
     }

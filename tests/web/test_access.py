@@ -54,6 +54,8 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "export-progress": ((401, 403, 200, 200), (401, 405, 405, 405)),
     "export-download": EXPORT,
     "notification-list": ADMIN_READ,
+    # No sign-in: the signed token is the authority. GET confirms; a POST without the RFC 8058 body is refused.
+    "unsubscribe": ((200, 200, 200, 200), (400, 400, 400, 400)),
     "scope-list": READ,
     "scope-create": ADMIN_FORM,
     "scope-edit": ADMIN_FORM,
