@@ -15,7 +15,7 @@ from posture.alerts.planning import plan_scan_alerts
 from posture.alerts.preview import Preview, preview_rule
 from posture.alerts.rules import clean_rule, subscribe
 from posture.alerts.timed import plan_timed_alerts
-from posture.models import AlertRule, Cluster, Notification, Scan
+from posture.models import AlertRule, Cluster, DigestEntry, Notification, Scan
 from tests.conftest import make_user
 from tests.posture.alert_kinds_fleet import kind_rule, scored
 from tests.posture.alerts_fleet import HOSTILE_NAME, alert_fleet, regression_rule
@@ -48,8 +48,12 @@ def test_the_preview_of_a_scan_rule_equals_what_the_scan_later_sends(django_capt
     vera.email = "vera@example.test"
     vera.save()
     subscribe(user=vera, rule=rule)
+    dora = make_user("dora", "viewer")
+    dora.email = "dora@example.test"
+    dora.save()
+    subscribe(user=dora, rule=rule, mode="digest", digest_hour=7)  # receives it in her digest
     previews = preview_rule(rule)
-    assert not Notification.objects.exists()  # the preview writes nothing
+    assert not Notification.objects.exists() and not DigestEntry.objects.exists()  # the preview writes nothing
     assert [p.scan for p in previews] == [fleet.scan, fleet.scan]
     assert all(f"/scans/{fleet.scan.pk}/" in p.text for p in previews)  # ids the normalising below would hide
     with django_capture_on_commit_callbacks(execute=False):
