@@ -12,7 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from posture import task_queue
-from posture.alerts import delivery, outbox, reevaluation, tick, timed
+from posture.alerts import delivery, outbox, reevaluation, tick
 from posture.exports import jobs
 from posture.models import Scan, Scope, WorkerHeartbeat
 from posture.scans import batches, finish, start, watchdog
@@ -47,8 +47,7 @@ def finish_scan(scan_id: str) -> None:
 @shared_task(name=task_queue.WATCHDOG)
 def run_watchdog() -> dict[str, int]:
     """Re-queue work orphaned by dead workers or lost messages: scans, exports, then alerts."""
-    # plan_timed_alerts moves to the alert tick at merge (posture/alerts/tick.py).
-    return {**watchdog.watchdog(), **jobs.requeue_orphaned(), **outbox.requeue_orphaned(), **timed.plan_timed_alerts()}
+    return {**watchdog.watchdog(), **jobs.requeue_orphaned(), **outbox.requeue_orphaned()}
 
 
 @shared_task(name=task_queue.EVALUATE_SCOPES)
@@ -96,5 +95,5 @@ def send_notification(notification_id: str) -> str:
 
 @shared_task(name=task_queue.ALERT_TICK)
 def alert_tick() -> dict[str, int]:
-    """Beat's alert tick: write and queue the due daily digests and the daily cap's summaries."""
+    """Beat's alert tick: time-based alerts, then the due daily digests and the daily cap's summaries."""
     return tick.alert_tick()

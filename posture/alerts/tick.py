@@ -1,6 +1,7 @@
-"""The periodic alert tick (beat, every five minutes: posture/scans/schedules.py): sends the
-daily digests that are due (digest.py) and the daily cap's summaries that no other message
-carried (cap.py).
+"""The periodic alert tick (beat, every five minutes: posture/scans/schedules.py): plans the
+time-based alerts (stale or offline clusters, expiring decisions, and re-evaluations whose
+planning was missed: timed.py), then sends the daily digests that are due (digest.py) and the
+daily cap's summaries that no other message carried (cap.py).
 
 Each message is written in a transaction of its own that also marks what it holds (the digest's
 entries, the summarised held rows), after locking them: a tick run twice, or two ticks at once,
@@ -24,7 +25,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from posture.alerts import cap
+from posture.alerts import cap, timed
 from posture.alerts.digest import DIGEST_NAME
 from posture.alerts.routing import message_id
 from posture.alerts.rules import address_problem
@@ -40,7 +41,8 @@ CAP_SUMMARY_NAME = "Held back by the daily cap"
 def alert_tick(now: dt.datetime | None = None) -> dict[str, int]:
     """The task's body: write and queue the due digests and cap summaries; how many of each."""
     now = now or timezone.now()
-    return {"digests": len(send_due_digests(now)), "cap_summaries": len(send_cap_summaries(now))}
+    planned = timed.plan_timed_alerts(now)
+    return {**planned, "digests": len(send_due_digests(now)), "cap_summaries": len(send_cap_summaries(now))}
 
 
 def send_due_digests(now: dt.datetime) -> list[Notification]:

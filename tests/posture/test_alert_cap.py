@@ -25,6 +25,12 @@ State = Notification.State
 SITE = "https://arc.example.test/posture"
 
 
+def messages_written() -> dict[str, int]:
+    """The tick's digests and cap summaries (it plans time-based alerts too: none here)."""
+    counts = alert_tick()
+    return {"digests": counts["digests"], "cap_summaries": counts["cap_summaries"]}
+
+
 @pytest.fixture
 def capped(settings: Any) -> AlertFleet:
     """A cap of two a day, and three rules mailing soc@ about one regression each."""
@@ -100,7 +106,7 @@ def test_what_the_cap_held_is_summarised_in_the_next_message(
     assert f'<a href="{SITE}/alerts/outbox/">See them in your alert history</a>' in received.html()
     # Summarised once: the tick has nothing left to say about it.
     with django_capture_on_commit_callbacks(execute=True):
-        assert alert_tick() == {"digests": 0, "cap_summaries": 0}
+        assert messages_written() == {"digests": 0, "cap_summaries": 0}
 
 
 def test_the_tick_sends_a_summary_the_next_day_when_no_message_came(
@@ -111,9 +117,9 @@ def test_the_tick_sends_a_summary_the_next_day_when_no_message_came(
         assert alert_tick()["cap_summaries"] == 0  # the day is not over: a message may still come
     yesterday()
     with django_capture_on_commit_callbacks(execute=True):
-        assert alert_tick() == {"digests": 0, "cap_summaries": 1}
+        assert messages_written() == {"digests": 0, "cap_summaries": 1}
     with django_capture_on_commit_callbacks(execute=True):
-        assert alert_tick() == {"digests": 0, "cap_summaries": 0}  # run twice: one summary
+        assert messages_written() == {"digests": 0, "cap_summaries": 0}  # run twice: one summary
     [summary] = Notification.objects.filter(kind="cap_summary")
     assert (summary.rule, summary.recipient, summary.state) == (None, "soc@example.test", State.SENT)
     assert Notification.objects.get(state=State.HELD).summarised_in == summary.pk
@@ -136,7 +142,7 @@ def test_a_digest_is_not_held_and_carries_the_summary(
     assert Notification.objects.filter(recipient="soc@example.test", state=State.HELD).count() == 2
     DigestEntry.objects.update(due_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
-        assert alert_tick() == {"digests": 1, "cap_summaries": 0}
+        assert messages_written() == {"digests": 1, "cap_summaries": 0}
     digest = Notification.objects.get(kind="digest")
     assert digest.state == State.SENT and digest.held_summary["messages"] == 2
     assert set(Notification.objects.filter(state=State.HELD).values_list("summarised_in", flat=True)) == {digest.pk}

@@ -14,7 +14,7 @@ from posture.alerts.messages import build_message
 from posture.alerts.rules import subscribe
 from posture.alerts.timed import plan_timed_alerts
 from posture.models import AlertRule, Attestation, Cluster, Notification, RiskException
-from posture.tasks import run_watchdog
+from posture.tasks import alert_tick
 from tests.conftest import make_user
 from tests.posture.alert_kinds_fleet import kind_rule
 from tests.posture.alerts_fleet import HOSTILE_NAME, alert_fleet
@@ -103,12 +103,12 @@ def test_a_later_subscriber_does_not_receive_episodes_already_alerted(django_cap
     assert list(Notification.objects.values_list("recipient", flat=True)) == ["soc@example.test"]
 
 
-def test_the_watchdog_plans_timed_alerts(django_capture_on_commit_callbacks) -> None:
+def test_the_alert_tick_task_plans_timed_alerts(django_capture_on_commit_callbacks) -> None:
     fleet = alert_fleet()
     silent(fleet.clusters[0], 8)
     rule = kind_rule(Kind.CLUSTER_STALE, params={"hours": 4})
     with django_capture_on_commit_callbacks(execute=False):
-        counts = run_watchdog()
+        counts = alert_tick()
     assert counts["alert_episodes_planned"] == 1 and rule.notifications.count() == 1
 
 

@@ -17,7 +17,7 @@ def start_cursors(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("posture", "0013_alert_recipients"),
+        ("posture", "0012_alert_recipients"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
