@@ -1,12 +1,14 @@
 """Alerts on PostgreSQL and Redis: planning a scan's notifications, then sending every one of them.
 
-    python bench/alerts.py --clusters 50000 [--regress 0.05] [--subscribers 100] [--concurrency 2]
+    python bench/alerts.py --clusters 50000 [--regress 0.05] [--subscribers 100] [--concurrency 2] [--keep-fleet]
 
 Setup, not timed: the emulator's fleet is collected and evaluated by a first scan (in-process,
 quota off); the emulator then makes `--regress` of the fleet worse, always the same clusters
 (azure_emulator/fleet/worsen.py: the private path to Azure switched off, so ARC-NET-01 and often
 ARC-PL-01 go from pass to fail), and a second scan stores the change events as every scan does.
 The rules and their subscribers are created after that scan, so that its own close plans nothing.
+`--keep-fleet` skips this setup and reuses the database a previous run left (its rules, users and
+notifications are deleted first).
 
 - `plan_s`: posture.alerts.planning.plan_scan_alerts(second scan) inside a transaction, as
   posture/scans/finish.py calls it when the scan closes (the rows written, not yet committed);
@@ -136,9 +138,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes sending (the machine has 2 cores)")
     parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--broker", default=DEFAULT_BROKER)
+    parser.add_argument("--keep-fleet", action="store_true", help="reuse the fleet and scans a previous run left in --database")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
-    env = build_fleet(args, work)
+    env = app_env(args.database, "") if args.keep_fleet else build_fleet(args, work)
 
     from aiosmtpd.controller import Controller
 
@@ -162,6 +165,14 @@ def main() -> None:
     from posture.models import ChangeEvent, Notification, Scan
 
     redis.Redis.from_url(args.broker).flushdb()
+    if args.keep_fleet:
+        from django.contrib.auth import get_user_model
+
+        from posture.models import AlertRule
+
+        Notification.objects.all().delete()
+        AlertRule.objects.all().delete()
+        get_user_model().objects.filter(username__startswith="reader").delete()
     add_rules(args.subscribers)
     with connection.cursor() as cursor:  # what autovacuum does after a scan's bulk writes
         cursor.execute("VACUUM ANALYZE")
@@ -170,7 +181,7 @@ def main() -> None:
     events = ChangeEvent.objects.filter(scan=scan)
     print(
         f"second scan: {events.count():,} change events on {events.values('cluster').distinct().count():,} clusters; "
-        f"{args.subscribers} subscribers, 4 rules",
+        f"{args.subscribers} subscribers, 4 rules, {args.concurrency} worker processes",
         flush=True,
     )
     worker = Worker(env, args.concurrency, work / "worker-default.log", queues="default")
