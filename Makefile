@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 
-.PHONY: install demo test lint lock bench-scan bench-evaluate bench-web clean
+.PHONY: install demo test lint lock bench-scan bench-evaluate bench-web bench-alerts clean
 
 $(INSTALLED): requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-evaluate: install
 
 bench-web: install
 	$(PY) bench/web.py --clusters 50000
+
+bench-alerts: install
+	$(PY) bench/alerts.py --clusters 50000
 
 clean:
 	rm -rf $(VENV) node_modules var test-artifacts

@@ -10,12 +10,15 @@ GET|POST /_emu/config    {"quota": [15, 5.0] | null, "token_lifetime": s,
 GET  /_emu/fleet         tenant, subscriptions and management groups
 POST /_emu/fleet/cluster {"id": ..., "action": "update" | "update_instance" | "remove" | "restore",
                           "patch": {...}}
+POST /_emu/fleet/worsen  {"clusters": N}: switch off the private path (Private Link, gateway) of N clusters
+                          (fleet/worsen.py); answers {"clusters": [their ids]}
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from azure_emulator.fleet.worsen import worsen
 from azure_emulator.messages import Request, Response, json_response
 
 if TYPE_CHECKING:
@@ -50,6 +53,8 @@ def handle(app: App, request: Request) -> Response:
             return json_response(200, fleet_summary(app))
         if route == ("POST", "/_emu/fleet/cluster"):
             return json_response(200, {"cluster": mutate_cluster(app, body)})
+        if route == ("POST", "/_emu/fleet/worsen"):
+            return json_response(200, {"clusters": worsen(app.fleet, int(body.get("clusters", 1)))})
     except KeyError as error:
         return _error(404, f"Unknown resource {error}.")
     except (ValueError, TypeError) as error:

@@ -27,6 +27,8 @@ BUILD_EXPORT = "posture.build_export"
 EXPIRE_EXPORTS = "posture.expire_exports"
 # One alert message from the outbox (posture/alerts/delivery.py).
 SEND_NOTIFICATION = "posture.send_notification"
+# Beat's alert tick: due daily digests and the daily cap's summaries (posture/alerts/tick.py).
+ALERT_TICK = "posture.alert_tick"
 
 TASK_NAMES = (
     START_SCAN,
@@ -40,6 +42,7 @@ TASK_NAMES = (
     BUILD_EXPORT,
     EXPIRE_EXPORTS,
     SEND_NOTIFICATION,
+    ALERT_TICK,
 )
 
 

@@ -12,7 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from posture import task_queue
-from posture.alerts import delivery, outbox
+from posture.alerts import delivery, outbox, reevaluation, tick
 from posture.exports import jobs
 from posture.models import Scan, Scope, WorkerHeartbeat
 from posture.scans import batches, finish, start, watchdog
@@ -55,6 +55,7 @@ def evaluate_scopes(scope_ids: list[int] | None = None) -> None:
     """Re-evaluate stored facts without calling Azure (after attestation, exception or catalog changes)."""
     for scope_id in scope_ids or list(Scope.objects.values_list("pk", flat=True)):
         evaluate_scope(scope_id)
+        reevaluation.plan_after_run(scope_id)  # its regressions alert (posture/alerts/reevaluation.py)
 
 
 @shared_task(name=task_queue.SCHEDULED_SCAN)
@@ -90,3 +91,9 @@ def expire_exports() -> int:
 def send_notification(notification_id: str) -> str:
     """Send one alert from the outbox (posture/alerts/delivery.py); a redelivery finds it claimed."""
     return delivery.send_notification(notification_id)
+
+
+@shared_task(name=task_queue.ALERT_TICK)
+def alert_tick() -> dict[str, int]:
+    """Beat's alert tick: time-based alerts, then the due daily digests and the daily cap's summaries."""
+    return tick.alert_tick()

@@ -5,6 +5,12 @@ points a scope at the emulator, runs a scan through the real Azure SDKs, then se
 dashboard on http://127.0.0.1:8000 and prints a login. Ctrl-C or SIGTERM stops everything it
 started within a few seconds, at any step.
 
+Alerts: after the first scan it creates a sample rule (controls of medium severity or more that
+regress, mailed to DEMO_ALERT_TO), makes the emulator's fleet worse (azure_emulator/fleet/worsen.py:
+a few clusters lose their private path to Azure) and scans again. The alert goes to the SMTP
+server named by EMAIL_HOST (a local catcher such as mailpit), or to the log when EMAIL_HOST is
+not set; the output says which, and shows the logged alert.
+
 This script is a development tool: production code never imports the emulator.
 """
 
@@ -12,8 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +38,10 @@ VAR = Path(os.environ.get("ARC_VAR_DIR") or ROOT / "var")
 ADDRESS = os.environ.get("DEMO_ADDRESS", "127.0.0.1:8000")
 CLUSTERS = os.environ.get("DEMO_CLUSTERS", "300")
 SEED = "2026"  # the same demo fleet every time (tests/demo/test_demo_fleet.py looks at it)
+ALERT_TO = os.environ.get("DEMO_ALERT_TO", "secops@example.test")
+WORSENED = 3  # clusters that lose their private path before the second scan
+# A log record of the plain format (web/settings/base.py): time, level, logger, message.
+LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ \S+ ")
 # How long a started process may take to stop on SIGTERM before its process group is killed.
 STOP_GRACE_SECONDS = 4.0
 
@@ -37,15 +49,59 @@ STOP_GRACE_SECONDS = 4.0
 def embedded_env(**extra: str) -> dict[str, str]:
     """The embedded default: no database or broker URL, so SQLite under var/ and in-process tasks."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_", "REDIS_", "AZURE_", "DJANGO_"))}
-    env.update(DJANGO_SETTINGS_MODULE="web.settings.base", PYTHONUNBUFFERED="1", **extra)
+    # Links in alerts lead to this demo's server, unless the user chose another public address.
+    env.setdefault("SITE_URL", f"http://{ADDRESS}")
+    env.update(DJANGO_SETTINGS_MODULE="web.settings.base", PYTHONUNBUFFERED="1", LOG_FORMAT="plain", **extra)
     return env
 
 
-def run(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+def run(env: dict[str, str], *args: str, script: str = "manage.py") -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, script, *args], cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
+        sys.exit(f"{script} {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result
+
+
+def scan(env: dict[str, str]) -> str:
+    """Scan the demo scope to its end; its output (stdout, then the log)."""
+    result = run(env, "scan", "--scope", "demo", "--wait")
+    print(result.stdout.strip().splitlines()[-1], flush=True)
+    return result.stdout + result.stderr
+
+
+def worsen_fleet(info: dict[str, str]) -> int:
+    """Ask the emulator for its documented "worse" change; how many clusters it changed."""
+    request = urllib.request.Request(  # noqa: S310 - the emulator's control API, on loopback
+        info["base_url"] + "/_emu/fleet/worsen",
+        data=json.dumps({"clusters": WORSENED}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30, context=ssl.create_default_context(cafile=info["ca_file"])) as answer:  # noqa: S310
+        return len(json.load(answer)["clusters"])
+
+
+def logged_alerts(output: str) -> list[str]:
+    """The log records of alerts written to the log (posture/alerts/delivery.py, no EMAIL_HOST)."""
+    records, current = [], None
+    for line in output.splitlines():
+        if LOG_RECORD.match(line):
+            current = [line] if "alert (no EMAIL_HOST set)" in line else None
+            if current is not None:
+                records.append(current)
+        elif current is not None:
+            current.append(line)
+    return ["\n".join(record).rstrip() for record in records]
+
+
+def alerts_step(env: dict[str, str], info: dict[str, str]) -> None:
+    """The sample rule, a fleet that got worse, the second scan, and where its alert went."""
+    print(run(env, "rule", ALERT_TO, script="scripts/demo_alerts.py").stdout.strip(), flush=True)
+    changed = worsen_fleet(info)
+    print(f"The fleet got worse: {changed} clusters lost their private path to Azure. Scanning again …", flush=True)
+    output = scan(env)
+    print(run(env, "report", script="scripts/demo_alerts.py").stdout.rstrip(), flush=True)
+    for record in logged_alerts(output):
+        print("\n" + record, flush=True)
 
 
 def start_emulator(started: list[subprocess.Popen[Any]]) -> dict[str, str]:
@@ -145,8 +201,9 @@ def main() -> None:
             ),
         )
         print("Scanning the demo fleet through the Azure SDKs …", flush=True)
-        print(run(env, "scan", "--scope", "demo", "--wait").strip().splitlines()[-1], flush=True)
-        password = run(env, "user", "demo", "--role", "admin", "--random-password").strip().splitlines()[-1].split(": ", 1)[1]
+        scan(env)
+        password = run(env, "user", "demo", "--role", "admin", "--random-password").stdout.strip().splitlines()[-1].split(": ", 1)[1]
+        alerts_step(env, info)
         server = subprocess.Popen(
             [
                 sys.executable,

@@ -19,6 +19,7 @@ from web.views import (
     scopes,
     users,
 )
+from web.views.unsubscribe import unsubscribe
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -59,6 +60,8 @@ urlpatterns = [
     path("alerts/outbox/", alerts.notification_list, name="notification-list"),
     path("alerts/outbox/<uuid:pk>/", alerts.notification_detail, name="notification-detail"),
     path("alerts/outbox/<uuid:pk>/resend/", alerts.notification_resend, name="notification-resend"),
+    # One-click unsubscribe (RFC 8058): no sign-in, the signed token is the authority
+    path("alerts/unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
     # Scopes
     path("scopes/", scopes.scope_list, name="scope-list"),
     path("scopes/new/", scopes.scope_create, name="scope-create"),

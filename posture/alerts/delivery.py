@@ -12,6 +12,9 @@ only if its claim still stands; as soon as the server answers 250 it records the
 - a refusal with a 5xx answer (recipient, message) fails the row at once; other errors (server
   down, 4xx, timeouts) go back to pending with exponential backoff until ARC_ALERT_RETRY_HOURS
   after the row was planned, then fail. Every attempt sends the same Message-ID.
+
+A worker keeps its SMTP connection open from one message to the next (smtp.send_reusing); each
+message still writes handing_over before its own DATA.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from posture.alerts.messages import build_message
-from posture.alerts.smtp import ClaimLost, DataHooks, HookedBackend, SmtpFailure, classify
+from posture.alerts.smtp import ClaimLost, DataHooks, HookedBackend, SmtpFailure, classify, send_reusing
 from posture.models import Notification
 from posture.task_queue import SEND_NOTIFICATION, enqueue, tasks_run_inline
 
@@ -53,11 +56,7 @@ def send_notification(notification_id: str) -> str:
     try:
         message = build_message(notification)
         if settings.EMAIL_HOST:
-            backend = HookedBackend(DataHooks(attempt.hand_over, attempt.sent))
-            try:
-                backend.send_messages([message])
-            finally:
-                _close_quietly(backend)
+            send_reusing(message, DataHooks(attempt.hand_over, attempt.sent))
         else:  # the embedded default: no SMTP host, so the message goes to the log
             attempt.hand_over()
             log.info("alert (no EMAIL_HOST set) to %s: %s\n%s", notification.recipient, message.subject, message.body)
@@ -66,6 +65,8 @@ def send_notification(notification_id: str) -> str:
         log.warning("notification %s was handed to another attempt before DATA; leaving it", notification_id)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, with its reason
         attempt.failed(classify(exc))
+    if attempt.state:  # what this attempt's last write left, when that write took
+        return attempt.state
     return Notification.objects.values_list("state", flat=True).get(pk=notification_id)
 
 
@@ -83,28 +84,35 @@ class Attempt:
     def __init__(self, notification: Notification, claim: Any) -> None:
         self.notification, self.claim = notification, claim
         self.mine = Notification.objects.filter(pk=notification.pk, claimed_at=claim)
+        # The row's state after this attempt's last write, "" when that write found the row
+        # handed on (then only the database knows).
+        self.state = ""
+
+    def _set(self, rows: Any, state: str, **changes: Any) -> int:
+        updated = rows.update(state=state, **changes)
+        self.state = state if updated else ""
+        return updated
 
     def hand_over(self) -> None:
-        if not self.mine.filter(state=State.SENDING).update(state=State.HANDING_OVER):
+        if not self._set(self.mine.filter(state=State.SENDING), State.HANDING_OVER):
             raise ClaimLost(f"notification {self.notification.pk}")
 
     def sent(self, reply: str) -> None:
         # UNCONFIRMED too: a watchdog may have given up on a slow DATA that did succeed.
-        self.mine.filter(state__in=(State.HANDING_OVER, State.UNCONFIRMED)).update(
-            state=State.SENT, sent_at=timezone.now(), smtp_reply=reply[:500], last_error=""
-        )
+        rows = self.mine.filter(state__in=(State.HANDING_OVER, State.UNCONFIRMED))
+        self._set(rows, State.SENT, sent_at=timezone.now(), smtp_reply=reply[:500], last_error="")
 
     def failed(self, failure: SmtpFailure) -> None:
         n, now = self.notification, timezone.now()
         handing_over = self.mine.filter(state=State.HANDING_OVER)
-        if not failure.answered and handing_over.update(state=State.UNCONFIRMED, last_error=_unconfirmed(failure)):
+        if not failure.answered and self._set(handing_over, State.UNCONFIRMED, last_error=_unconfirmed(failure)):
             log.warning("notification %s: connection lost during DATA; not sent again (%s)", n.pk, failure.message)
             return
         ongoing = self.mine.filter(state__in=(State.SENDING, State.HANDING_OVER))
         deadline = n.created_at + timedelta(hours=settings.ARC_ALERT_RETRY_HOURS)
         if failure.permanent or now >= deadline:
             reason = failure.message if failure.permanent else f"Gave up after {n.attempts} attempts: {failure.message}"
-            ongoing.update(state=State.FAILED, last_error=reason)
+            self._set(ongoing, State.FAILED, last_error=reason)
             log.warning("notification %s to %s failed: %s", n.pk, n.recipient, reason)
             return
         delay = backoff_seconds(n.attempts)
@@ -114,7 +122,7 @@ class Attempt:
         changes: dict[str, Any] = {"state": State.PENDING, "next_attempt_at": due, "claimed_at": None, "last_error": failure.message}
         if queued:
             changes["queued_at"] = due  # the watchdog leaves it alone until this is stale
-        if ongoing.update(**changes) and queued:
+        if self._set(ongoing, **changes) and queued:
             enqueue(SEND_NOTIFICATION, countdown=(due - now).total_seconds(), notification_id=str(n.pk))
         log.info("notification %s: attempt %s failed (%s); next at %s", n.pk, n.attempts, failure.message, due.isoformat())
 

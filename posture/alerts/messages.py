@@ -13,68 +13,138 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.http import urlencode
 
+from posture.alerts.digest import cap_summary_context, digest_context
+from posture.alerts.footer import footer
+from posture.alerts.text import link, one_line
 from posture.catalog.controls import CONTROLS_BY_ID, SEVERITY_WEIGHTS
-from posture.models import Notification, Status
+from posture.models import AlertRule, Notification, Scan, Status
 
 # A message lists this many changes one by one; the rest are counted per control, with a link
 # to the clusters list filtered by the control.
 LISTED = 50
 
 
-def one_line(text: Any) -> str:
-    """`text` with every control character (newlines, tabs, NUL) turned into a space."""
-    return "".join(" " if ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" else c for c in str(text))
-
-
-def link(name: str, *args: Any, query: dict[str, str] | None = None) -> str:
-    return settings.SITE_URL + reverse(name, args=args) + (f"?{urlencode(query)}" if query else "")
+# Display values of items that are not a control's status.
+LABELS = {"new": "New cluster", **{state.value: state.label for state in Scan.State}}
 
 
 def _label(status: str) -> str:
-    return Status(status).label if status in Status.values else one_line(status)
+    if status in Status.values:
+        return Status(status).label
+    return LABELS.get(status) or one_line(status)
+
+
+# How the items of a kind without a control are grouped and titled.
+KIND_TITLES = {
+    AlertRule.Kind.SCORE_DROP: "Score dropped",
+    AlertRule.Kind.CLUSTER_STALE: "Stale or offline",
+    AlertRule.Kind.SCAN_FAILED: "Scan failed or throttled",
+}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _headline(kind: str, items: list[dict[str, Any]], clusters: int) -> str:
+    """What the message reports, in our words: counts, control ids and scope names (slugs we
+    keep), never a string from Azure, so it may go into the subject."""
+    n = len(items)
+    if kind == AlertRule.Kind.SCORE_DROP:
+        return f"score dropped on {_plural(clusters, 'cluster')}"
+    if kind == AlertRule.Kind.CLUSTER_STALE:
+        hours = min((i.get("hours") or 0 for i in items), default=0)
+        return f"{_plural(clusters, 'cluster')} stale or offline for more than {hours} h"
+    if kind == AlertRule.Kind.PRIVATE_LINK:
+        return f"{_plural(n, 'Private Link change')} on {_plural(clusters, 'cluster')}"
+    if kind == AlertRule.Kind.GOVERNANCE_EXPIRY:
+        expired = sum(1 for i in items if i.get("phase") == "expired")
+        parts = [f"{expired} expired"] if expired else []
+        parts += [f"{n - expired} expiring"] if n - expired else []
+        return f"{' and '.join(parts)} attestation or exception{'' if n == 1 else 's'}"
+    if kind == AlertRule.Kind.NEW_FAILING_CLUSTER:
+        return f"{_plural(clusters, 'new cluster')} failing {_plural(n, 'control')}"
+    if kind == AlertRule.Kind.SCAN_FAILED:
+        scan = items[0] if items else {}
+        state = "failed" if scan.get("to") == "failed" else f"{scan.get('to', '')}, throttled {scan.get('throttled_minutes', 0):g} min"
+        return f"scan of {scan.get('name', '')} {state}"
+    return f"{_plural(n, 'regression')} on {_plural(clusters, 'cluster')}"
+
+
+def _item_url(change: dict[str, Any]) -> str:
+    if change.get("record") in ("attestation", "exception") and change.get("record_id"):
+        return link(f"{change['record']}-detail", change["record_id"])
+    if change.get("cluster"):
+        return link("cluster-detail", change["cluster"])
+    if change.get("scan"):
+        return link("scan-detail", change["scan"])
+    return ""
+
+
+def _row(change: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cluster": one_line(change["name"]),
+        "url": _item_url(change),
+        "from": _label(change["from"]),
+        "to": _label(change["to"]),
+        # Kind-specific detail, possibly Azure's words (a scan's error): one line, escaped in HTML.
+        "note": one_line(change.get("change") or change.get("note") or change.get("error") or ""),
+    }
 
 
 def message_context(notification: Notification) -> dict[str, Any]:
-    """What the templates show: the changes grouped by control, most severe first."""
-    by_control: dict[str, list[dict[str, Any]]] = {}
+    """What the templates show: changes of a control grouped by control, most severe first, then
+    the other kinds' items grouped by kind. Items planned before they carried `kind` and
+    `severity` are control regressions with their control's severity."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
     for change in notification.changes:
-        if change["control"] in CONTROLS_BY_ID:
-            by_control.setdefault(change["control"], []).append(change)
-    order = sorted(by_control, key=lambda c: (-SEVERITY_WEIGHTS[CONTROLS_BY_ID[c].severity], c))
+        control = change.get("control") or ""
+        if control and control not in CONTROLS_BY_ID:
+            continue  # retired from the catalog since
+        by_group.setdefault(control or f"kind:{change.get('kind', notification.kind)}", []).append(change)
+
+    def weight(key: str) -> tuple[int, str]:
+        severity = CONTROLS_BY_ID[key].severity if key in CONTROLS_BY_ID else by_group[key][0].get("severity", "low")
+        return (-SEVERITY_WEIGHTS.get(severity, 0), key)
+
+    order = sorted(by_group, key=weight)
     groups, room = [], LISTED
-    for control_id in order:
-        control, changes = CONTROLS_BY_ID[control_id], sorted(by_control[control_id], key=lambda c: (c["name"].lower(), c["cluster"]))
+    for key in order:
+        changes = sorted(by_group[key], key=lambda c: (one_line(c["name"]).lower(), c.get("cluster") or 0))
         shown = changes[: max(room, 0)]
         room -= len(shown)
-        groups.append(
-            {
+        group = {"changes": [_row(c) for c in shown], "more": len(changes) - len(shown)}
+        if key in CONTROLS_BY_ID:
+            control = CONTROLS_BY_ID[key]
+            group |= {
                 "id": control.id,
                 "title": control.title,
                 "severity": control.severity,
                 "references": [ref.label() for ref in control.references],
                 "url": link("control-detail", control.id),
-                "changes": [
-                    {
-                        "cluster": one_line(c["name"]),
-                        "url": link("cluster-detail", c["cluster"]),
-                        "from": _label(c["from"]),
-                        "to": _label(c["to"]),
-                    }
-                    for c in shown
-                ],
-                "more": len(changes) - len(shown),
                 "more_url": link("cluster-list", query={"control": control.id}),
             }
-        )
-    changes = sum(len(by_control[c]) for c in order)
+        else:
+            kind = key.removeprefix("kind:")
+            group |= {
+                "id": "",
+                "title": KIND_TITLES.get(kind, kind),
+                "severity": changes[0].get("severity", ""),
+                "references": [],
+                "url": "",
+                "more_url": link("cluster-list"),
+            }
+        groups.append(group)
+    items = [c for key in order for c in by_group[key]]
+    clusters = len({c["cluster"] for c in items if c.get("cluster")})
     return {
         "rule": one_line(notification.rule_name),
-        "changes": changes,
-        "clusters": len({c["cluster"] for c in notification.changes if c["control"] in by_control}),
-        "controls": order,
+        "kind": notification.kind,
+        "headline": _headline(notification.kind, items, clusters),
+        "changes": len(items),
+        "clusters": clusters,
+        "controls": [key for key in order if key in CONTROLS_BY_ID],
         "groups": groups,
         "site_url": settings.SITE_URL,
         "scan_url": link("scan-detail", notification.scan_id) if notification.scan_id else "",
@@ -82,12 +152,16 @@ def message_context(notification: Notification) -> dict[str, Any]:
 
 
 def build_message(notification: Notification, connection: Any = None) -> EmailMultiAlternatives:
-    context = message_context(notification)
+    # Digests and cap summaries have contexts of their own; every message gets its recipient's
+    # footer (unsubscribe link, what the daily cap held back).
+    own = {"digest": digest_context, "cap_summary": cap_summary_context}
+    context = own.get(notification.kind, message_context)(notification)
+    end = footer(notification)
     name = f"emails/{notification.kind}"
     subject = one_line(render_to_string(f"{name}-subject.txt", context)).strip()
     message = EmailMultiAlternatives(
         subject=subject,
-        body=render_to_string(f"{name}-body.txt", context),
+        body=render_to_string(f"{name}-body.txt", context) + end.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.recipient],
         headers={
@@ -95,8 +169,9 @@ def build_message(notification: Notification, connection: Any = None) -> EmailMu
             # RFC 3834: no out-of-office replies or loops from automatic mail.
             "Auto-Submitted": "auto-generated",
             "X-Auto-Response-Suppress": "All",
+            **end.headers,  # RFC 8058 one-click unsubscribe
         },
         connection=connection,
     )
-    message.attach_alternative(render_to_string(f"{name}-body.html", context), "text/html")
+    message.attach_alternative(end.wrap_html(render_to_string(f"{name}-body.html", context)), "text/html")
     return message

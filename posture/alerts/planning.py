@@ -1,5 +1,6 @@
-"""A closed scan's regressions turned into Notification rows: one per rule that covers some of
-them and per recipient of that rule.
+"""A closed scan's changes turned into Notification rows: one per rule that covers some of them
+and per recipient of that rule. Re-evaluations (posture/alerts/reevaluation.py) and the periodic
+tick (posture/alerts/timed.py) write their rows through `write_notifications` too.
 
 Why at the scan's close and not where the change events are written: a scan records its change
 events chunk by chunk, in transactions of their own (on a second connection while the next chunk
@@ -14,6 +15,7 @@ a duplicate even so.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -21,89 +23,81 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from posture.alerts.kinds import REGRESSED
+from posture.alerts import triggers
+from posture.alerts.kinds import SCAN_KINDS
 from posture.alerts.routing import route
 from posture.alerts.rules import covers
-from posture.models import AlertRule, ChangeEvent, Notification, Scan
+from posture.models import AlertRule, Notification, Scan
 from posture.task_queue import SEND_NOTIFICATION, enqueue
 
 log = logging.getLogger(__name__)
 
-
-def regressions(scan: Scan) -> list[dict[str, Any]]:
-    """The scan's change events into fail or unknown from any other status, with what rules
-    match on. A standing failure records no event, so it never appears here; neither does a move
-    between fail and unknown."""
-    rows = (
-        ChangeEvent.objects.filter(scan=scan, to_status__in=REGRESSED)
-        .exclude(from_status__in=REGRESSED)
-        .order_by("pk")
-        .values(
-            "pk",
-            "control",
-            "from_status",
-            "to_status",
-            "cluster_id",
-            "cluster__name",
-            "cluster__scope_id",
-            "cluster__subscription_id",
-            "cluster__resource_group",
-            "cluster__tags",
-        )
-    )
-    return [
-        {
-            "event": r["pk"],
-            "cluster": r["cluster_id"],
-            "name": r["cluster__name"],
-            "scope_id": r["cluster__scope_id"],
-            "subscription_id": r["cluster__subscription_id"],
-            "resource_group": r["cluster__resource_group"],
-            "tags": r["cluster__tags"],
-            "control": r["control"],
-            "from": r["from_status"],
-            "to": r["to_status"],
-        }
-        for r in rows
-    ]
+# Items of `changes` one INSERT statement carries at most (whole rows).
+ITEMS_PER_INSERT = 2000
 
 
-STORED_KEYS = ("event", "cluster", "name", "control", "from", "to")
-
-
-def scan_items(scan: Scan, rules: list[AlertRule]) -> dict[int, list[dict[str, Any]]]:
-    """What each of `rules` covers among `scan`'s changes, as stored on its notifications
-    (rule id → items; a rule covering nothing is absent). The preview shows the same."""
-    rules = [rule for rule in rules if rule.kind == AlertRule.Kind.CONTROL_REGRESSION]
-    changes = regressions(scan) if rules else []
+def select(rules: list[AlertRule], candidates: dict[str, list[dict[str, Any]]]) -> dict[int, list[dict[str, Any]]]:
+    """What each rule covers among `candidates` (kind → candidates), as stored on its
+    notifications (rule id → items; a rule covering nothing is absent)."""
     by_rule = {}
     for rule in rules:
-        covered = [{k: c[k] for k in STORED_KEYS} for c in changes if covers(rule, c)]
+        covered = [triggers.item(c) for c in candidates.get(rule.kind, ()) if triggers.accepts(rule, c) and covers(rule, c)]
         if covered:
             by_rule[rule.pk] = covered
     return by_rule
 
 
+def scan_items(scan: Scan, rules: list[AlertRule]) -> dict[int, list[dict[str, Any]]]:
+    """What each of `rules` covers among `scan`'s changes, as stored on its notifications
+    (rule id → items; a rule covering nothing is absent). The preview shows the same."""
+    rules = [rule for rule in rules if rule.kind in SCAN_KINDS]
+    kinds = {rule.kind for rule in rules}
+    return select(rules, triggers.scan_candidates(scan, kinds) if kinds else {})
+
+
+def write_notifications(
+    rules: list[AlertRule], by_rule: dict[int, list[dict[str, Any]]], *, source: str, scan: Scan | None, now: dt.datetime
+) -> list[str]:
+    """Write each rule's rows for `source` (skipping the recipients it already has) in the
+    caller's transaction, and queue their sends once it commits; the ids of the rows to send."""
+    if not by_rule:
+        return []
+    planned = set(Notification.objects.filter(source=source, rule_id__in=list(by_rule)).values_list("rule_id", "recipient"))
+    rows: list[Notification] = []
+    sent_today: dict[str, int] = {}  # the daily cap's tally, shared by every rule of this run
+    for rule in rules:
+        if rule.pk in by_rule:
+            rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned, sent_today=sent_today)
+    # A multi-row INSERT of large `changes` is parsed as one huge statement: several times
+    # slower than one row per statement (2.4 s against 0.4 s for four rows of 10,000 items).
+    largest = max((len(row.changes) for row in rows), default=0)
+    with transaction.atomic():
+        Notification.objects.bulk_create(rows, batch_size=max(1, ITEMS_PER_INSERT // max(largest, 1)))
+    to_send = [str(row.pk) for row in rows if row.state == Notification.State.PENDING]
+    transaction.on_commit(lambda: _enqueue(to_send))
+    return to_send
+
+
 def plan_scan_alerts(scan: Scan) -> list[str]:
     """Write the notifications of `scan`'s changes (call it inside the transaction that closes
     the scan) and queue their sends once it commits; the ids of the rows to send."""
-    rules = list(AlertRule.objects.filter(enabled=True))
+    rules = list(AlertRule.objects.filter(enabled=True, kind__in=SCAN_KINDS))
     by_rule = scan_items(scan, rules)
-    if not by_rule:
-        return []
-    source = f"scan:{scan.pk}"
-    planned = set(Notification.objects.filter(source=source).values_list("rule_id", "recipient"))
-    now = timezone.now()
-    rows = []
-    for rule in rules:
-        if rule.pk in by_rule:
-            rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned)
-    with transaction.atomic():
-        Notification.objects.bulk_create(rows)
-    to_send = [str(row.pk) for row in rows if row.state == Notification.State.PENDING]
-    transaction.on_commit(lambda: _enqueue(to_send))
-    log.info("scan %s: %s notifications planned", scan.pk, len(rows))
+    to_send = write_notifications(rules, by_rule, source=f"scan:{scan.pk}", scan=scan, now=timezone.now())
+    if by_rule:
+        log.info("scan %s: %s notifications to send", scan.pk, len(to_send))
     return to_send
+
+
+def plan_or_warn(scan: Scan, warnings: list[str]) -> None:
+    """plan_scan_alerts in the transaction closing `scan` (whose `warnings` are written): a
+    planning failure becomes the scan's warning, never an unclosed scan."""
+    try:
+        with transaction.atomic():
+            plan_scan_alerts(scan)
+    except Exception as exc:  # noqa: BLE001 - reported on the scan; its verdicts stand
+        log.exception("scan %s: alerts could not be planned", scan.pk)
+        Scan.objects.filter(pk=scan.pk).update(warnings=[*warnings, f"Alerts could not be planned: {type(exc).__name__}: {exc}"[:1000]])
 
 
 def _enqueue(ids: list[str]) -> None:

@@ -1,71 +1,103 @@
-"""What a rule would have sent for the last scan: the same items, recipients and messages as a
-real send, built on unsaved Notification rows (nothing is written or queued).
+"""What a rule would send: the rules page's preview (issue 16, "what this rule would have sent
+for the last scan").
 
-One scan per scope the rule covers: each scope's latest finished scan, the scan whose change
-events are final (planning.py).
+For a kind planned at a scan's close, the preview takes the last finished scan of each scope the
+rule covers and plans it as the scan's close does (planning.scan_items); for a time-based kind it
+takes the episodes the next tick would plan now (timed.new_episodes). The recipients are
+routing.recipients' (those receiving at once; digest subscribers get these items in their digest)
+and the messages come from messages.build_message, as in a real send, on unsaved rows: nothing
+is written and no task is queued. A message the daily cap would hold back is shown all the same.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils import timezone
 
+from posture.alerts import triggers
+from posture.alerts.kinds import SCAN_KINDS, TIMED_KINDS
 from posture.alerts.messages import build_message
 from posture.alerts.planning import scan_items
 from posture.alerts.routing import message_id, recipients
+from posture.alerts.timed import new_episodes
 from posture.models import AlertRule, Notification, Scan, Scope
+
+# A preview of a time-based rule shows this many episodes' messages at most.
+EPISODES_SHOWN = 20
 
 
 @dataclass(frozen=True)
 class Preview:
+    """One message the rule would send: to `recipient` ("" when the rule has none yet), about
+    `scan` (None for a time-based kind)."""
+
     recipient: str
     subject: str
     text: str
     html: str
-
-
-def last_scans(rule: AlertRule) -> list[Scan]:
-    """The latest finished scan of each scope `rule` covers (every scope when it names none)."""
-    scopes = Scope.objects.filter(pk__in=rule.scopes) if rule.scopes else Scope.objects.all()
-    finished = Scan.objects.filter(state__in=Scan.FINISHED_STATES).exclude(finished_at=None).order_by("-finished_at")
-    scans = (finished.filter(scope=scope).first() for scope in scopes.order_by("name"))  # a query per scope: they are few
-    return [scan for scan in scans if scan is not None]
+    scan: Scan | None = None
 
 
 def preview_rule(rule: AlertRule) -> list[Preview]:
-    """One message per recipient and scan the rule would have sent for the last scans. An unsaved
-    rule (a form not saved yet) has no subscribers: only its distribution addresses."""
-    previews = []
+    """The messages `rule` would have sent for the last finished scan of each scope it covers
+    (scan-based kinds), or would send now (time-based kinds), one per recipient and trigger.
+    An empty list: nothing it covers. Writes nothing. `rule` may be unsaved (a form being
+    filled in, its fields checked by rules.clean_rule): its distribution addresses receive."""
     now = timezone.now()
-    addresses = recipients(rule) if rule.pk else [(address, None) for address in rule.addresses]
-    for scan in last_scans(rule):
-        items = scan_items(scan, [rule]).get(rule.pk)
-        if not items:
-            continue
-        for address, user in addresses:
-            pk = uuid.uuid4()
-            notification = Notification(
-                id=pk,
-                rule_name=rule.name,
-                kind=rule.kind,
-                source=f"scan:{scan.pk}",
-                scan=scan,
-                recipient=address,
-                user=user,
-                changes=items,
-                message_id=message_id(pk),
-                next_attempt_at=now,
-                created_at=now,
-            )
-            message = build_message(notification)
-            html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), "")
-            previews.append(Preview(recipient=address, subject=_plain(message.subject), text=_plain(message.body), html=_plain(html)))
+    messages: list[Preview] = []
+    if rule.kind in SCAN_KINDS:
+        for scan in _last_scans(rule):
+            items = scan_items(scan, [rule]).get(rule.pk)
+            if items:
+                messages += _render(rule, items, source=f"scan:{scan.pk}", scan=scan, now=now)
+    elif rule.kind in TIMED_KINDS:
+        for source, candidate in new_episodes(rule, now, limit=EPISODES_SHOWN):
+            messages += _render(rule, [triggers.item(candidate)], source=source, scan=None, now=now)
+    return messages
+
+
+def _last_scans(rule: AlertRule) -> list[Scan]:
+    scopes = Scope.objects.filter(pk__in=rule.scopes) if rule.scopes else Scope.objects.all()
+    scans = []
+    for scope in scopes.order_by("name"):
+        scan = Scan.objects.filter(scope=scope, state__in=Scan.FINISHED_STATES).select_related("scope").order_by("-created_at").first()
+        if scan is not None:
+            scans.append(scan)
+    return scans
+
+
+def _render(rule: AlertRule, items: list[dict[str, Any]], *, source: str, scan: Scan | None, now: Any) -> list[Preview]:
+    # Not routing.route: it also stores digest entries and marks what the cap held back, and a
+    # preview writes nothing. The same recipients receiving at once, the same rows unsaved.
+    if rule.pk is not None:
+        to = [(address, user) for address, user in recipients(rule)]
+    else:  # a form not saved yet: no subscribers, only its distribution addresses
+        to = [(address, None) for address in rule.addresses]
+    rows = [_row(rule, items, source, scan, address, user, now) for address, user in to or [("", None)]]  # none yet: still show it
+    previews = []
+    for row in rows:
+        message = build_message(row)
+        html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), "")
+        previews.append(Preview(recipient=row.recipient, subject=message.subject, text=message.body, html=html, scan=scan))
     return previews
 
 
-def _plain(text: object) -> str:
-    """`text` as a plain str: render_to_string marks its output safe, which a page showing the
-    message must not trust (str() keeps the mark)."""
-    return "".join([str(text)])
+def _row(rule: AlertRule, items: list[dict[str, Any]], source: str, scan: Scan | None, address: str, user: Any, now: Any) -> Notification:
+    pk = uuid.uuid4()
+    return Notification(
+        id=pk,
+        rule=rule if rule.pk is not None else None,
+        rule_name=rule.name,
+        kind=rule.kind,
+        source=source,
+        scan=scan,
+        recipient=address,
+        user=user,
+        changes=items,
+        message_id=message_id(pk),
+        next_attempt_at=now,
+        created_at=now,
+    )

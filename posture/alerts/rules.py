@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from posture.alerts.kinds import clean_params, severity_at_least
+from posture.alerts.kinds import clean_params, limit_problems, severity_at_least
 from posture.catalog.controls import CONTROLS_BY_ID, SEVERITY_WEIGHTS
 from posture.models import AlertRule, AlertSubscription, Scope
 from posture.models.scans import GUID_RE
@@ -68,6 +68,8 @@ def clean_rule(rule: AlertRule) -> None:
     check("controls", lambda v: _known(_strings(v, "controls"), CONTROLS_BY_ID, "controls"))
     check("severities", lambda v: _known(_strings(v, "severities"), SEVERITY_WEIGHTS, "severities"))
     check("addresses", _clean_addresses)
+    for field, problem in limit_problems(rule).items():
+        errors.setdefault(field, []).append(problem)
     if errors:
         raise ValidationError(errors)
 
@@ -139,24 +141,35 @@ def subscribe(
 
 # --- coverage -----------------------------------------------------------------------------------
 def covers(rule: AlertRule, change: dict[str, Any]) -> bool:
-    """Whether `rule` covers a regression `change` (planning.regressions: a cluster's scope,
-    subscription, resource group and tags, and the control)."""
-    control = CONTROLS_BY_ID.get(change["control"])
-    if control is None:  # retired from the catalog since
+    """Whether `rule` covers a candidate item `change` (posture/alerts/triggers.py): its
+    `control` ("" when none) and `severity`, and what the limits match on: `scope_id` (or
+    `scope_ids`, a set, None meaning any scope), `subscription_id`, `resource_group`, `tags`.
+    Limits a kind cannot apply are refused when the rule is saved (kinds.limit_problems)."""
+    control_id = change.get("control") or ""
+    control = CONTROLS_BY_ID.get(control_id)
+    if control_id and control is None:  # retired from the catalog since
         return False
-    if not severity_at_least(control.severity, rule.params.get("min_severity", "low")):
+    severity = change.get("severity") or (control.severity if control else "")
+    minimum = rule.params.get("min_severity")
+    if minimum and not severity_at_least(severity, minimum):
         return False
-    if rule.severities and control.severity not in rule.severities:
+    if rule.severities and severity not in rule.severities:
         return False
-    if rule.controls and control.id not in rule.controls:
+    if rule.controls and control_id not in rule.controls:
         return False
-    if rule.scopes and change["scope_id"] not in rule.scopes:
+    if rule.scopes and not _in_scopes(change, rule.scopes):
         return False
-    if rule.subscriptions and change["subscription_id"].lower() not in rule.subscriptions:
+    if rule.subscriptions and (change.get("subscription_id") or "").lower() not in rule.subscriptions:
         return False
-    if rule.resource_groups and change["resource_group"].lower() not in rule.resource_groups:
+    if rule.resource_groups and (change.get("resource_group") or "").lower() not in rule.resource_groups:
         return False
-    return not rule.tags or any(_has_tag(change["tags"], tag) for tag in rule.tags)
+    return not rule.tags or any(_has_tag(change.get("tags"), tag) for tag in rule.tags)
+
+
+def _in_scopes(change: dict[str, Any], scopes: list[int]) -> bool:
+    if "scope_ids" in change:
+        return change["scope_ids"] is None or bool(change["scope_ids"] & set(scopes))
+    return change.get("scope_id") in scopes
 
 
 def _has_tag(tags: Any, wanted: dict[str, Any]) -> bool:

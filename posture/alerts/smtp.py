@@ -4,16 +4,29 @@
 sent: the delivery records there that the server may take the message from now on (and stops if
 its claim was lost). `after_data` runs as soon as the server answered 250 to the message, before
 anything else can fail (QUIT, closing the socket), so a message taken is recorded as sent.
+
+`send_reusing(message, hooks)` keeps one connection per worker thread open between messages
+(connecting, EHLO, STARTTLS and AUTH cost more than the message itself on a busy relay).
 """
 
 from __future__ import annotations
 
+import logging
 import smtplib
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend
+
+log = logging.getLogger(__name__)
+# A connection idle this long is closed rather than reused: servers drop idle clients (RFC 5321
+# asks them to wait at least 5 minutes; some wait far less), and a fresh one costs little then.
+IDLE_SECONDS = 30.0
 
 
 class ClaimLost(smtplib.SMTPException):
@@ -24,6 +37,9 @@ class ClaimLost(smtplib.SMTPException):
 class DataHooks:
     before_data: Callable[[], None]
     after_data: Callable[[str], None]
+    # Set once before_data returned, just before DATA goes out: from then on the server may take
+    # the message, so nothing about it may be tried again.
+    data_began: bool = False
 
 
 class _HookedData:
@@ -32,6 +48,7 @@ class _HookedData:
     def data(self, msg: Any) -> tuple[int, bytes]:
         if self.hooks is not None:
             self.hooks.before_data()
+            self.hooks.data_began = True
         code, reply = super().data(msg)  # type: ignore[misc]
         if code == 250 and self.hooks is not None:
             self.hooks.after_data(reply_text(code, reply))
@@ -62,6 +79,71 @@ class HookedBackend(EmailBackend):
         if self.connection is not None:
             self.connection.hooks = self.hooks
         return opened
+
+
+class _Reused(threading.local):
+    backend: HookedBackend | None = None
+    settings: tuple[Any, ...] = ()
+    last_used: float = 0.0
+
+
+_reused = _Reused()
+
+
+def _smtp_settings() -> tuple[Any, ...]:
+    return (
+        settings.EMAIL_HOST,
+        settings.EMAIL_PORT,
+        settings.EMAIL_HOST_USER,
+        settings.EMAIL_HOST_PASSWORD,
+        settings.EMAIL_USE_TLS,
+        settings.EMAIL_USE_SSL,
+        settings.EMAIL_TIMEOUT,
+    )
+
+
+def send_reusing(message: EmailMessage, hooks: DataHooks) -> None:
+    """Send `message` on this thread's open connection (opened when there is none, it is idle
+    too long, or the settings changed), calling `hooks` around its DATA. Any error closes the
+    connection and is raised, but one: a reused connection the server had dropped, found before
+    DATA began (nothing can have been taken), is replaced by a new one and the message sent once more."""
+    current = _smtp_settings()
+    if _reused.backend is not None and (_reused.settings != current or time.monotonic() - _reused.last_used > IDLE_SECONDS):
+        close_reused()
+    attempts = (False, True) if _reused.backend is not None else (True,)
+    for fresh in attempts:
+        try:
+            if _reused.backend is None:
+                _reused.backend, _reused.settings = HookedBackend(hooks), current
+                _reused.backend.open()
+            backend = _reused.backend
+            backend.hooks = hooks
+            if backend.connection is not None:
+                backend.connection.hooks = hooks
+            backend.send_messages([message])
+            _reused.last_used = time.monotonic()
+            return
+        except Exception as exc:
+            close_reused()
+            if fresh or hooks.data_began or not _dropped(exc):
+                raise
+            log.info("the mail server dropped the idle connection (%s); connecting again", type(exc).__name__)
+
+
+def _dropped(exc: BaseException) -> bool:
+    """Whether `exc` says the connection is gone (closed by the server, or 421: closing)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    return isinstance(exc, smtplib.SMTPServerDisconnected | OSError)
+
+
+def close_reused() -> None:
+    backend, _reused.backend = _reused.backend, None
+    if backend is not None:
+        try:
+            backend.close()
+        except Exception as exc:  # noqa: BLE001 - the outcome is recorded already; QUIT is a courtesy
+            log.info("closing the SMTP connection failed: %s", type(exc).__name__)
 
 
 def reply_text(code: int, reply: bytes | str) -> str:

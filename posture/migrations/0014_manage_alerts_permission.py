@@ -3,7 +3,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("posture", "0011_alerts"),
+        ("posture", "0013_alert_kinds"),
     ]
 
     operations = [

@@ -1,13 +1,16 @@
 from posture.models.access import Access, WorkerHeartbeat
-from posture.models.alerts import AlertRule, AlertSubscription, Notification
+from posture.models.alerts import AlertCursor, AlertRule, AlertSubscription, Notification
 from posture.models.exports import Export
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
 from posture.models.inventory import AzureResource, Cluster, ClusterHistory, NetworkPath, Subscription
+from posture.models.recipients import AlertOptOut, DigestEntry
 from posture.models.results import ChangeEvent, ControlResult, FleetSnapshot, Reason, ScoreHistory, Status, VerdictHistory
 from posture.models.scans import QueryEvidence, Scan, ScanBatch, Scope
 
 __all__ = [
     "Access",
+    "AlertCursor",
+    "AlertOptOut",
     "AlertRule",
     "AlertSubscription",
     "Attestation",
@@ -16,6 +19,7 @@ __all__ = [
     "Cluster",
     "ClusterHistory",
     "ControlResult",
+    "DigestEntry",
     "Export",
     "FleetSnapshot",
     "GovernanceEvent",

@@ -16,11 +16,14 @@ from django.db import models
 
 class AlertRule(models.Model):
     class Kind(models.TextChoices):
-        # A control of at least params["min_severity"] starts failing or turns unknown on a cluster
-        # where it did not fail or go unknown before. Later kinds (score drop, stale or offline,
-        # Private Link, governance expiry, new failing cluster, scan failed) add a value here and
-        # a parameter check in posture/alerts/kinds.py.
+        # Parameters, limits and triggers of each kind: posture/alerts/kinds.py.
         CONTROL_REGRESSION = "control_regression", "A control regresses (starts failing or turns unknown)"
+        SCORE_DROP = "score_drop", "A cluster's score drops"
+        CLUSTER_STALE = "cluster_stale", "A cluster is stale or offline for hours"
+        PRIVATE_LINK = "private_link", "Private Link is disabled or a Private Link Scope opens public access"
+        GOVERNANCE_EXPIRY = "governance_expiry", "An attestation or exception expires"
+        NEW_FAILING_CLUSTER = "new_failing_cluster", "A new cluster fails a control"
+        SCAN_FAILED = "scan_failed", "A scan fails or is throttled"
 
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -73,6 +76,10 @@ class AlertSubscription(models.Model):
         return f"{self.user_id} → {self.rule_id} ({self.mode})"
 
 
+# Messages that no single rule sends (posture/alerts/digest.py, cap.py): Notification.rule is null.
+MESSAGE_KINDS = [("digest", "Daily digest"), ("cap_summary", "What the daily cap held back")]
+
+
 class Notification(models.Model):
     """One message to one recipient: the outbox row, written in the transaction that makes its
     trigger final and sent by posture.send_notification (posture/alerts/delivery.py).
@@ -83,7 +90,8 @@ class Notification(models.Model):
     dies in `sending` sent nothing, so the row goes back to pending; one that dies in
     `handing_over` may have delivered it, so the row becomes `unconfirmed` and is never sent again
     (the server's log has it under `message_id`). `failed` is final: a refused recipient or
-    message (5xx), a bad address, or retries exhausted."""
+    message (5xx), a bad address, or retries exhausted. `held` is final too: the recipient's
+    daily cap was reached, and a later message summarises the row (posture/alerts/cap.py)."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -92,12 +100,15 @@ class Notification(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         UNCONFIRMED = "unconfirmed", "Unconfirmed (worker lost while the server took the message)"
+        # Over the recipient's daily cap (ARC_ALERT_DAILY_CAP): not sent; summarised in the next
+        # message to the recipient (`summarised_in`), or by the alert tick's summary the next day.
+        HELD = "held", "Held back by the daily cap"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
     # Kept when the rule is deleted: the history still says what sent it.
     rule_name = models.CharField(max_length=120)
-    kind = models.CharField(max_length=32, choices=AlertRule.Kind.choices)
+    kind = models.CharField(max_length=32, choices=[*AlertRule.Kind.choices, *MESSAGE_KINDS])
     # What triggered it, as a key unique per rule and recipient: "scan:<id>" for a scan's changes
     # (later "digest:<user>:<date>", "expiry:<record>:<date>"...). A planner run twice writes nothing new.
     source = models.CharField(max_length=200)
@@ -118,20 +129,47 @@ class Notification(models.Model):
     smtp_reply = models.CharField(max_length=500, blank=True, help_text="The server's answer to DATA")
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What the daily cap held back from this recipient, summarised here (posture/alerts/cap.py);
+    # a held row names the row that summarised it (no foreign key: it may be written first).
+    held_summary = models.JSONField(default=dict, blank=True)
+    summarised_in = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["rule", "recipient", "source"], name="notification_once_per_trigger")]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "recipient", "source"], name="notification_once_per_trigger"),
+            # Digests and cap summaries have no rule, and NULLs never collide in the one above.
+            models.UniqueConstraint(
+                fields=["recipient", "source"], condition=models.Q(rule__isnull=True), name="notification_once_per_ruleless_trigger"
+            ),
+        ]
         indexes = [
             models.Index(fields=["-created_at"], name="notification_recent"),
             models.Index(fields=["user", "-created_at"], name="notification_user_recent"),
+            # "Was this episode already alerted?" (posture/alerts/timed.py), whoever received it.
+            models.Index(fields=["rule", "source"], name="notification_rule_source"),
             # The watchdog's query: only rows still to be sent, or lost in the middle of a send.
             models.Index(
                 fields=["state", "next_attempt_at"],
                 name="notification_unfinished",
                 condition=models.Q(state__in=["pending", "sending", "handing_over"]),
             ),
+            # The cap's query: held rows not yet summarised to their recipient.
+            models.Index(
+                fields=["created_at"], name="notification_held_open", condition=models.Q(state="held", summarised_in__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.rule_name} → {self.recipient} ({self.state})"
+
+
+class AlertCursor(models.Model):
+    """How far a scope's re-evaluations (change events without a scan) have been turned into
+    notifications (posture/alerts/reevaluation.py): advanced in the transaction that writes them."""
+
+    scope = models.OneToOneField("posture.Scope", on_delete=models.CASCADE, related_name="+")
+    last_event_id = models.BigIntegerField(default=0, help_text="The last ChangeEvent id planned")
+
+    def __str__(self) -> str:
+        return f"alerts of scope {self.scope_id} up to event {self.last_event_id}"

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from posture.alerts.planning import plan_scan_alerts
+from posture.alerts.planning import plan_or_warn
 from posture.evaluate.lock import ScopeBusy, evaluation_lock
 from posture.models import Cluster, ControlResult, QueryEvidence, Scan, ScanBatch
 from posture.scans.evaluation import CHUNK, RunStats, evaluate_scope
@@ -154,20 +154,11 @@ def _finish_locked(scan_id: str, lock: Any) -> None:
         if Scan.objects.filter(pk=scan.pk, state=Scan.State.EVALUATING).update(
             state=state, finished_at=timezone.now(), error=error[:4000], clusters_removed=removed, warnings=warnings
         ):
-            _plan_alerts(scan, warnings)
+            # Its change events are final only now (posture/alerts/planning.py).
+            scan.refresh_from_db(fields=["state", "error", "quota_wait_seconds", "finished_at"])
+            plan_or_warn(scan, warnings)
     if evaluation.analyze_deferred:  # housekeeping for later queries; the results are out already
         bulk.analyze(ControlResult, Cluster)
-
-
-def _plan_alerts(scan: Scan, warnings: list[str]) -> None:
-    """The scan's alerts, in the transaction that closes it: its change events are final only now
-    (posture/alerts/planning.py). A planning failure is the scan's warning, never an unclosed scan."""
-    try:
-        with transaction.atomic():
-            plan_scan_alerts(scan)
-    except Exception as exc:  # noqa: BLE001 - reported on the scan; its verdicts stand
-        log.exception("scan %s: alerts could not be planned", scan.pk)
-        Scan.objects.filter(pk=scan.pk).update(warnings=[*warnings, f"Alerts could not be planned: {type(exc).__name__}: {exc}"[:1000]])
 
 
 def _unscanned_subscriptions(scan: Scan, attempted: set[str]) -> list[str]:

@@ -1,8 +1,8 @@
 """Beat's periodic tasks, kept in django-celery-beat's tables and derived from the scopes.
 
 Called after every migrate and whenever a scope changes, so the database scheduler always
-matches the scopes: one crontab per scope, plus the watchdog, worker heartbeats and the daily
-expiry of built exports. A schedule beat cannot parse gets no entry (beat would only disable it
+matches the scopes: one crontab per scope, plus the watchdog, worker heartbeats, the daily
+expiry of built exports and the alert tick. A schedule beat cannot parse gets no entry (beat would only disable it
 and log); the pages show it instead.
 """
 
@@ -21,6 +21,8 @@ from posture.models import Scope
 
 WATCHDOG = "arc-posture: watchdog"
 EXPIRE_EXPORTS = "arc-posture: expire exports"
+ALERT_TICK = "arc-posture: alert tick"
+ALERT_TICK_SECONDS = 300
 HEARTBEAT = "arc-posture: heartbeat {queue}"
 SCOPE = "arc-posture: scan scope {name}"
 PREFIX = "arc-posture: "
@@ -51,6 +53,9 @@ def sync_periodic_tasks() -> None:
         minute="17", hour="3", day_of_month="*", month_of_year="*", day_of_week="*", timezone="UTC"
     )
     entry(EXPIRE_EXPORTS, task_queue.EXPIRE_EXPORTS, crontab=daily)
+    # Digests go out within five minutes of their hour; a missed tick's work waits for the next.
+    alert_tick, _ = IntervalSchedule.objects.get_or_create(every=ALERT_TICK_SECONDS, period=IntervalSchedule.SECONDS)
+    entry(ALERT_TICK, task_queue.ALERT_TICK, interval=alert_tick, expires=None, expire_seconds=ALERT_TICK_SECONDS)
     for queue in QUEUES:
         entry(
             HEARTBEAT.format(queue=queue),

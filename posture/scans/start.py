@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from posture.alerts.planning import plan_or_warn
 from posture.collect.client import AzureSession
 from posture.collect.errors import AzureError
 from posture.collect.queries import SUBSCRIPTIONS
@@ -124,9 +125,14 @@ def _read_subscriptions(session: AzureSession, found: dict[str, dict[str, Any]],
 
 def _fail_scan(scan: Scan, message: str) -> None:
     log.warning("scan %s failed: %s", scan.pk, message)
-    Scan.objects.filter(pk=scan.pk).exclude(state__in=Scan.FINISHED_STATES).update(
-        state=Scan.State.FAILED, error=message[:4000], finished_at=timezone.now()
-    )
+    with transaction.atomic():  # closed and its alerts planned at once, as finish.py does
+        if (
+            Scan.objects.filter(pk=scan.pk)
+            .exclude(state__in=Scan.FINISHED_STATES)
+            .update(state=Scan.State.FAILED, error=message[:4000], finished_at=timezone.now())
+        ):
+            failed = Scan.objects.select_related("scope").get(pk=scan.pk)
+            plan_or_warn(failed, failed.warnings)
 
 
 def _beat_scan(scan_id: Any) -> None:

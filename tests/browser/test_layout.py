@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from posture.models import Cluster, Scan
+from posture.alerts.unsubscribe import token as unsubscribe_token
+from posture.models import Cluster, Notification, Scan
 from tests.browser.conftest import Governed, shown_alerts, shown_exports, sign_in
 from tests.web.test_access import url_patterns
 
@@ -48,6 +49,7 @@ def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> d
     scope = scanned_fleet.scope.name
     shown_exports(browser_admin)
     rule, notification = shown_alerts(browser_admin, scanned_fleet, hostile)
+    unsubscribing = Notification(rule=rule, kind=rule.kind, recipient="security-operations-distribution-list@example.test")
     return {
         "login": [reverse("login")],
         "password-change": [reverse("password-change")],
@@ -88,6 +90,7 @@ def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> d
         "alert-rule-detail": [reverse("alert-rule-detail", args=[rule.pk])],
         "alert-rule-edit": [reverse("alert-rule-edit", args=[rule.pk])],
         "alert-rule-preview": [reverse("alert-rule-preview", args=[rule.pk])],
+        "unsubscribe": [reverse("unsubscribe", args=[unsubscribe_token(unsubscribing)])],
     }
 
 

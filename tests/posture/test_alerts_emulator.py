@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from posture.alerts.rules import subscribe
+from posture.alerts.unsubscribe import url as unsubscribe_url
 from posture.models import ChangeEvent, Cluster, ControlResult, Notification, Scan, Status
 from tests.conftest import make_user
 from tests.posture.alerts_fleet import HOSTILE_NAME, regression_rule
@@ -85,7 +86,13 @@ def test_a_scan_of_a_fleet_that_got_worse_mails_exactly_its_regressions(make_emu
         # Azure strings reach no header: the hostile name added none and appears in none.
         assert sorted(mail.keys()) == sorted(
             ["Content-Type", "MIME-Version", "Subject", "From", "To", "Date", "Message-ID", "Auto-Submitted", "X-Auto-Response-Suppress"]
+            + ["List-Unsubscribe", "List-Unsubscribe-Post"]
         )
+        # Folded before the value (a long URL has no other place to fold): readers unfold it.
+        assert mail["List-Unsubscribe"].strip() == f"<{unsubscribe_url(row)}>" and unsubscribe_url(row).startswith(
+            f"{SITE}/alerts/unsubscribe/"
+        )
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert b"evil" not in header_block(message.raw) and b"attacker" not in header_block(message.raw)
         lines = "".join(f"  * {shown[pk]}: Pass -> {to}\n    {SITE}/clusters/{pk}/\n" for _, pk, to in listed)
         assert message.text() == (
@@ -101,6 +108,7 @@ def test_a_scan_of_a_fleet_that_got_worse_mails_exactly_its_regressions(make_emu
             "--\n"
             f"Arc Posture, {SITE}\n"
             'You receive this because you subscribe to the rule "Private Link regressions", or the rule names this address.\n'
+            f"Unsubscribe: {unsubscribe_url(row)}\n"
         )
         html = message.html()
         assert "&lt;b onmouseover=&quot;x()&quot;&gt;bold&lt;/b&gt;" in html and "<b onmouseover" not in html
@@ -108,6 +116,7 @@ def test_a_scan_of_a_fleet_that_got_worse_mails_exactly_its_regressions(make_emu
             assert f'<tr><td><a href="{SITE}/clusters/{pk}/">' in html and f"<td>Pass</td><td>{to}</td>" in html
         assert f'<a href="{SITE}/controls/ARC-PL-01/">ARC-PL-01</a> (medium severity)' in html
         assert f'<a href="{SITE}/scans/{second.pk}/">See the scan</a>' in html
+        assert f'<a href="{unsubscribe_url(row)}">Unsubscribe</a>' in html
 
     run_scan(scope)  # nothing changed: nothing more planned or sent
     assert Notification.objects.count() == 2 and len(mail_server.received) == 2

@@ -66,7 +66,13 @@ def test_every_task_beat_schedules_is_a_registered_task() -> None:
     Scope.objects.create(name="corp", tenant_id="contoso.onmicrosoft.com", schedule="0 */6 * * *")
     sync_periodic_tasks()
     scheduled = set(PeriodicTask.objects.filter(name__startswith="arc-posture: ").values_list("task", flat=True))
-    assert scheduled == {task_queue.WATCHDOG, task_queue.WORKER_HEARTBEAT, task_queue.SCHEDULED_SCAN, task_queue.EXPIRE_EXPORTS}
+    assert scheduled == {
+        task_queue.WATCHDOG,
+        task_queue.WORKER_HEARTBEAT,
+        task_queue.SCHEDULED_SCAN,
+        task_queue.EXPIRE_EXPORTS,
+        task_queue.ALERT_TICK,
+    }
     assert scheduled <= registered()
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from posture import governance, normalize
 from posture.alerts.routing import message_id
 from posture.alerts.rules import rule_create
+from posture.alerts.unsubscribe import token as unsubscribe_token
 from posture.exports.filters import ExportFilters
 from posture.models import AlertRule, Cluster, Notification, QueryEvidence, Scan, ScanBatch, Scope
 from posture.roles import ANALYST, VIEWER
@@ -168,8 +169,15 @@ def sample(
     other = make_user("otto-other", VIEWER)
     evidence = QueryEvidence.objects.get(batch__scan=fleet.scan)
     scan = {"scan_id": fleet.scan.pk}
-    rule = rule_create(user=analyst, name="High regressions", kind="control_regression", params={"min_severity": "high"})
+    rule = rule_create(
+        user=analyst,
+        name="High regressions",
+        kind=AlertRule.Kind.CONTROL_REGRESSION,
+        params={"min_severity": "high"},
+        addresses=["soc@example.test"],
+    )
     notification = sample_notification(rule, viewer, scan=fleet.scan)
+    unsubscribe = Notification(rule=rule, kind=rule.kind, recipient="soc@example.test")
     return {
         "cluster-detail": {"pk": fleet.clusters[0].pk},
         "benchmark-detail": {"framework": "cis-k8s"},
@@ -194,6 +202,7 @@ def sample(
         **{name: {"pk": rule.pk} for name in ALERT_RULE_PAGES},
         "notification-detail": {"pk": notification.pk},
         "notification-resend": {"pk": notification.pk},
+        "unsubscribe": {"token": unsubscribe_token(unsubscribe)},
     }
 
 

@@ -67,6 +67,8 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "notification-list": READ,
     "notification-detail": ((LOGIN, 200, 404, 200), (LOGIN, 405, 405, 405)),
     "notification-resend": ADMIN_ACTION,
+    # No sign-in: the signed token is the authority. GET confirms; a POST without the RFC 8058 body is refused.
+    "unsubscribe": ((200, 200, 200, 200), (400, 400, 400, 400)),
     "scope-list": READ,
     "scope-create": ADMIN_FORM,
     "scope-edit": ADMIN_FORM,

@@ -24,6 +24,7 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "posture.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://posture.example.com",
     "EVIDENCE_SIGNING_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
+    "SITE_URL": "https://posture.example.com/arc",
 }
 
 
@@ -45,7 +46,9 @@ def test_production_settings_pass_the_deployment_checklist(tmp_path) -> None:
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "EVIDENCE_SIGNING_KEY"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "EVIDENCE_SIGNING_KEY", "SITE_URL"]
+)
 def test_production_settings_refuse_to_start_without_required_variables(tmp_path, missing) -> None:
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     result = run_manage(["check"], env, tmp_path)
@@ -60,6 +63,13 @@ def test_production_settings_refuse_to_start_without_required_variables(tmp_path
         ("ALLOWED_HOSTS", "*"),
         ("HTTPS", "false"),
         ("EVIDENCE_SIGNING_KEY", ""),
+        ("SITE_URL", "http://posture.example.com"),
+        ("SITE_URL", "https://127.0.0.1:8000"),
+        ("SITE_URL", "https://127.10.0.5/arc"),
+        ("SITE_URL", "https://localhost"),
+        ("SITE_URL", "https://arc.localhost:8443"),
+        ("SITE_URL", "https://[::1]:8000"),
+        ("SITE_URL", "https://0.0.0.0"),
     ],
 )
 def test_production_refuses_unsafe_values_unless_explicitly_overridden(tmp_path, name, value) -> None:
@@ -69,6 +79,15 @@ def test_production_refuses_unsafe_values_unless_explicitly_overridden(tmp_path,
     assert f"ImproperlyConfigured: {name}:" in message and "ARC_ALLOW_INSECURE=true" in message
     allowed = run_manage(["check"], {**PRODUCTION_ENV, name: value, "ARC_ALLOW_INSECURE": "true"}, tmp_path)
     assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("https://127.0.0.1:8000", "is a loopback address"), ("http://posture.example.com", "is not https")],
+)
+def test_production_says_why_it_refuses_a_site_url_alerts_cannot_link_to(tmp_path, value, reason) -> None:
+    refused = run_manage(["check"], {**PRODUCTION_ENV, "SITE_URL": value}, tmp_path)
+    assert f"SITE_URL: {value} {reason}" in refused.stderr
 
 
 def test_the_placeholder_secret_key_of_env_example_is_the_one_production_refuses() -> None:

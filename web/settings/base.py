@@ -263,6 +263,9 @@ SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000")
 ARC_ALERT_RETRY_HOURS = env_int("ARC_ALERT_RETRY_HOURS", 24, minimum=24)
 ARC_ALERT_RETRY_BASE_SECONDS = env_float("ARC_ALERT_RETRY_BASE_SECONDS", 60.0, minimum=1.0)
 ARC_ALERT_RETRY_CAP_SECONDS = env_float("ARC_ALERT_RETRY_CAP_SECONDS", 3600.0, minimum=1.0)
+# Alert messages one recipient gets per UTC day; the rest are held and summarised in the next
+# message (posture/alerts/cap.py). Digests and the cap's own summaries neither count nor are held.
+ARC_ALERT_DAILY_CAP = env_int("ARC_ALERT_DAILY_CAP", 50, minimum=1)
 
 # --- Azure collection --------------------------------------------------------------------------
 ARC_SCAN_BATCH_SUBSCRIPTIONS = env_int("ARC_SCAN_BATCH_SUBSCRIPTIONS", 300, minimum=1, maximum=1000)

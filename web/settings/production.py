@@ -6,7 +6,9 @@ collected static files. Missing or unsafe values stop the process with a clear m
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -17,7 +19,7 @@ os.environ.setdefault("ARC_EXCEPTION_FOUR_EYES", "true")
 
 from posture.env import env_bool, env_secret, env_str  # noqa: E402
 from web.settings.base import *  # noqa: E402,F403
-from web.settings.base import ALLOWED_HOSTS, CELERY_BROKER_URL, DATABASES, DEBUG, EVIDENCE_SIGNING_KEY, HTTPS  # noqa: E402
+from web.settings.base import ALLOWED_HOSTS, CELERY_BROKER_URL, DATABASES, DEBUG, EVIDENCE_SIGNING_KEY, HTTPS, SITE_URL  # noqa: E402
 
 ALLOW_INSECURE = env_bool("ARC_ALLOW_INSECURE", False)
 
@@ -25,6 +27,17 @@ ALLOW_INSECURE = env_bool("ARC_ALLOW_INSECURE", False)
 def _require(name: str, ok: bool, hint: str) -> None:
     if not ok:
         raise ImproperlyConfigured(f"{name}: {hint}")
+
+
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost") or host == "localhost.localdomain":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def _refuse_unsafe(name: str, unsafe: bool, hint: str) -> None:
@@ -51,3 +64,13 @@ _refuse_unsafe(
     "set EVIDENCE_SIGNING_KEY (or EVIDENCE_SIGNING_KEY_FILE) to base64 of 32 random bytes; without it each "
     "container would sign evidence with a key of its own under var/, which the dashboard does not publish",
 )
+# Links in alerts are built on SITE_URL: mailed to people on other machines, a loopback address
+# leads nowhere (or to the reader's own machine), and plain http sends them to the sign-in page in clear.
+_require("SITE_URL", bool(env_str("SITE_URL")), "set SITE_URL to the https address users reach the dashboard at")
+_refuse_unsafe(
+    "SITE_URL",
+    _loopback(SITE_URL),
+    f"{SITE_URL} is a loopback address, so every link in an alert would lead to the reader's own machine; "
+    "set the public https address users reach the dashboard at",
+)
+_refuse_unsafe("SITE_URL", not SITE_URL.startswith("https://"), f"{SITE_URL} is not https: links in alerts would be followed in clear text")
