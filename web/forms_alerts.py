@@ -17,15 +17,15 @@ from web.forms import CONTROL_CHOICES, LinesField, PlainLabels
 NOT_SUBSCRIBED = "none"
 
 
-def kind_defaults() -> list[tuple[str, str]]:
-    """(kind label, its parameters with their defaults as JSON, or what it needs) for every kind,
-    read from the kind's own check so a new kind documents itself here."""
+def kind_defaults() -> list[tuple[str, str, str]]:
+    """(kind label, its parameters with their defaults as JSON, or "" and what it needs) for
+    every kind, read from the kind's own check so a new kind documents itself here."""
     described = []
     for kind, label in AlertRule.Kind.choices:
         try:
-            described.append((label, json.dumps(clean_params(kind, {}))))
+            described.append((label, json.dumps(clean_params(kind, {})), ""))
         except ValidationError as exc:
-            described.append((label, " ".join(exc.messages)))
+            described.append((label, "", " ".join(exc.messages)))
     return described
 
 
@@ -102,8 +102,8 @@ class AlertRuleForm(PlainLabels, forms.Form):
             kwargs.setdefault("initial", {field: getattr(rule, field) for field in self.base_fields})
         super().__init__(*args, **kwargs)
         self.fields["scopes"].choices = list(Scope.objects.order_by("name").values_list("pk", "name"))
-        described = "; ".join(f"{label}: {params}" for label, params in kind_defaults())
-        self.fields["params"].help_text = f"Leave empty for the defaults. Each kind's parameters and their defaults — {described}."
+        self.kinds_described = kind_defaults()
+        self.fields["params"].help_text = "A JSON object; leave it empty for the kind's defaults. Each kind's parameters are listed below."
 
     def rule_fields(self) -> dict[str, Any]:
         return dict(self.cleaned_data)

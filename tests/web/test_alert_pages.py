@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from posture.alerts.rules import rule_create, subscribe
 from posture.models import AlertRule, AlertSubscription, Notification, Scope
@@ -180,3 +181,13 @@ def test_preview_of_an_unsaved_form_shows_what_it_would_send_and_saves_nothing(a
 def test_a_viewer_cannot_preview_a_rule(viewer_client: Client) -> None:
     rule = regression_rule(addresses=["soc@example.test"])
     assert viewer_client.get(reverse("alert-rule-preview", args=[rule.pk])).status_code == 403
+
+
+def test_the_form_lists_each_kinds_parameters_and_refuses_a_limit_the_kind_cannot_apply(analyst_client: Client) -> None:
+    page = analyst_client.get(reverse("alert-rule-create")).content.decode()
+    for _, label in AlertRule.Kind.choices:
+        assert f"<li>{escape(label)}: " in page, label
+    assert "<code>{&quot;min_severity&quot;: &quot;low&quot;}</code> by default" in page
+    response = analyst_client.post(reverse("alert-rule-create"), GOOD | {"kind": "scan_failed", "params": ""})
+    assert "cannot be limited by subscriptions" in field_error(response.content.decode(), "subscriptions")
+    assert not AlertRule.objects.exists()
