@@ -216,9 +216,9 @@ ALERT_RULE_PAGES = (
 )
 
 
-def sample_notification(rule: AlertRule, user: Any, scan: Scan | None = None, **fields: Any) -> Notification:
-    """A notification of `rule` to `user` that the mail server refused, as delivery records one;
-    `fields` override any column (user=None: sent to a distribution address)."""
+def sample_notification(rule: AlertRule | None, user: Any, scan: Scan | None = None, **fields: Any) -> Notification:
+    """A notification of `rule` (None: a daily digest) to `user` that the mail server refused, as
+    delivery records one; `fields` override any column (user=None: sent to a distribution address)."""
     pk = uuid.uuid4()
     now = timezone.now()
     values = {
@@ -234,8 +234,8 @@ def sample_notification(rule: AlertRule, user: Any, scan: Scan | None = None, **
     return Notification.objects.create(
         id=pk,
         rule=rule,
-        rule_name=rule.name,
-        kind=rule.kind,
+        rule_name=rule.name if rule else "Daily digest",
+        kind=rule.kind if rule else "digest",
         scan=scan,
         message_id=message_id(pk),
         next_attempt_at=now,

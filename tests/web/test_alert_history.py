@@ -146,3 +146,38 @@ def test_a_pending_notification_is_not_resent(admin_client: Client, people: dict
     response = admin_client.post(reverse("notification-resend", args=[old.pk]), follow=True)
     assert "Only a failed or unconfirmed notification can be resent; this one is pending." in response.content.decode()
     assert Notification.objects.count() == 1
+
+
+def test_a_digest_lists_each_item_with_its_rule_and_is_resent_as_a_digest(
+    admin_client: Client, people: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("posture.alerts.history._enqueue", lambda notification_id: None)
+    changes = [
+        {
+            "kind": "score_drop",
+            "severity": "medium",
+            "cluster": None,
+            "name": "alpha",
+            "control": "",
+            "from": 80,
+            "to": 55,
+            "rule": "Scores <b>",
+        },
+        {
+            "kind": "control_regression",
+            "severity": "high",
+            "cluster": None,
+            "name": "bravo",
+            "control": "ARC-NP-01",
+            "from": "pass",
+            "to": "fail",
+            "rule": "Net",
+        },
+    ]
+    digest = sample_notification(None, people["vera"], changes=changes, source="digest:vera:2026-12-06")
+    page = admin_client.get(reverse("notification-detail", args=[digest.pk])).content.decode()
+    assert "<dd>Daily digest</dd>" in page and '<td data-label="Rule">Scores &lt;b&gt;</td>' in page
+    assert "80 → 55" in page and '<td data-label="Rule">Net</td>' in page
+    admin_client.post(reverse("notification-resend", args=[digest.pk]))
+    resent = Notification.objects.exclude(pk=digest.pk).get()
+    assert (resent.kind, resent.rule, resent.rule_name, resent.changes) == ("digest", None, "Daily digest", changes)

@@ -226,7 +226,9 @@ def notification_detail(request: HttpRequest, pk: Any) -> HttpResponse:
         if isinstance(item, dict)
     ]
     resends = Notification.objects.filter(source__startswith=f"resend:{notification.pk}:").order_by("created_at")
-    context = {"notification": notification, "page": paginate(request, items), "resends": resends}
+    # A digest's items each name the rule they came from.
+    by_rule = any(item.get("rule") for item in items)
+    context = {"notification": notification, "page": paginate(request, items), "resends": resends, "by_rule": by_rule}
     return render(request, "posture/notification_detail.html", context)
 
 
