@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from posture.alerts.rules import rule_create, subscribe
-from posture.models import AlertRule, AlertSubscription, Notification, Scope
+from posture.models import AlertOptOut, AlertRule, AlertSubscription, Notification, Scope
 from tests.posture.alerts_fleet import alert_fleet, regression_rule
 from tests.web.conftest import SUB, sample_notification
 
@@ -191,3 +191,11 @@ def test_the_form_lists_each_kinds_parameters_and_refuses_a_limit_the_kind_canno
     response = analyst_client.post(reverse("alert-rule-create"), GOOD | {"kind": "scan_failed", "params": ""})
     assert "cannot be limited by subscriptions" in field_error(response.content.decode(), "subscriptions")
     assert not AlertRule.objects.exists()
+
+
+def test_the_rule_page_marks_a_distribution_address_that_unsubscribed(viewer_client: Client) -> None:
+    rule = regression_rule(addresses=["SOC@example.test", "noc@example.test"])
+    AlertOptOut.objects.create(rule=rule, address="soc@example.test")
+    page = viewer_client.get(reverse("alert-rule-detail", args=[rule.pk])).content.decode()
+    assert re.search(r"<div>SOC@example.test <span class=\"badge muted\">unsubscribed \d{4}-\d\d-\d\d</span></div>", page)
+    assert "<div>noc@example.test</div>" in page

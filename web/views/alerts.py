@@ -84,7 +84,10 @@ def rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rule = _rule(pk)
     _rule_rows([rule], request.user)
     recent = history.notifications_for(request.user, rule=rule.pk).defer("changes")[:10]
-    context = {"rule": rule, "subscription_form": _subscription_form(rule), "recent": recent}
+    # Addresses that unsubscribed by their messages' link receive nothing, whatever the rule lists.
+    opted_out = dict(rule.opt_outs.values_list("address", "created_at"))
+    addresses = [(address, opted_out.get(address.lower())) for address in rule.addresses]
+    context = {"rule": rule, "subscription_form": _subscription_form(rule), "recent": recent, "addresses": addresses}
     return render(request, "posture/alert_rule_detail.html", context)
 
 
