@@ -168,9 +168,11 @@ def main() -> None:
     if args.keep_fleet:
         from django.contrib.auth import get_user_model
 
-        from posture.models import AlertRule
+        from posture.models import AlertRule, AlertTrigger, DigestEntry
 
+        DigestEntry.objects.all().delete()
         Notification.objects.all().delete()
+        AlertTrigger.objects.all().delete()
         AlertRule.objects.all().delete()
         get_user_model().objects.filter(username__startswith="reader").delete()
     add_rules(args.subscribers)
@@ -199,7 +201,7 @@ def main() -> None:
     states = dict(Notification.objects.values_list("state").annotate(n=Count("pk")).order_by())
     rows = Notification.objects.filter(pk__in=ids).order_by()
     print(f"notifications by state: {states}; messages the server took: {catcher.received}", flush=True)
-    biggest = max((len(changes) for changes in rows.values_list("changes", flat=True)), default=0)
+    biggest = max(rows.values_list("item_count", flat=True), default=0)
     print(f"largest notification: {biggest:,} changes; commit and queueing {queue_s:.2f} s; worker log: {worker.log}", flush=True)
     bench_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
