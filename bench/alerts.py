@@ -13,7 +13,7 @@ notifications are deleted first).
 - `plan_s`: posture.alerts.planning.plan_scan_alerts(second scan) inside a transaction, as
   posture/scans/finish.py calls it when the scan closes (the rows written, not yet committed);
 - `send_per_s`: the notifications planned ÷ the seconds from the commit (which queues their
-  sends) until every one is final (sent, failed or unconfirmed). Each is sent by the task
+  sends, the workers being up: they answered a ping first) until every one is final (sent, failed or unconfirmed). Each is sent by the task
   posture.send_notification in real Celery workers (`--concurrency` processes on the default
   queue) to an aiosmtpd server on loopback, in this process, that accepts everything.
 
@@ -129,6 +129,18 @@ def wait_until_final(ids: list[str], timeout: float) -> float:
     return time.monotonic() - began
 
 
+def wait_for_worker(timeout: float) -> float:
+    """Until a worker answers a ping: the sends are timed from a worker that is up (planning used
+    to take long enough to hide its start; now it does not)."""
+    from web.celery import app
+
+    began = time.monotonic()
+    while not app.control.ping(timeout=0.5):
+        if time.monotonic() - began > timeout:
+            raise SystemExit(f"no worker answered after {timeout:.0f} s")
+    return time.monotonic() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=50_000)
@@ -168,9 +180,11 @@ def main() -> None:
     if args.keep_fleet:
         from django.contrib.auth import get_user_model
 
-        from posture.models import AlertRule
+        from posture.models import AlertRule, AlertTrigger, DigestEntry
 
+        DigestEntry.objects.all().delete()
         Notification.objects.all().delete()
+        AlertTrigger.objects.all().delete()
         AlertRule.objects.all().delete()
         get_user_model().objects.filter(username__startswith="reader").delete()
     add_rules(args.subscribers)
@@ -186,6 +200,7 @@ def main() -> None:
     )
     worker = Worker(env, args.concurrency, work / "worker-default.log", queues="default")
     try:
+        print(f"worker up {wait_for_worker(120) + 3:.1f} s after its start (setup)", flush=True)
         with transaction.atomic():
             began = time.monotonic()
             ids = plan_scan_alerts(scan)
@@ -199,7 +214,7 @@ def main() -> None:
     states = dict(Notification.objects.values_list("state").annotate(n=Count("pk")).order_by())
     rows = Notification.objects.filter(pk__in=ids).order_by()
     print(f"notifications by state: {states}; messages the server took: {catcher.received}", flush=True)
-    biggest = max((len(changes) for changes in rows.values_list("changes", flat=True)), default=0)
+    biggest = max(rows.values_list("item_count", flat=True), default=0)
     print(f"largest notification: {biggest:,} changes; commit and queueing {queue_s:.2f} s; worker log: {worker.log}", flush=True)
     bench_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

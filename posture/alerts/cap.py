@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, F, Func, IntegerField
+from django.db.models import Count
 from django.db.models.functions import Lower
 
 from posture.models import Notification
@@ -67,10 +66,10 @@ def open_held(addresses: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     wanted = {a.lower() for a in addresses}
     rows = (
         Notification.objects.filter(state=State.HELD, summarised_in__isnull=True)
-        .annotate(address=Lower("recipient"), changes_count=_changes_count())
+        .annotate(address=Lower("recipient"))
         .filter(address__in=wanted)
         .order_by("created_at", "pk")
-        .values("pk", "address", "rule_name", "created_at", "changes_count")
+        .values("pk", "address", "rule_name", "created_at", "item_count")
     )
     found: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -87,7 +86,7 @@ def summarise(notification: Notification, held: list[dict[str, Any]]) -> None:
     for row in held:
         entry = rules.setdefault(row["rule_name"], {"rule": row["rule_name"], "messages": 0, "changes": 0})
         entry["messages"] += 1
-        entry["changes"] += row["changes_count"] or 0
+        entry["changes"] += row["item_count"]
     notification.held_summary = {
         "messages": len(held),
         "changes": sum(r["changes"] for r in rules.values()),
@@ -95,8 +94,3 @@ def summarise(notification: Notification, held: list[dict[str, Any]]) -> None:
         "rules": sorted(rules.values(), key=lambda r: (-r["messages"], r["rule"])),
     }
     Notification.objects.filter(pk__in=[row["pk"] for row in held], summarised_in__isnull=True).update(summarised_in=notification.pk)
-
-
-def _changes_count() -> Func:
-    length = "jsonb_array_length" if connection.vendor == "postgresql" else "json_array_length"
-    return Func(F("changes"), function=length, output_field=IntegerField())

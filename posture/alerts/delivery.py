@@ -40,6 +40,13 @@ State = Notification.State
 # A retry this soon is queued with a countdown; a later one is left to the watchdog, since Redis
 # hands a message it holds for longer than its visibility timeout to a second worker.
 COUNTDOWN_LIMIT_SECONDS = 600
+# What building and recording the message reads of the row: not its trigger's items, which the
+# worker reads only when it has not rendered that trigger yet (messages.message_parts). A rule's
+# row has no `changes` of its own (an empty list); a digest's are its message.
+MESSAGE_FIELDS = (
+    "id", "rule_id", "rule_name", "kind", "scan_id", "recipient", "user_id", "trigger_id", "changes",
+    "message_id", "attempts", "created_at", "held_summary",
+)  # fmt: skip
 
 
 def send_notification(notification_id: str) -> str:
@@ -51,7 +58,7 @@ def send_notification(notification_id: str) -> str:
     )
     if not claimed:
         return ""
-    notification = Notification.objects.get(pk=notification_id)
+    notification = Notification.objects.only(*MESSAGE_FIELDS).get(pk=notification_id)
     attempt = Attempt(notification, claim)
     try:
         message = build_message(notification)

@@ -1,9 +1,9 @@
 """Daily digests: a user who takes a rule as a digest gets its items once a day, at a UTC hour of
 their choosing, in one message with every other digest rule's items.
 
-routing.route stores a rule's items for each digest subscriber (a DigestEntry, due the next
-time the subscription's hour comes), in the transaction that plans the rule's other rows. The
-alert tick (tick.py, every few minutes) sends each user one digest holding every entry that is
+routing.route stores a rule's items for each digest subscriber (a DigestEntry referring to the
+rule's AlertTrigger, due the next time the subscription's hour comes), in the transaction that
+plans the rule's other rows. The alert tick (tick.py, every few minutes) sends each user one digest holding every entry that is
 due: it locks the entries, writes the digest's row and marks them in one transaction, so a tick
 run twice finds nothing left, and a late tick (the workers were down at the hour) sends them at
 its first run. Entries written after a digest wait for the next day's.
@@ -22,7 +22,7 @@ from django.conf import settings
 
 from posture.alerts.text import link, one_line
 from posture.catalog.controls import CONTROLS_BY_ID, SEVERITY_WEIGHTS
-from posture.models import AlertRule, DigestEntry, Notification, Status
+from posture.models import AlertRule, AlertTrigger, DigestEntry, Notification, Status
 
 DIGEST_NAME = "Daily digest"
 
@@ -33,8 +33,8 @@ def due_at(now: dt.datetime, hour: int) -> dt.datetime:
     return at if at > now else at + dt.timedelta(days=1)
 
 
-def store(rule: AlertRule, items: list[dict[str, Any]], subscribers: list[Any], *, source: str, now: dt.datetime) -> int:
-    """Keep `items` of `rule` for the digest of each of `subscribers` ((address, user,
+def store(rule: AlertRule, trigger: AlertTrigger, subscribers: list[Any], *, source: str, now: dt.datetime) -> int:
+    """Keep the items of `rule`'s `trigger` (saved) for the digest of each of `subscribers` ((address, user,
     subscription), routing.subscribers); the number written (a subscriber who has these items
     for `source` already gets nothing new)."""
     entries = [
@@ -43,7 +43,7 @@ def store(rule: AlertRule, items: list[dict[str, Any]], subscribers: list[Any], 
             rule=rule,
             rule_name=rule.name,
             source=source,
-            items=items,
+            trigger=trigger,
             created_at=now,
             due_at=due_at(now, subscription.digest_hour),
         )
@@ -93,7 +93,8 @@ def _line(change: dict[str, Any]) -> dict[str, str]:
 def digest_context(notification: Notification) -> dict[str, Any]:
     """Changes grouped by rule (by name), then by severity (most severe first)."""
     by_rule: dict[tuple[str, Any], dict[str, list[dict[str, Any]]]] = {}
-    for change in notification.changes:
+    every = notification.items()
+    for change in every:
         key = (change.get("rule") or "", change.get("rule_id"))
         by_rule.setdefault(key, {}).setdefault(severity_of(change), []).append(change)
     rules, room = [], LISTED
@@ -122,7 +123,7 @@ def digest_context(notification: Notification) -> dict[str, Any]:
             )
         rules.append({"name": one_line(name), "count": sum(s["count"] for s in severities), "severities": severities})
     return {
-        "changes": len(notification.changes),
+        "changes": len(every),
         "rules": rules,
         "listed": LISTED - max(room, 0),
         "clusters_url": link("cluster-list"),

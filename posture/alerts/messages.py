@@ -8,6 +8,10 @@ kept on one line (no forged lines in the text), and the HTML template escapes th
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -98,7 +102,7 @@ def message_context(notification: Notification) -> dict[str, Any]:
     the other kinds' items grouped by kind. Items planned before they carried `kind` and
     `severity` are control regressions with their control's severity."""
     by_group: dict[str, list[dict[str, Any]]] = {}
-    for change in notification.changes:
+    for change in notification.items():
         control = change.get("control") or ""
         if control and control not in CONTROLS_BY_ID:
             continue  # retired from the catalog since
@@ -151,17 +155,80 @@ def message_context(notification: Notification) -> dict[str, Any]:
     }
 
 
-def build_message(notification: Notification, connection: Any = None) -> EmailMultiAlternatives:
-    # Digests and cap summaries have contexts of their own; every message gets its recipient's
-    # footer (unsubscribe link, what the daily cap held back).
+# Rendered parts of a rule's message, per trigger: every recipient of a trigger gets the same
+# subject and bodies, only the footer and headers differ. A trigger's items never change once
+# written, so a worker may keep the last few it rendered.
+PARTS_KEPT = 32
+
+
+@dataclass(frozen=True)
+class Parts:
+    subject: str
+    text: str
+    html: str
+
+
+class _Recent:
+    """A small least-recently-used map, shared by a worker's threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.kept, self.lock = size, OrderedDict[Hashable, Parts](), threading.Lock()
+
+    def get(self, key: Hashable) -> Parts | None:
+        with self.lock:
+            parts = self.kept.get(key)
+            if parts is not None:
+                self.kept.move_to_end(key)
+            return parts
+
+    def put(self, key: Hashable, parts: Parts) -> None:
+        with self.lock:
+            self.kept[key] = parts
+            self.kept.move_to_end(key)
+            while len(self.kept) > self.size:
+                self.kept.popitem(last=False)
+
+
+_recent = _Recent(PARTS_KEPT)
+
+
+def _render(notification: Notification) -> Parts:
+    # Digests and cap summaries have contexts of their own.
     own = {"digest": digest_context, "cap_summary": cap_summary_context}
     context = own.get(notification.kind, message_context)(notification)
-    end = footer(notification)
     name = f"emails/{notification.kind}"
-    subject = one_line(render_to_string(f"{name}-subject.txt", context)).strip()
+    return Parts(
+        subject=one_line(render_to_string(f"{name}-subject.txt", context)).strip(),
+        text=render_to_string(f"{name}-body.txt", context),
+        html=render_to_string(f"{name}-body.html", context),
+    )
+
+
+def message_parts(notification: Notification) -> Parts:
+    """The subject and bodies of `notification`, without its recipient's footer: rendered once per
+    trigger in this process (what the rule's template shows depends on the trigger alone, and the
+    links on SITE_URL), or for the row alone when it carries its own items."""
+    if notification.trigger_id is None:
+        return _render(notification)
+    # The row's own fields are the trigger's (written together); created_at tells apart triggers
+    # of a test database whose ids were reused.
+    n = notification
+    key = (n.trigger_id, n.kind, n.rule_name, n.scan_id, n.created_at, settings.SITE_URL)
+    parts = _recent.get(key)
+    if parts is None:
+        parts = _render(notification)
+        _recent.put(key, parts)
+    return parts
+
+
+def build_message(notification: Notification, connection: Any = None) -> EmailMultiAlternatives:
+    # Every message gets its recipient's footer (unsubscribe link, what the daily cap held back)
+    # and headers, after the parts shared by the trigger's recipients.
+    parts = message_parts(notification)
+    end = footer(notification)
     message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"{name}-body.txt", context) + end.text,
+        subject=parts.subject,
+        body=parts.text + end.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.recipient],
         headers={
@@ -173,5 +240,5 @@ def build_message(notification: Notification, connection: Any = None) -> EmailMu
         },
         connection=connection,
     )
-    message.attach_alternative(end.wrap_html(render_to_string(f"{name}-body.html", context)), "text/html")
+    message.attach_alternative(end.wrap_html(parts.html), "text/html")
     return message

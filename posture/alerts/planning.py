@@ -27,18 +27,15 @@ from posture.alerts import triggers
 from posture.alerts.kinds import SCAN_KINDS
 from posture.alerts.routing import route
 from posture.alerts.rules import covers
-from posture.models import AlertRule, Notification, Scan
+from posture.models import AlertRule, AlertTrigger, Notification, Scan
 from posture.task_queue import SEND_NOTIFICATION, enqueue
 
 log = logging.getLogger(__name__)
 
-# Items of `changes` one INSERT statement carries at most (whole rows).
-ITEMS_PER_INSERT = 2000
-
 
 def select(rules: list[AlertRule], candidates: dict[str, list[dict[str, Any]]]) -> dict[int, list[dict[str, Any]]]:
     """What each rule covers among `candidates` (kind → candidates), as stored on its
-    notifications (rule id → items; a rule covering nothing is absent)."""
+    trigger (rule id → items; a rule covering nothing is absent)."""
     by_rule = {}
     for rule in rules:
         covered = [triggers.item(c) for c in candidates.get(rule.kind, ()) if triggers.accepts(rule, c) and covers(rule, c)]
@@ -58,24 +55,49 @@ def scan_items(scan: Scan, rules: list[AlertRule]) -> dict[int, list[dict[str, A
 def write_notifications(
     rules: list[AlertRule], by_rule: dict[int, list[dict[str, Any]]], *, source: str, scan: Scan | None, now: dt.datetime
 ) -> list[str]:
-    """Write each rule's rows for `source` (skipping the recipients it already has) in the
-    caller's transaction, and queue their sends once it commits; the ids of the rows to send."""
+    """Write each rule's trigger for `source` (its items, once) and its rows (skipping the
+    recipients it already has) in the caller's transaction, and queue their sends once it
+    commits; the ids of the rows to send."""
     if not by_rule:
         return []
     planned = set(Notification.objects.filter(source=source, rule_id__in=list(by_rule)).values_list("rule_id", "recipient"))
+    stored = store_triggers([rule for rule in rules if rule.pk in by_rule], by_rule, source=source, scan=scan, now=now)
     rows: list[Notification] = []
     sent_today: dict[str, int] = {}  # the daily cap's tally, shared by every rule of this run
     for rule in rules:
         if rule.pk in by_rule:
-            rows += route(rule, by_rule[rule.pk], source=source, scan=scan, now=now, planned=planned, sent_today=sent_today)
-    # A multi-row INSERT of large `changes` is parsed as one huge statement: several times
-    # slower than one row per statement (2.4 s against 0.4 s for four rows of 10,000 items).
-    largest = max((len(row.changes) for row in rows), default=0)
+            rows += route(rule, stored[rule.pk], source=source, scan=scan, now=now, planned=planned, sent_today=sent_today)
     with transaction.atomic():
-        Notification.objects.bulk_create(rows, batch_size=max(1, ITEMS_PER_INSERT // max(largest, 1)))
+        Notification.objects.bulk_create(rows)  # small rows: the items are the triggers'
     to_send = [str(row.pk) for row in rows if row.state == Notification.State.PENDING]
     transaction.on_commit(lambda: _enqueue(to_send))
     return to_send
+
+
+def store_triggers(
+    rules: list[AlertRule], by_rule: dict[int, list[dict[str, Any]]], *, source: str, scan: Scan | None, now: dt.datetime
+) -> dict[int, AlertTrigger]:
+    """Each rule's trigger for `source` (rule id → trigger): the one a previous run wrote, or a
+    new one holding its items."""
+    stored = {t.rule_id: t for t in AlertTrigger.objects.filter(source=source, rule__in=rules).defer("items")}
+    fresh = [
+        AlertTrigger(
+            rule=rule,
+            rule_name=rule.name,
+            kind=rule.kind,
+            source=source,
+            scan=scan,
+            items=by_rule[rule.pk],
+            item_count=len(by_rule[rule.pk]),
+            created_at=now,
+        )
+        for rule in rules
+        if rule.pk not in stored
+    ]
+    # One row per statement: a multi-row INSERT quotes its JSON in Python, several times slower
+    # than libpq quoting one row's (2.4 s against 0.4 s for four rows of 10,000 items).
+    AlertTrigger.objects.bulk_create(fresh, batch_size=1)
+    return stored | {t.rule_id: t for t in fresh}
 
 
 def plan_scan_alerts(scan: Scan) -> list[str]:

@@ -96,7 +96,8 @@ def _row(rule: AlertRule, items: list[dict[str, Any]], source: str, scan: Scan |
         scan=scan,
         recipient=address,
         user=user,
-        changes=items,
+        changes=items,  # unsaved: no trigger, the row holds its items
+        item_count=len(items),
         message_id=message_id(pk),
         next_attempt_at=now,
         created_at=now,

@@ -1,4 +1,5 @@
-"""Who receives a rule's items, and the Notification rows that carry them.
+"""Who receives a rule's items, and the Notification rows that carry them (referring to the
+rule's AlertTrigger, which holds the items once for all of them).
 
 planning.py decides what each rule covers; this module turns (rule, items) into one row per
 recipient. Digests, the daily cap and unsubscribes belong here: they decide how and whether a
@@ -20,7 +21,7 @@ from django.conf import settings
 
 from posture.alerts import cap, digest
 from posture.alerts.rules import address_problem
-from posture.models import AlertRule, AlertSubscription, Notification, Scan
+from posture.models import AlertRule, AlertSubscription, AlertTrigger, Notification, Scan
 
 
 def subscribers(rule: AlertRule, mode: str) -> list[tuple[str, Any, AlertSubscription]]:
@@ -59,7 +60,7 @@ def message_id(notification_id: uuid.UUID) -> str:
 
 def route(
     rule: AlertRule,
-    items: list[dict[str, Any]],
+    trigger: AlertTrigger,
     *,
     source: str,
     scan: Scan | None,
@@ -67,14 +68,14 @@ def route(
     planned: set[Any],
     sent_today: dict[str, int] | None = None,
 ) -> list[Notification]:
-    """The unsaved rows carrying `items` of `rule` to each of its recipients receiving at once;
+    """The unsaved rows carrying `trigger` (its items, saved) of `rule` to each of its recipients receiving at once;
     `planned` holds the (rule id, recipient) pairs already written for `source`, which are skipped.
     Digest subscribers' entries are written here (call inside the planning transaction).
 
     `sent_today` (lower-case address → rule messages planned today) is the cap's tally: a caller
     routing several rules in one transaction passes the same dict to every call, since the rows
     of earlier calls are not saved yet."""
-    digest.store(rule, items, subscribers(rule, AlertSubscription.Mode.DIGEST), source=source, now=now)
+    digest.store(rule, trigger, subscribers(rule, AlertSubscription.Mode.DIGEST), source=source, now=now)
     counts = {} if sent_today is None else sent_today
     to = [(address, user) for address, user in recipients(rule) if (rule.pk, address) not in planned]
     cap.count_today(counts, [address for address, _ in to], now)
@@ -95,7 +96,8 @@ def route(
             scan=scan,
             recipient=address,
             user=user,
-            changes=items,
+            trigger=trigger,
+            item_count=trigger.item_count,
             message_id=message_id(pk),
             # A bad address is a clear, final state, never an endless retry.
             state=Notification.State.FAILED if problem else Notification.State.HELD if capped else Notification.State.PENDING,

@@ -68,13 +68,16 @@ def _digest_of(user_id: int, now: dt.datetime) -> Notification | None:
     with transaction.atomic():
         # Locked: a second tick waits here, then finds the entries taken.
         entries = list(
-            DigestEntry.objects.select_for_update().filter(user_id=user_id, notification__isnull=True, due_at__lte=now).order_by("pk")
+            DigestEntry.objects.select_for_update(of=("self",))
+            .filter(user_id=user_id, notification__isnull=True, due_at__lte=now)
+            .select_related("trigger")
+            .order_by("pk")
         )
         if not entries:
             return None
         user = get_user_model().objects.get(pk=user_id)
         address = (user.email or "").strip()
-        changes = [{**item, "rule": e.rule_name, "rule_id": e.rule_id} for e in entries for item in e.items]
+        changes = [{**item, "rule": e.rule_name, "rule_id": e.rule_id} for e in entries for item in e.listed()]
         # Unique per digest: its first entry is in no other (the lock above keeps a racing tick out).
         source = f"digest:{user_id}:{now.astimezone(dt.UTC):%Y-%m-%d}:{entries[0].pk}"
         row = _row(DIGEST_NAME, "digest", source, address, user, changes, now)
@@ -118,6 +121,7 @@ def _row(name: str, kind: str, source: str, address: str, user: Any, changes: li
         recipient=address,
         user=user,
         changes=changes,
+        item_count=len(changes),
         message_id=message_id(pk),
         state=State.PENDING,
         next_attempt_at=now,

@@ -1,5 +1,5 @@
 from posture.models.access import Access, WorkerHeartbeat
-from posture.models.alerts import AlertCursor, AlertRule, AlertSubscription, Notification
+from posture.models.alerts import AlertCursor, AlertRule, AlertSubscription, AlertTrigger, Notification
 from posture.models.exports import Export
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
 from posture.models.inventory import AzureResource, Cluster, ClusterHistory, NetworkPath, Subscription
@@ -13,6 +13,7 @@ __all__ = [
     "AlertOptOut",
     "AlertRule",
     "AlertSubscription",
+    "AlertTrigger",
     "Attestation",
     "AzureResource",
     "ChangeEvent",

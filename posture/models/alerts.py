@@ -9,6 +9,7 @@ a Celery task that claims it; the row is the message's whole history.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -76,6 +77,29 @@ class AlertSubscription(models.Model):
         return f"{self.user_id} → {self.rule_id} ({self.mode})"
 
 
+class AlertTrigger(models.Model):
+    """What one rule reports for one trigger (a scan's close, a re-evaluation, an episode), stored
+    once and shared by every recipient's Notification and DigestEntry: a 5,000-item list is
+    written once per rule, not once per recipient. Never changed once written, so a worker may
+    keep what it rendered from it (posture/alerts/messages.py)."""
+
+    rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="triggers")
+    rule_name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=32, choices=AlertRule.Kind.choices)
+    source = models.CharField(max_length=200)
+    scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The items, as Notification.changes holds them for a message of its own.
+    items = models.JSONField(default=list)
+    item_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "source"], name="alert_trigger_once")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name} ({self.source}, {self.item_count} items)"
+
+
 # Messages that no single rule sends (posture/alerts/digest.py, cap.py): Notification.rule is null.
 MESSAGE_KINDS = [("digest", "Daily digest"), ("cap_summary", "What the daily cap held back")]
 
@@ -115,8 +139,12 @@ class Notification(models.Model):
     scan = models.ForeignKey("posture.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     recipient = models.CharField(max_length=254)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
-    # What it reports, as it stood when planned: [{"event", "cluster", "name", "control", "from", "to"}].
-    changes = models.JSONField(default=list)
+    # What it reports, as it stood when planned: the trigger's items, shared with the rule's other
+    # recipients; a message of its own (a digest, a cap summary) keeps them in `changes` instead.
+    # Read them with items().
+    trigger = models.ForeignKey(AlertTrigger, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications")
+    changes = models.JSONField(default=list, blank=True)
+    item_count = models.PositiveIntegerField(default=0, help_text="How many items it reports")
     message_id = models.CharField(max_length=255, unique=True, help_text="The Message-ID header: the same on every attempt")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -162,6 +190,10 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_name} → {self.recipient} ({self.state})"
+
+    def items(self) -> list[dict[str, Any]]:
+        """What it reports: its trigger's items, or its own (digests, cap summaries, previews)."""
+        return self.trigger.items if self.trigger_id is not None else self.changes
 
 
 class AlertCursor(models.Model):

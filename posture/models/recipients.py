@@ -3,10 +3,12 @@ and distribution addresses that unsubscribed from a rule (posture/alerts/digest.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
-from posture.models.alerts import AlertRule, Notification
+from posture.models.alerts import AlertRule, AlertTrigger, Notification
 
 
 class DigestEntry(models.Model):
@@ -18,7 +20,10 @@ class DigestEntry(models.Model):
     rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     rule_name = models.CharField(max_length=120)
     source = models.CharField(max_length=200)
-    items = models.JSONField(default=list)
+    # The rule's items: its trigger's, shared with the rule's other recipients (entries written
+    # before triggers existed keep their own in `items`). Read them with listed().
+    trigger = models.ForeignKey(AlertTrigger, null=True, blank=True, on_delete=models.PROTECT, related_name="digest_entries")
+    items = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
     # The first time the subscription's digest hour comes after the entry was written.
     due_at = models.DateTimeField()
@@ -31,6 +36,10 @@ class DigestEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_name} → user {self.user_id} ({self.source})"
+
+    def listed(self) -> list[dict[str, Any]]:
+        """The items it holds for the digest: its trigger's, or its own."""
+        return self.trigger.items if self.trigger_id is not None else self.items
 
 
 class AlertOptOut(models.Model):

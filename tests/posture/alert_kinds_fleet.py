@@ -35,7 +35,7 @@ def result(cluster: Cluster, control: str, status: str) -> ControlResult:
 
 def items(rule: AlertRule) -> list[dict[str, Any]]:
     """The items of the rule's notifications, all recipients alike, in a stable order."""
-    found = {repr(n.changes): n.changes for n in rule.notifications.all()}
+    found = {repr(n.items()): n.items() for n in rule.notifications.all()}
     assert len(found) <= 1, "every recipient of a rule gets the same items"
     return sorted(found.popitem()[1], key=lambda i: (str(i["name"]), i["control"])) if found else []
 

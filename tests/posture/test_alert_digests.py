@@ -67,7 +67,7 @@ def test_a_digest_subscriber_gets_an_entry_due_at_their_hour_instead_of_a_messag
     assert list(Notification.objects.values_list("recipient", flat=True)) == ["soc@example.test"]
     [entry] = DigestEntry.objects.all()
     assert (entry.user, entry.rule, entry.source, entry.notification) == (dora, rule, f"scan:{fleet.scan.pk}", None)
-    assert [(i["name"], i["control"]) for i in entry.items] == [("alpha", "ARC-NP-01")]
+    assert [(i["name"], i["control"]) for i in entry.listed()] == [("alpha", "ARC-NP-01")]
     assert entry.due_at == due_at(entry.created_at, 8) and entry.due_at.hour == 8
 
 

@@ -18,7 +18,7 @@ Kind = AlertRule.Kind
 
 
 def reported(rule: AlertRule) -> set[tuple[Any, ...]]:
-    return {(i["cluster"], i["control"], i["from"], i["to"]) for n in rule.notifications.all() for i in n.changes}
+    return {(i["cluster"], i["control"], i["from"], i["to"]) for n in rule.notifications.all() for i in n.items()}
 
 
 def test_scan_based_kinds_alert_on_what_the_second_scan_stored(make_emulator, emulator_scope) -> None:

@@ -26,7 +26,7 @@ def plan(scan: Any, capture: Any) -> list[str]:
 
 def reported(rule: AlertRule) -> set[tuple[str, str, str, str]]:
     """(cluster name, control, from, to) of what the rule's notifications report, all recipients alike."""
-    found = {tuple(tuple((c["name"], c["control"], c["from"], c["to"])) for c in n.changes) for n in rule.notifications.all()}
+    found = {tuple(tuple((c["name"], c["control"], c["from"], c["to"])) for c in n.items()) for n in rule.notifications.all()}
     assert len(found) <= 1, "every recipient of a rule gets the same changes"
     return set(found.pop()) if found else set()
 

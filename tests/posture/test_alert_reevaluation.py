@@ -125,4 +125,4 @@ def test_a_large_run_is_planned_in_several_transactions(evaluated: AlertFleet, d
     ChangeEvent.objects.filter(scan=evaluated.scan).update(scan=None)
     with django_capture_on_commit_callbacks(execute=False):
         assert len(plan_reevaluation_alerts(evaluated.scope.pk)) == 2
-    assert sorted(len(n.changes) for n in rule.notifications.all()) == [1, 2]
+    assert sorted(len(n.items()) for n in rule.notifications.all()) == [1, 2]
