@@ -27,6 +27,8 @@ BUILD_EXPORT = "posture.build_export"
 EXPIRE_EXPORTS = "posture.expire_exports"
 # One alert message from the outbox (posture/alerts/delivery.py).
 SEND_NOTIFICATION = "posture.send_notification"
+# Several at once, one after the other (a planner's rows): one task message for a few, not each.
+SEND_NOTIFICATIONS = "posture.send_notifications"
 # Beat's alert tick: due daily digests and the daily cap's summaries (posture/alerts/tick.py).
 ALERT_TICK = "posture.alert_tick"
 
@@ -42,6 +44,7 @@ TASK_NAMES = (
     BUILD_EXPORT,
     EXPIRE_EXPORTS,
     SEND_NOTIFICATION,
+    SEND_NOTIFICATIONS,
     ALERT_TICK,
 )
 

@@ -93,6 +93,12 @@ def send_notification(notification_id: str) -> str:
     return delivery.send_notification(notification_id)
 
 
+@shared_task(name=task_queue.SEND_NOTIFICATIONS)
+def send_notifications(notification_ids: list[str]) -> list[str]:
+    """Send a few alerts from the outbox, each claimed on its own (posture/alerts/delivery.py)."""
+    return delivery.send_notifications(notification_ids)
+
+
 @shared_task(name=task_queue.ALERT_TICK)
 def alert_tick() -> dict[str, int]:
     """Beat's alert tick: time-based alerts, then the due daily digests and the daily cap's summaries."""

@@ -62,6 +62,11 @@ def send_notification(notification_id: str) -> str:
     attempt = Attempt(notification, claim)
     try:
         message = build_message(notification)
+    except Exception as exc:  # noqa: BLE001 - no later attempt would build it either: a clear final state
+        log.exception("notification %s: its message could not be built", notification_id)
+        attempt.failed(SmtpFailure(f"The message could not be built: {type(exc).__name__}: {exc}"[:500], permanent=True))
+        return attempt.state or Notification.objects.values_list("state", flat=True).get(pk=notification_id)
+    try:
         if settings.EMAIL_HOST:
             send_reusing(message, DataHooks(attempt.hand_over, attempt.sent))
         else:  # the embedded default: no SMTP host, so the message goes to the log
@@ -75,6 +80,14 @@ def send_notification(notification_id: str) -> str:
     if attempt.state:  # what this attempt's last write left, when that write took
         return attempt.state
     return Notification.objects.values_list("state", flat=True).get(pk=notification_id)
+
+
+def send_notifications(notification_ids: list[str]) -> list[str]:
+    """send_notification for each, in order: one task message carries a planner's few rows
+    (queueing and handing out a task per message cost as much as sending it). Each row is still
+    claimed on its own, so a redelivered batch sends nothing twice, and a batch whose worker is
+    lost leaves its unsent rows pending for the watchdog (their queued_at goes stale)."""
+    return [send_notification(notification_id) for notification_id in notification_ids]
 
 
 def _close_quietly(backend: HookedBackend) -> None:

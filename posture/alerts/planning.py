@@ -28,9 +28,12 @@ from posture.alerts.kinds import SCAN_KINDS
 from posture.alerts.routing import route
 from posture.alerts.rules import covers
 from posture.models import AlertRule, AlertTrigger, Notification, Scan
-from posture.task_queue import SEND_NOTIFICATION, enqueue
+from posture.task_queue import SEND_NOTIFICATIONS, enqueue
 
 log = logging.getLogger(__name__)
+
+# Rows per send task: a few, so that several workers share a large planning run.
+SEND_BATCH = 10
 
 
 def select(rules: list[AlertRule], candidates: dict[str, list[dict[str, Any]]]) -> dict[int, list[dict[str, Any]]]:
@@ -123,9 +126,9 @@ def plan_or_warn(scan: Scan, warnings: list[str]) -> None:
 
 
 def _enqueue(ids: list[str]) -> None:
-    for notification_id in ids:
+    for start in range(0, len(ids), SEND_BATCH):
         try:
-            enqueue(SEND_NOTIFICATION, notification_id=notification_id)
+            enqueue(SEND_NOTIFICATIONS, notification_ids=ids[start : start + SEND_BATCH])
         except (OperationalError, OSError) as exc:  # the broker is down: the watchdog queues the rest
-            log.warning("could not queue %s notifications (%s); the watchdog will", len(ids), type(exc).__name__)
+            log.warning("could not queue %s notifications (%s); the watchdog will", len(ids) - start, type(exc).__name__)
             return

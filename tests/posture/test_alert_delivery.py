@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from posture.alerts.delivery import send_notification
+from posture.alerts.delivery import send_notification, send_notifications
 from posture.alerts.outbox import requeue_orphaned, stale_after
 from posture.alerts.planning import plan_scan_alerts
 from posture.models import Notification
@@ -180,3 +180,25 @@ def test_send_test_alert_prints_the_servers_answer_or_why_the_message_was_not_ta
     settings.EMAIL_HOST = ""
     with pytest.raises(CommandError, match=r"^EMAIL_HOST is not set: alerts are written to the log, not sent\.$"):
         call_command("send_test_alert", "--to", "ops@example.test")
+
+
+def test_a_batch_sends_each_of_its_notifications_once(planned: list[Notification], mail_server: MailServer) -> None:
+    ids = [str(n.pk) for n in planned]
+    assert send_notifications(ids) == [State.SENT, State.SENT]
+    assert send_notifications(ids) == ["", ""]  # a redelivered batch claims nothing
+    assert sorted(r.rcpt_tos[0] for r in mail_server.received) == ["noc@example.test", "soc@example.test"]
+
+
+def test_a_message_that_cannot_be_built_fails_at_once_with_the_reason(
+    planned: list[Notification], mail_server: MailServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(notification: Notification) -> None:
+        raise KeyError("control")
+
+    monkeypatch.setattr("posture.alerts.delivery.build_message", broken)
+    noc, soc = planned
+    soc.delete()
+    assert send_notification(str(noc.pk)) == State.FAILED
+    noc.refresh_from_db()
+    assert noc.last_error == "The message could not be built: KeyError: 'control'" and noc.attempts == 1
+    assert mail_server.received == [] and requeue_orphaned(later())["notifications_requeued"] == 0
