@@ -13,8 +13,9 @@ notifications are deleted first).
 - `plan_s`: posture.alerts.planning.plan_scan_alerts(second scan) inside a transaction, as
   posture/scans/finish.py calls it when the scan closes (the rows written, not yet committed);
 - `send_per_s`: the notifications planned ÷ the seconds from the commit (which queues their
-  sends, the workers being up: they answered a ping first) until every one is final (sent, failed or unconfirmed). Each is sent by the task
-  posture.send_notification in real Celery workers (`--concurrency` processes on the default
+  sends, the workers being up: they answered a ping first) until every one is final (sent, failed
+  or unconfirmed). They are sent ten per task message by posture.send_notifications (each row
+  claimed on its own) in real Celery workers (`--concurrency` processes on the default
   queue) to an aiosmtpd server on loopback, in this process, that accepts everything.
 
 The last line reads `plan_s=… notifications=… send_per_s=… bench_peak_rss_mb=… worker_peak_rss_mb=…`
