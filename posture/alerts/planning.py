@@ -120,9 +120,35 @@ def plan_or_warn(scan: Scan, warnings: list[str]) -> None:
     try:
         with transaction.atomic():
             plan_scan_alerts(scan)
-    except Exception as exc:  # noqa: BLE001 - reported on the scan; its verdicts stand
-        log.exception("scan %s: alerts could not be planned", scan.pk)
-        Scan.objects.filter(pk=scan.pk).update(warnings=[*warnings, f"Alerts could not be planned: {type(exc).__name__}: {exc}"[:1000]])
+    except Exception as exc:  # noqa: BLE001 - reported on the scan; its verdicts stand, and the tick retries
+        log.exception("scan %s: alerts could not be planned; the alert tick will try again", scan.pk)
+        problem = f"Alerts could not be planned: {type(exc).__name__}: {exc}"[:1000]
+        Scan.objects.filter(pk=scan.pk).update(warnings=[*warnings, problem], alerts_pending=True)
+
+
+# Scans whose planning failed, planned again per tick: the oldest first.
+RETRIES_PER_TICK = 20
+
+
+def retry_scan_alerts() -> dict[str, int]:
+    """Plan again the alerts of scans whose planning failed when they closed (plan_or_warn), each
+    in a transaction that also clears its flag; a second run writes nothing twice (the triggers'
+    and rows' unique keys)."""
+    counts = {"scan_alerts_retried": 0, "scan_alerts_still_failing": 0}
+    pending = Scan.objects.filter(alerts_pending=True).order_by("created_at").values_list("pk", flat=True)
+    for pk in list(pending[:RETRIES_PER_TICK]):
+        try:
+            with transaction.atomic():
+                scan = Scan.objects.select_for_update(skip_locked=True).filter(pk=pk, alerts_pending=True).first()
+                if scan is None:
+                    continue  # another tick has it
+                plan_scan_alerts(scan)
+                Scan.objects.filter(pk=pk).update(alerts_pending=False)
+            counts["scan_alerts_retried"] += 1
+        except Exception:  # noqa: BLE001 - stays pending for the next tick
+            counts["scan_alerts_still_failing"] += 1
+            log.exception("scan %s: alerts still could not be planned", pk)
+    return counts
 
 
 def _enqueue(ids: list[str]) -> None:

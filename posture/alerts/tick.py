@@ -1,6 +1,7 @@
-"""The periodic alert tick (beat, every five minutes: posture/scans/schedules.py): plans the
-time-based alerts (stale or offline clusters, expiring decisions, and re-evaluations whose
-planning was missed: timed.py), then sends the daily digests that are due (digest.py) and the
+"""The periodic alert tick (beat, every five minutes: posture/scans/schedules.py): plans again
+the alerts of scans whose planning failed when they closed (planning.py), plans the time-based
+alerts (stale or offline clusters, expiring decisions, and re-evaluations whose planning was
+missed: timed.py), then sends the daily digests that are due (digest.py) and the
 daily cap's summaries that no other message carried (cap.py).
 
 Each message is written in a transaction of its own that also marks what it holds (the digest's
@@ -27,6 +28,7 @@ from kombu.exceptions import OperationalError
 
 from posture.alerts import cap, timed
 from posture.alerts.digest import DIGEST_NAME
+from posture.alerts.planning import retry_scan_alerts
 from posture.alerts.routing import message_id
 from posture.alerts.rules import address_problem
 from posture.models import DigestEntry, Notification
@@ -41,7 +43,7 @@ CAP_SUMMARY_NAME = "Held back by the daily cap"
 def alert_tick(now: dt.datetime | None = None) -> dict[str, int]:
     """The task's body: write and queue the due digests and cap summaries; how many of each."""
     now = now or timezone.now()
-    planned = timed.plan_timed_alerts(now)
+    planned = {**retry_scan_alerts(), **timed.plan_timed_alerts(now)}
     return {**planned, "digests": len(send_due_digests(now)), "cap_summaries": len(send_cap_summaries(now))}
 
 

@@ -43,7 +43,7 @@ from posture.alerts.planning import write_notifications
 from posture.alerts.reevaluation import plan_reevaluation_alerts
 from posture.alerts.rules import covers
 from posture.evaluate.context import STALE_STATUSES, Context
-from posture.models import AlertRule, Attestation, Cluster, Notification, RiskException, Scope
+from posture.models import AlertRule, AlertTrigger, Attestation, Cluster, RiskException, Scope
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,13 @@ def plan_timed_alerts(now: dt.datetime | None = None) -> dict[str, int]:
         except Exception:  # noqa: BLE001 - one rule's failure holds up neither the others nor the tick
             failed += 1
             log.exception("rule %s: timed alerts could not be planned; the next tick retries", pk)
-    reevaluated = sum(len(plan_reevaluation_alerts(pk)) for pk in Scope.objects.values_list("pk", flat=True))
+    reevaluated = 0
+    for pk in Scope.objects.values_list("pk", flat=True):
+        try:
+            reevaluated += len(plan_reevaluation_alerts(pk))
+        except Exception:  # noqa: BLE001 - one scope's failure holds up neither the others nor the tick
+            failed += 1
+            log.exception("scope %s: re-evaluation alerts could not be planned; the next tick retries", pk)
     return {"alert_episodes_planned": planned, "alert_rules_failed": failed, "reevaluation_alerts_planned": reevaluated}
 
 
@@ -85,7 +91,8 @@ def new_episodes(rule: AlertRule, now: dt.datetime, limit: int | None = None) ->
         page = [(source, c) for source, c in page if covers(rule, c)]
         done = set()
         if rule.pk is not None:  # an unsaved rule (a preview) alerted nothing yet
-            done = set(Notification.objects.filter(rule=rule, source__in=[s for s, _ in page]).values_list("source", flat=True))
+            # Its trigger is written whoever receives it (digest subscribers only, or no one yet).
+            done = set(AlertTrigger.objects.filter(rule=rule, source__in=[s for s, _ in page]).values_list("source", flat=True))
         found += [(source, c) for source, c in page if source not in done]
         if limit is not None and len(found) >= limit:
             return found[:limit]

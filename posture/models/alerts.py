@@ -13,6 +13,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Lower
 
 
 class AlertRule(models.Model):
@@ -166,14 +168,20 @@ class Notification(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["rule", "recipient", "source"], name="notification_once_per_trigger"),
-            # Digests and cap summaries have no rule, and NULLs never collide in the one above.
+            # Digests and cap summaries have no rule, and NULLs never collide in the one above. Only
+            # those kinds: a deleted rule's rows lose their rule too, and two deleted rules may
+            # both have mailed one address for one scan.
             models.UniqueConstraint(
-                fields=["recipient", "source"], condition=models.Q(rule__isnull=True), name="notification_once_per_ruleless_trigger"
+                fields=["recipient", "source"],
+                condition=models.Q(rule__isnull=True, kind__in=["digest", "cap_summary"]),
+                name="notification_once_per_ruleless_trigger",
             ),
         ]
         indexes = [
             models.Index(fields=["-created_at"], name="notification_recent"),
             models.Index(fields=["user", "-created_at"], name="notification_user_recent"),
+            # A recipient's messages whatever the address's case: the history and the daily cap.
+            models.Index(Lower("recipient"), F("created_at").desc(), name="notification_recipient_recent"),
             # "Was this episode already alerted?" (posture/alerts/timed.py), whoever received it.
             models.Index(fields=["rule", "source"], name="notification_rule_source"),
             # The watchdog's query: only rows still to be sent, or lost in the middle of a send.

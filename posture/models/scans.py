@@ -144,6 +144,9 @@ class Scan(ScanCounters):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # Its alerts could not be planned when it closed: the alert tick plans them again
+    # (posture/alerts/planning.py retry_scan_alerts), so a planning failure loses nothing.
+    alerts_pending = models.BooleanField(default=False)
     # Progress, as each batch finishes; its counters (ScanCounters) are summed from the batches.
     subscriptions = models.PositiveIntegerField(default=0)
     batches_total = models.PositiveIntegerField(default=0)
