@@ -7,15 +7,24 @@ takes the episodes the next tick would plan now (timed.new_episodes). The recipi
 routing.recipients' (those receiving at once; digest subscribers get these items in their digest)
 and the messages come from messages.build_message, as in a real send, on unsaved rows: nothing
 is written and no task is queued. A message the daily cap would hold back is shown all the same.
+
+One thing differs from the real send: the one-click unsubscribe link. Its signed token is the
+authority to unsubscribe that recipient without a sign-in, and whoever previews a rule must not
+be handed other people's: the link keeps its place with UNSUBSCRIBE_PLACEHOLDER as its token,
+which unsubscribing refuses (each recipient's real message carries their own).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from posture.alerts import triggers
 from posture.alerts.kinds import SCAN_KINDS, TIMED_KINDS
@@ -27,6 +36,9 @@ from posture.models import AlertRule, Notification, Scan, Scope
 
 # A preview of a time-based rule shows this many episodes' messages at most.
 EPISODES_SHOWN = 20
+
+# In place of each recipient's unsubscribe token: not signed, so unsubscribe.read refuses it.
+UNSUBSCRIBE_PLACEHOLDER = "preview-not-a-link"
 
 
 @dataclass(frozen=True)
@@ -81,8 +93,21 @@ def _render(rule: AlertRule, items: list[dict[str, Any]], *, source: str, scan: 
     for row in rows:
         message = build_message(row)
         html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), "")
-        previews.append(Preview(recipient=row.recipient, subject=message.subject, text=message.body, html=html, scan=scan))
+        text, html = _placeholder_links(message.body, escape_url=False), _placeholder_links(html, escape_url=True)
+        previews.append(Preview(recipient=row.recipient, subject=message.subject, text=text, html=html, scan=scan))
     return previews
+
+
+def _placeholder_links(body: str, *, escape_url: bool) -> str:
+    """`body` with every unsubscribe link's token (footer.py: SITE_URL and the "unsubscribe" URL
+    with the token) replaced by UNSUBSCRIBE_PLACEHOLDER; in an HTML body the link is escaped."""
+    marker = "-token-"
+    before, _, after = (settings.SITE_URL + reverse("unsubscribe", args=[marker])).rpartition(marker)
+    if escape_url:
+        before, after = escape(before), escape(after)
+    # A token is base64url, '.' (compressed) and ':' (timestamp, signature): signing.dumps.
+    pattern = re.escape(before) + r"[A-Za-z0-9_.:-]+" + re.escape(after)
+    return re.sub(pattern, lambda _: before + UNSUBSCRIBE_PLACEHOLDER + after, body)
 
 
 def _row(rule: AlertRule, items: list[dict[str, Any]], source: str, scan: Scan | None, address: str, user: Any, now: Any) -> Notification:

@@ -1,5 +1,5 @@
-"""Alert rules: creating them with their fields checked, subscribing to them, and whether a rule
-covers a change.
+"""Alert rules: creating them with their fields checked, subscribing to them (and unsubscribing),
+and whether a rule covers a change.
 
 Limits combine as "all of": a change is covered when it matches every limit that is set. Within
 one limit the values are alternatives ("any of these subscriptions"). An empty limit means any.
@@ -15,7 +15,7 @@ from django.db import transaction
 
 from posture.alerts.kinds import clean_params, limit_problems, severity_at_least
 from posture.catalog.controls import CONTROLS_BY_ID, SEVERITY_WEIGHTS
-from posture.models import AlertRule, AlertSubscription, Scope
+from posture.models import AlertRule, AlertSubscription, DigestEntry, Scope
 from posture.models.scans import GUID_RE
 
 LIMITS = ("scopes", "subscriptions", "resource_groups", "tags", "controls", "severities")
@@ -128,7 +128,9 @@ def rule_create(*, user: Any, name: str, kind: str, params: dict[str, Any] | Non
 def subscribe(
     *, user: Any, rule: AlertRule, mode: str = AlertSubscription.Mode.IMMEDIATE, digest_hour: int | None = None
 ) -> AlertSubscription:
-    """Subscribe `user` to `rule`, or change how they receive it."""
+    """Subscribe `user` to `rule`, or change how they receive it. Switching from the digest to
+    immediate mail leaves the rule's entries already waiting for their digest: they still go out
+    at the hour they are due, and what happens from now on is mailed at once."""
     if mode not in AlertSubscription.Mode.values:
         raise ValidationError({"mode": f"Choose {' or '.join(AlertSubscription.Mode.values)}."})
     if mode == AlertSubscription.Mode.DIGEST and not (isinstance(digest_hour, int) and 0 <= digest_hour <= 23):
@@ -137,6 +139,16 @@ def subscribe(
     with transaction.atomic():
         subscription, _ = AlertSubscription.objects.update_or_create(user=user, rule=rule, defaults={"mode": mode, "digest_hour": hour})
     return subscription
+
+
+def unsubscribe(*, user: Any, rule: AlertRule) -> None:
+    """Stop sending `rule` to `user`: their subscription, and the entries of the rule still waiting
+    for their digest (as the message's unsubscribe link does, unsubscribe.apply). Digests already
+    sent keep their entries. The rule's distribution addresses stay as it lists them, the user's
+    own among them (the link opts such an address out). Doing it twice changes nothing more."""
+    with transaction.atomic():
+        AlertSubscription.objects.filter(user=user, rule=rule).delete()
+        DigestEntry.objects.filter(user=user, rule=rule, notification__isnull=True).delete()
 
 
 # --- coverage -----------------------------------------------------------------------------------

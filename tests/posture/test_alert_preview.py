@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from posture.alerts import unsubscribe
 from posture.alerts.messages import build_message
 from posture.alerts.planning import plan_scan_alerts
-from posture.alerts.preview import Preview, preview_rule
+from posture.alerts.preview import UNSUBSCRIBE_PLACEHOLDER, Preview, preview_rule
 from posture.alerts.rules import clean_rule, subscribe
 from posture.alerts.timed import plan_timed_alerts
 from posture.models import AlertRule, Cluster, DigestEntry, Notification, Scan
@@ -22,12 +23,17 @@ from tests.posture.alerts_fleet import HOSTILE_NAME, alert_fleet, regression_rul
 
 pytestmark = pytest.mark.django_db
 
-# What may differ between a preview and the send: the row's own ids (Message-ID, unsubscribe links).
+# What may differ between a preview and the send: the row's own ids (Message-ID), and the
+# unsubscribe link's token (the preview shows a placeholder, the send the recipient's own).
 OWN_IDS = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_:-]{40,}")
+UNSUBSCRIBE_TOKEN = re.compile(r"/alerts/unsubscribe/([^/\s\"<>]+)/")
 
 
 def normalised(recipient: str, subject: str, text: str, html: str) -> tuple[str, ...]:
-    return (recipient, subject, OWN_IDS.sub("<id>", text), OWN_IDS.sub("<id>", html))
+    def ids(body: str) -> str:
+        return OWN_IDS.sub("<id>", UNSUBSCRIBE_TOKEN.sub("/alerts/unsubscribe/<token>/", body))
+
+    return (recipient, subject, ids(text), ids(html))
 
 
 def sent(capture: Any) -> list[tuple[str, ...]]:
@@ -121,3 +127,51 @@ def test_an_unsaved_rule_previews_for_its_addresses() -> None:
     clean_rule(stale)
     assert [(p.recipient, "bravo" in p.text) for p in preview_rule(stale)] == [("", True)]
     assert not AlertRule.objects.exists() and not Notification.objects.exists()
+
+
+def accepted_tokens(body: str) -> list[str]:
+    """Every string in `body` that unsubscribe.read accepts: the tokens of the unsubscribe links,
+    and any other run of token characters (a token shown outside a link would do as much)."""
+    candidates = set(UNSUBSCRIBE_TOKEN.findall(body)) | set(re.findall(r"[A-Za-z0-9_.:-]{20,}", body))
+    accepted = []
+    for candidate in candidates:
+        try:
+            unsubscribe.read(candidate)
+        except unsubscribe.BadToken:
+            continue
+        accepted.append(candidate)
+    return accepted
+
+
+def test_no_preview_shows_a_working_unsubscribe_link(django_capture_on_commit_callbacks, settings: Any) -> None:
+    settings.SITE_URL = "https://arc.example.test/posture?x=1&y=2"  # escaped in the HTML body
+    fleet = alert_fleet()
+    fleet.change(0, "ARC-NP-01", "pass", "fail")
+    Cluster.objects.filter(pk=fleet.clusters[1].pk).update(
+        connectivity_status="Offline", last_connectivity_at=timezone.now() - dt.timedelta(hours=9)
+    )
+    rule = regression_rule(addresses=["soc@example.test"])
+    stale = kind_rule(AlertRule.Kind.CLUSTER_STALE, params={"hours": 4}, addresses=["noc@example.test"])
+    vera = make_user("vera", "viewer")
+    vera.email = "vera@example.test"
+    vera.save()
+    subscribe(user=vera, rule=rule)
+    subscribe(user=vera, rule=stale)
+    draft = AlertRule(name="Draft", kind=AlertRule.Kind.CONTROL_REGRESSION, addresses=["draft@example.test"])
+    clean_rule(draft)
+    previews = preview_rule(rule) + preview_rule(stale) + preview_rule(draft)
+    assert sorted(p.recipient for p in previews) == sorted(
+        ["soc@example.test", "vera@example.test", "noc@example.test", "vera@example.test", "draft@example.test"]
+    )
+    placeholder = f"https://arc.example.test/posture?x=1&y=2/alerts/unsubscribe/{UNSUBSCRIBE_PLACEHOLDER}/"
+    for preview in previews:
+        assert accepted_tokens(preview.text) == [] and accepted_tokens(preview.html) == [], preview.recipient
+        assert f"Unsubscribe: {placeholder}" in preview.text
+        assert f'<a href="{placeholder.replace("&", "&amp;")}">Unsubscribe</a>' in preview.html
+    # The send carries each recipient's own link, which the same check finds.
+    with django_capture_on_commit_callbacks(execute=False):
+        plan_scan_alerts(fleet.scan)
+    for notification in Notification.objects.all():
+        message = build_message(notification)
+        (token,) = accepted_tokens(message.body)
+        assert unsubscribe.read(token).recipient == notification.recipient

@@ -4,16 +4,18 @@ shows a hostile cluster name only escaped."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from posture.alerts.rules import rule_create, subscribe
-from posture.models import AlertOptOut, AlertRule, AlertSubscription, Notification, Scope
+from posture.models import AlertOptOut, AlertRule, AlertSubscription, DigestEntry, Notification, Scope
 from tests.posture.alerts_fleet import alert_fleet, regression_rule
 from tests.web.conftest import SUB, sample_notification
 
@@ -112,6 +114,44 @@ def test_a_viewer_subscribes_at_once_then_as_a_digest_then_unsubscribes(viewer_c
     assert AlertSubscription.objects.get(user=viewer, rule=rule).digest_hour == 18
     viewer_client.post(url, {prefix + "mode": "none"})
     assert not AlertSubscription.objects.exists()
+
+
+def waiting(user: Any, rule: AlertRule, source: str, notification: Notification | None = None) -> DigestEntry:
+    """An entry of `rule` for `user`'s digest: pending, or sent in `notification`."""
+    now = timezone.now()
+    items = [{"event": 1, "cluster": None, "name": "alpha", "control": "ARC-NP-01", "from": "pass", "to": "fail"}]
+    return DigestEntry.objects.create(
+        user=user,
+        rule=rule,
+        rule_name=rule.name,
+        source=source,
+        items=items,
+        created_at=now,
+        due_at=now + dt.timedelta(hours=3),
+        notification=notification,
+    )
+
+
+def test_unsubscribing_on_the_page_drops_what_waits_for_my_digest_of_that_rule(viewer_client: Client, viewer: Any, analyst: Any) -> None:
+    rule, other = regression_rule("Mine"), regression_rule("Other")
+    subscribe(user=viewer, rule=rule, mode="digest", digest_hour=7)
+    subscribe(user=viewer, rule=other, mode="digest", digest_hour=7)
+    subscribe(user=analyst, rule=rule, mode="digest", digest_hour=7)
+    digest = sample_notification(None, viewer, state=Notification.State.SENT)
+    sent = waiting(viewer, rule, "scan:1", digest)  # in a digest already: stays with it
+    pending = waiting(viewer, rule, "scan:2")
+    kept = [waiting(viewer, other, "scan:2"), waiting(analyst, rule, "scan:2")]  # another rule, another user
+    prefix = f"r{rule.pk}-"
+    response = viewer_client.post(reverse("alert-rule-subscription", args=[rule.pk]), {prefix + "mode": "none"}, follow=True)
+    assert "You are not subscribed to Mine." in response.content.decode()
+    assert not AlertSubscription.objects.filter(user=viewer, rule=rule).exists()
+    assert not DigestEntry.objects.filter(pk=pending.pk).exists()
+    assert set(DigestEntry.objects.values_list("pk", flat=True)) == {sent.pk, *(e.pk for e in kept)}
+    # Switching a digest to immediate mail keeps what waits: it still goes out in the next digest.
+    url = reverse("alert-rule-subscription", args=[other.pk])
+    viewer_client.post(url, {f"r{other.pk}-mode": "immediate"})
+    assert AlertSubscription.objects.get(user=viewer, rule=other).mode == "immediate"
+    assert DigestEntry.objects.filter(pk=kept[0].pk, notification__isnull=True).exists()
 
 
 def test_the_list_shows_each_rules_subscribers_and_my_own_subscription(viewer_client: Client, viewer: Any, analyst: Any) -> None:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from posture.alerts import history
 from posture.alerts.preview import preview_rule
-from posture.alerts.rules import clean_rule, rule_create, rule_delete, rule_update, subscribe
+from posture.alerts.rules import clean_rule, rule_create, rule_delete, rule_update, subscribe, unsubscribe
 from posture.catalog.controls import CONTROLS_BY_ID
 from posture.models import AlertRule, AlertSubscription, Notification, Scope
 from web.forms_alerts import NOT_SUBSCRIBED, AlertRuleForm, SubscriptionForm
@@ -161,7 +161,7 @@ def rule_subscription(request: HttpRequest, pk: int) -> HttpResponse:
         return back
     mode, hour = form.cleaned_data["mode"], form.cleaned_data["digest_hour"]
     if mode == NOT_SUBSCRIBED:
-        AlertSubscription.objects.filter(user=request.user, rule=rule).delete()
+        unsubscribe(user=request.user, rule=rule)  # and what waits for their digest
         messages.success(request, f"You are not subscribed to {rule.name}.")
         return back
     try:
