@@ -180,6 +180,9 @@ def main() -> None:
     redis.Redis.from_url(args.broker).flushdb()
     if args.keep_fleet:
         from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # the kept database may predate this code's migrations
 
         from posture.models import AlertRule, AlertTrigger, DigestEntry
 
