@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from posture.alerts.planning import plan_scan_alerts
 from posture.alerts.rules import rule_create, subscribe
 from posture.models import AlertOptOut, AlertRule, AlertSubscription, DigestEntry, Notification, Scope
 from tests.posture.alerts_fleet import alert_fleet, regression_rule
@@ -239,3 +240,15 @@ def test_the_rule_page_marks_a_distribution_address_that_unsubscribed(viewer_cli
     page = viewer_client.get(reverse("alert-rule-detail", args=[rule.pk])).content.decode()
     assert re.search(r"<div>SOC@example.test <span class=\"badge muted\">unsubscribed \d{4}-\d\d-\d\d</span></div>", page)
     assert "<div>noc@example.test</div>" in page
+
+
+def test_the_rule_page_says_when_a_rule_has_matched_nothing_and_when_it_last_did(viewer_client: Client) -> None:
+    fleet = alert_fleet()
+    rule = regression_rule(addresses=["soc@example.test"])
+    page = viewer_client.get(reverse("alert-rule-detail", args=[rule.pk])).content.decode()
+    assert 'Last matched</dt><dd><span class="muted">never: nothing it covers has happened' in page
+    fleet.change(0, "ARC-NP-01", "pass", "fail")
+    fleet.change(1, "ARC-NP-01", "pass", "unknown")
+    plan_scan_alerts(fleet.scan)
+    page = viewer_client.get(reverse("alert-rule-detail", args=[rule.pk])).content.decode()
+    assert ': 2 items (<a href="/scans/' in page and "never: nothing" not in page

@@ -86,7 +86,15 @@ def rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # Addresses that unsubscribed by their messages' link receive nothing, whatever the rule lists.
     opted_out = dict(rule.opt_outs.values_list("address", "created_at"))
     addresses = [(address, opted_out.get(address.lower())) for address in rule.addresses]
-    context = {"rule": rule, "subscription_form": _subscription_form(rule), "recent": recent, "addresses": addresses}
+    # A rule that matches nothing says so, rather than looking like one whose mail is lost.
+    last_match = rule.triggers.defer("items").order_by("-created_at").first()
+    context = {
+        "rule": rule,
+        "subscription_form": _subscription_form(rule),
+        "recent": recent,
+        "addresses": addresses,
+        "last_match": last_match,
+    }
     return render(request, "posture/alert_rule_detail.html", context)
 
 
