@@ -17,8 +17,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from posture.alerts.planning import SEND_BATCH  # as planning queues them: a tenth of the messages
 from posture.models import Notification
-from posture.task_queue import SEND_NOTIFICATION, enqueue
+from posture.task_queue import SEND_NOTIFICATIONS, enqueue
 
 State = Notification.State
 # Rows queued again per watchdog tick: the tick stays short, the next one takes the rest.
@@ -50,8 +51,14 @@ def requeue_orphaned(now: Any = None) -> dict[str, int]:
     due = Notification.objects.filter(state=State.PENDING, next_attempt_at__lte=now).filter(
         Q(queued_at__isnull=True) | Q(queued_at__lt=stale)
     )
+    batch: list[str] = []
     for pk, queued_at in due.order_by("next_attempt_at").values_list("pk", "queued_at")[:REQUEUE_LIMIT]:
         if Notification.objects.filter(pk=pk, state=State.PENDING, queued_at=queued_at).update(queued_at=now):
             counts["notifications_requeued"] += 1
-            enqueue(SEND_NOTIFICATION, notification_id=str(pk))
+            batch.append(str(pk))
+        if len(batch) == SEND_BATCH:
+            enqueue(SEND_NOTIFICATIONS, notification_ids=batch)
+            batch = []
+    if batch:
+        enqueue(SEND_NOTIFICATIONS, notification_ids=batch)
     return counts

@@ -202,3 +202,16 @@ def test_a_message_that_cannot_be_built_fails_at_once_with_the_reason(
     noc.refresh_from_db()
     assert noc.last_error == "The message could not be built: KeyError: 'control'" and noc.attempts == 1
     assert mail_server.received == [] and requeue_orphaned(later())["notifications_requeued"] == 0
+
+
+def test_the_watchdog_queues_a_backlog_ten_rows_per_task_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("posture.alerts.planning._enqueue", lambda ids: None)
+    fleet = alert_fleet()
+    fleet.change(0, "ARC-NP-01", "pass", "fail")
+    regression_rule(addresses=[f"team{n:02d}@example.test" for n in range(25)])
+    plan_scan_alerts(fleet.scan)
+    queued: list[list[str]] = []
+    monkeypatch.setattr("posture.alerts.outbox.enqueue", lambda name, notification_ids: queued.append(notification_ids))
+    assert requeue_orphaned(later())["notifications_requeued"] == 25
+    assert [len(ids) for ids in queued] == [10, 10, 5]
+    assert sorted(i for ids in queued for i in ids) == sorted(str(pk) for pk in Notification.objects.values_list("pk", flat=True))
