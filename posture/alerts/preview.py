@@ -105,7 +105,7 @@ def _placeholder_links(body: str, *, escape_url: bool) -> str:
     before, _, after = (settings.SITE_URL + reverse("unsubscribe", args=[marker])).rpartition(marker)
     if escape_url:
         before, after = escape(before), escape(after)
-    # A token is base64url, '.' (compressed) and ':' (timestamp, signature): signing.dumps.
+    # A token is base64url, '.' (compressed) and ':' (signature; a timestamp in older tokens).
     pattern = re.escape(before) + r"[A-Za-z0-9_.:-]+" + re.escape(after)
     return re.sub(pattern, lambda _: before + UNSUBSCRIBE_PLACEHOLDER + after, body)
 

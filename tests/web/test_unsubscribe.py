@@ -143,3 +143,17 @@ def test_a_cap_summarys_link_ends_every_rule_for_that_recipient() -> None:
     assert one_click(f"/alerts/unsubscribe/{token(summary)}/").status_code == 200
     assert sorted(AlertOptOut.objects.values_list("rule__name", flat=True)) == ["One", "Two"]
     assert [[a for a, _ in recipients(rule)] for rule in (*naming, other)] == [[], ["noc@example.test"], ["noc@example.test"]]
+
+
+def test_a_recipients_link_for_a_rule_is_the_same_in_every_message(mailed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    row = Notification.objects.get(recipient="vera@example.test")
+    first = token(row)
+    monkeypatch.setattr(signing.time, "time", lambda: 4_000_000_000.0)  # a resend years later
+    assert token(row) == first
+    assert path_of(mailed["mail"]["vera@example.test"].message["List-Unsubscribe"]) == f"/alerts/unsubscribe/{first}/"
+
+
+def test_a_timestamped_link_mailed_by_an_earlier_release_still_unsubscribes(mailed: dict[str, Any]) -> None:
+    earlier = signing.dumps({"u": mailed["vera"].pk, "s": "rule", "r": mailed["rule"].pk}, salt=SALT, compress=True)
+    assert one_click(f"/alerts/unsubscribe/{earlier}/").status_code == 200
+    assert not AlertSubscription.objects.exists()
