@@ -2,7 +2,7 @@
 tests/web/test_access.py holds the expected answer of every pattern for every role."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from web.views import (
     accounts,
@@ -23,6 +23,10 @@ from web.views.unsubscribe import unsubscribe
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Entra ID sign-in, the read-only API (token auth) and Prometheus metrics (bearer token)
+    path("oidc/", include("web.oidc.urls")),
+    path("api/v1/", include("web.api.urls")),
+    path("metrics", include("web.metrics.urls")),
     path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/password/", accounts.password_change, name="password-change"),

@@ -2,6 +2,7 @@ from posture.models.access import Access, WorkerHeartbeat
 from posture.models.alerts import AlertCursor, AlertRule, AlertSubscription, AlertTrigger, Notification
 from posture.models.exports import Export
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
+from posture.models.identity import ApiToken, ExternalIdentity
 from posture.models.inventory import AzureResource, Cluster, ClusterHistory, NetworkPath, Subscription
 from posture.models.recipients import AlertOptOut, DigestEntry
 from posture.models.results import ChangeEvent, ControlResult, FleetSnapshot, Reason, ScoreHistory, Status, VerdictHistory
@@ -14,6 +15,7 @@ __all__ = [
     "AlertRule",
     "AlertSubscription",
     "AlertTrigger",
+    "ApiToken",
     "Attestation",
     "AzureResource",
     "ChangeEvent",
@@ -22,6 +24,7 @@ __all__ = [
     "ControlResult",
     "DigestEntry",
     "Export",
+    "ExternalIdentity",
     "FleetSnapshot",
     "GovernanceEvent",
     "NetworkPath",

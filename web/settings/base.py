@@ -58,6 +58,11 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_celery_beat",
     "axes",
+    "mozilla_django_oidc",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "drf_standardized_errors",
     "posture",
     "web",
 ]
@@ -324,6 +329,11 @@ from web.azure_config import load_clouds, load_credential_names  # noqa: E402
 ARC_CLOUDS = load_clouds()
 ARC_CREDENTIALS = load_credential_names()
 # --- end of the operator's clouds and credential names ------------------------------------------
+
+# --- Entra ID sign-in, the API, /metrics: each in its own module -----------------------------
+from web.settings.api import *  # noqa: E402,F403
+from web.settings.identity import *  # noqa: E402,F403
+from web.settings.metrics import *  # noqa: E402,F403
 
 # --- i18n, logging ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

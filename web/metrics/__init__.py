@@ -1,0 +1,1 @@
+"""/metrics for Prometheus: posture and operations gauges from stored state."""

@@ -1,0 +1,1 @@
+"""Entra ID sign-in: OpenID Connect through mozilla-django-oidc."""
