@@ -72,18 +72,30 @@ def _lock() -> None:
 def publish_moves(moves: list[dict[str, Any]], scan: Scan | None, now: dt.datetime) -> None:
     """Publish the status changes one stored chunk made (`cluster_id`, `control`, `from_status`,
     `to_status` each), unless they belong to a scan still open, whose close publishes them.
-    Call it last in the chunk's transaction. Two statements whatever the number of changes."""
+    Call it last in the chunk's transaction. A few statements whatever the number of changes."""
     if not moves:
         return
-    _lock()
-    if scan is not None and not Scan.objects.filter(pk=scan.pk, state__in=Scan.FINISHED_STATES).exists():
-        return
+    if scan is None:
+        # Rows are built before the lock, which only orders publications: others wait for the
+        # INSERT and the commit alone.
+        rows = _rows(moves, None, now)
+        _lock()
+    else:
+        _lock()
+        if not Scan.objects.filter(pk=scan.pk, state__in=Scan.FINISHED_STATES).exists():
+            return
+        rows = _rows(moves, scan, now)  # rare: a chunk stored after its scan closed
+    bulk.insert(FeedEntry, ENTRY_COLUMNS, rows)
+
+
+def _rows(moves: list[dict[str, Any]], scan: Scan | None, now: dt.datetime) -> list[dict[str, Any]]:
     clusters = {
         pk: (name, arm_id, scope_id, scope_name or "")
         for pk, name, arm_id, scope_id, scope_name in Cluster.objects.filter(pk__in={m["cluster_id"] for m in moves})
         .order_by()
         .values_list("pk", "name", "arm_id", "scope_id", "scope__name")
     }
+    scan_id = scan.pk if scan is not None else None
     rows = []
     for move in moves:
         name, arm_id, scope_id, scope_name = clusters[move["cluster_id"]]
@@ -98,10 +110,10 @@ def publish_moves(moves: list[dict[str, Any]], scan: Scan | None, now: dt.dateti
                 "control": move["control"],
                 "from_status": move["from_status"],
                 "to_status": move["to_status"],
-                "scan_id": scan.pk if scan is not None else None,
+                "scan_id": scan_id,
             }
         )
-    bulk.insert(FeedEntry, ENTRY_COLUMNS, rows)
+    return rows
 
 
 def publish_scan(scan: Scan) -> int:
