@@ -30,6 +30,9 @@ When a change is final, per path that writes ChangeEvents:
   published is rewritten. The scan's state is read after taking the lock: a close that
   committed first is seen, and a close that comes later waits for this chunk's commit and then
   copies its events itself.
+
+A publishing transaction commits synchronously (`_durable`), even where the evaluation's writes
+do not wait for the disk: an entry once read must survive a server crash.
 """
 
 from __future__ import annotations
@@ -69,6 +72,17 @@ def _lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PUBLISH_LOCK])
 
 
+def _durable() -> None:
+    """Commit this transaction synchronously, though the evaluation's writes relax it
+    (posture/store/bulk.py relax_durability). An entry is visible before an asynchronous commit
+    reaches the disk: a server crash could then lose entries a client has read, and the numbers
+    drawn for them (the sequence's advance is lost with them), so new entries would be numbered
+    again below that client's cursor and never reach it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO ON")
+
+
 def publish_moves(moves: list[dict[str, Any]], scan: Scan | None, now: dt.datetime) -> None:
     """Publish the status changes one stored chunk made (`cluster_id`, `control`, `from_status`,
     `to_status` each), unless they belong to a scan still open, whose close publishes them.
@@ -85,6 +99,7 @@ def publish_moves(moves: list[dict[str, Any]], scan: Scan | None, now: dt.dateti
         if not Scan.objects.filter(pk=scan.pk, state__in=Scan.FINISHED_STATES).exists():
             return
         rows = _rows(moves, scan, now)  # rare: a chunk stored after its scan closed
+    _durable()
     bulk.insert(FeedEntry, ENTRY_COLUMNS, rows)
 
 
@@ -120,6 +135,7 @@ def publish_scan(scan: Scan) -> int:
     """Publish every change event of `scan`, in the transaction that closes it, as its last
     statement: one INSERT … SELECT however many there are. Returns how many."""
     _lock()
+    _durable()
     entry = FeedEntry._meta
     columns = ", ".join(f'"{entry.get_field(name).column}"' for name in ENTRY_COLUMNS)
     event, cluster, scope = ChangeEvent._meta.db_table, Cluster._meta.db_table, Scope._meta.db_table

@@ -25,6 +25,7 @@ from posture.feed.read import SALT, BadCursor, CursorExpired, changes_after, enc
 from posture.models import ChangeEvent, Cluster, FeedEntry, Scan, ScanBatch, Scope
 from posture.scans import finish
 from posture.scans.evaluation import evaluate_scope
+from posture.store import bulk
 from tests.web.conftest import SUB, add_cluster, finished_scan
 
 HOSTILE = 'evil\r\nBcc: x@evil.test <script>alert("x")</script> \u202e'
@@ -183,6 +184,27 @@ def test_a_publisher_still_open_holds_back_the_ones_after_it(postgres) -> None:
     assert [e["cluster_id"] for e in entries] == [first.pk, second.pk]
 
 
+@pytest.mark.services
+def test_a_chunk_that_publishes_commits_durably_though_evaluation_writes_relax_it(postgres) -> None:
+    """An entry read before an asynchronous commit reached the disk could vanish in a crash."""
+    _, (cluster, *_) = fleet("alpha", 1)
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():
+        bulk.relax_durability()
+        assert setting() == "off"
+        publish_moves([], None, timezone.now())
+        assert setting() == "off"  # nothing published: the chunk keeps its cheap commit
+        publish_moves(
+            [{"cluster_id": cluster.pk, "control": "ARC-ID-01", "from_status": "pass", "to_status": "fail"}], None, timezone.now()
+        )
+        assert setting() == "on"
+
+
 # --- what is published, and when ---------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_a_scans_changes_are_published_when_it_closes_and_never_rewritten() -> None:
@@ -266,16 +288,11 @@ def test_pages_follow_each_other_and_the_last_cursor_waits_for_news() -> None:
     assert (idle.entries, idle.next_cursor, idle.has_more) == ([], three.next_cursor, False)
 
 
-def tampered(cursor: str) -> str:
-    payload, signature = cursor.rsplit(":", 1)
-    return f"{payload[:-1]}{'A' if payload[-1] != 'A' else 'B'}:{signature}"
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "make",
     [
-        pytest.param(tampered, id="payload-changed"),
+        pytest.param(lambda c: c[:5] + ("A" if c[5] != "A" else "B") + c[6:], id="payload-changed"),
         pytest.param(lambda c: c.rsplit(":", 1)[0] + ":" + "x" * 27, id="signature-changed"),
         pytest.param(lambda c: signing.Signer(salt="another.salt").sign_object({"s": 1}), id="other-salt"),
         pytest.param(lambda c: signing.Signer(key="another-key", salt=SALT).sign_object({"s": 1}), id="other-key"),
@@ -352,13 +369,19 @@ def test_pruning_keeps_everything_after_the_first_entry_within_retention(setting
 
 
 # --- the hot path ------------------------------------------------------------------------------
+def statements(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"].split()[0] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+
+
 @pytest.mark.services
 def test_publishing_ten_thousand_changes_takes_a_few_statements(postgres) -> None:
     scope, clusters = fleet("alpha", 200)
     moves = [{"cluster_id": c.pk, "control": f"C-{i}", "from_status": "pass", "to_status": "fail"} for c in clusters for i in range(50)]
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
         publish_moves(moves, None, timezone.now())
-    assert len(queries) <= 5  # lock, clusters, COPY (and the savepoint's bookkeeping)
+    # The clusters' names, the lock, durability; the rows then go in by one COPY (not logged).
+    assert statements(queries) == ["SELECT", "SELECT", "SET"]
+    assert FeedEntry.objects.count() == 10_000
 
     scan = open_scan(scope)
     ChangeEvent.objects.bulk_create(
@@ -370,5 +393,5 @@ def test_publishing_ten_thousand_changes_takes_a_few_statements(postgres) -> Non
     )
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
         assert publish_scan(scan) == 10_000
-    assert len(queries) <= 4  # lock, INSERT … SELECT
+    assert statements(queries) == ["SELECT", "SET", "INSERT"]  # the lock, durability, INSERT … SELECT
     assert FeedEntry.objects.count() == 20_000
