@@ -20,7 +20,7 @@ HORIZON = 1  # the pk of FeedHorizon's one row
 
 
 def retention_days() -> int:
-    return int(getattr(settings, "ARC_FEED_RETENTION_DAYS", 90))
+    return settings.ARC_FEED_RETENTION_DAYS
 
 
 def pruned_through() -> int:

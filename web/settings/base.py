@@ -309,6 +309,9 @@ ARC_EXPIRING_SOON_DAYS = env_int("ARC_EXPIRING_SOON_DAYS", 14, minimum=1)
 ARC_EXCEPTION_FOUR_EYES = env_bool("ARC_EXCEPTION_FOUR_EYES", False)
 # Raw Resource Graph responses are kept for this many finished scans per scope.
 ARC_EVIDENCE_KEEP_SCANS = env_int("ARC_EVIDENCE_KEEP_SCANS", 10, minimum=1)
+# Change-feed entries (GET /api/v1/changes) are kept this long; a client's cursor older than
+# that gets 410 Gone and starts again (docs/change-feed.md).
+ARC_FEED_RETENTION_DAYS = env_int("ARC_FEED_RETENTION_DAYS", 90, minimum=1)
 
 # --- Evidence exports ------------------------------------------------------------------------
 # The Ed25519 key that signs evidence bundles: base64 of its 32 raw bytes. Without one, the
