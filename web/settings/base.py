@@ -160,7 +160,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LI
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out sign-in before the password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, refusing passwords when LOCAL_LOGIN=false except the break-glass user's.
+    "web.oidc.backends.LocalPasswordBackend",
+    # Entra ID (OpenID Connect); answers only the OIDC callback's authenticate() call.
+    "web.oidc.backends.EntraBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
