@@ -24,7 +24,7 @@ CALLBACK = "http://testserver/oidc/callback/"
 
 @pytest.fixture(scope="session")
 def entra_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with Emulator(clusters=5, seed=17, quota=None, workdir=tmp_path_factory.mktemp("entra")) as emu:
+    with Emulator(clusters=5, seed=17, quota=None, workdir=tmp_path_factory.mktemp("entra"), log_bodies=True) as emu:
         emu.register_redirect_uri(CALLBACK)
         yield emu
 
