@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.contrib import auth
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -32,9 +31,7 @@ REASONS = {
 
 
 def refused(request: HttpRequest, reason: str) -> HttpResponse:
-    """The refusal page; no session survives it."""
-    if request.user.is_authenticated:
-        auth.logout(request)
+    """The refusal page. A session open before stays: a forged link must not sign anyone out."""
     return render(request, "oidc/refused.html", {"reason": REASONS.get(reason, REASONS["token"])}, status=403)
 
 
