@@ -132,6 +132,18 @@ def test_a_disabled_local_account_is_refused(entra: Any) -> None:
     assert_refused(sign_in(client, entra, "ann").response, client, "disabled")
 
 
+def test_refused_sign_ins_are_not_counted_as_password_guesses(entra: Any, settings: Any) -> None:
+    from axes.models import AccessAttempt
+
+    settings.AXES_FAILURE_LIMIT = 2
+    for _ in range(3):  # three role-less users behind one address
+        client = Client()
+        assert sign_in(client, entra, "nor").response.status_code == 403
+    assert not AccessAttempt.objects.exists()  # nothing counted, no code stored
+    client = Client()
+    assert sign_in(client, entra, "ann").response.status_code == 302 and signed_in_user(client) is not None
+
+
 def _last_id_token(emu: Any) -> str:
     """The id token of the emulator's last answer from its token endpoint (its request log)."""
     answers = [r for r in emu.requests("token") if isinstance(r.get("response"), dict) and "id_token" in r["response"]]

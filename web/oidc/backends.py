@@ -156,6 +156,12 @@ class LocalPasswordBackend(ModelBackend):
         return user
 
 
+def not_a_password_attempt(request: HttpRequest, credentials: dict[str, Any] | None) -> bool:
+    """AXES_WHITELIST_CALLABLE: the OIDC callback's authenticate() call, which carries the PKCE
+    verifier instead of a password, is left out of django-axes' counting."""
+    return bool(credentials) and "code_verifier" in credentials and "password" not in credentials
+
+
 def _valid_email(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 254:
         return ""

@@ -201,6 +201,9 @@ AXES_CLIENT_IP_CALLABLE = "web.throttle.client_address"
 AXES_IPWARE_PROXY_COUNT = ARC_PROXY_COUNT - 1
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR",)
 AXES_LOCKOUT_CALLABLE = "web.views.accounts.locked_out"
+# Entra ID callbacks are no password guesses: counting their refusals under "no user name" would
+# let a few role-less users behind one address lock everyone there out, and would store codes.
+AXES_WHITELIST_CALLABLE = "web.oidc.backends.not_a_password_attempt"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 
 # --- Security headers ------------------------------------------------------------------------
