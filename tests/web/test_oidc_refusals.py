@@ -38,6 +38,15 @@ def test_a_callback_with_a_forged_state_is_refused_and_logged(entra: Any, caplog
     assert not [r for r in entra.requests("token") if b"stolen-code" in str(r).encode()]  # the code is never tried
 
 
+def test_a_forged_callback_or_error_does_not_sign_out_an_open_session(entra: Any) -> None:
+    client = Client()
+    sign_in(client, entra, "vic")
+    signed_in = signed_in_user(client)
+    assert client.get("/oidc/callback/", {"code": "c", "state": "forged"}).status_code == 403
+    assert client.get("/oidc/callback/", {"error": "access_denied", "state": "forged"}).status_code == 403
+    assert signed_in_user(client) == signed_in
+
+
 def test_a_callback_without_any_pending_sign_in_is_refused(entra: Any) -> None:
     client = Client()
     assert_refused(client.get("/oidc/callback/", {"code": "c", "state": "s"}), client, "did not start here")

@@ -51,15 +51,17 @@ class Callback(OIDCAuthenticationCallbackView):
         if not settings.OIDC_ENABLED:
             raise Http404("Sign-in with Entra ID is not configured.")
         where = client_address(request)
+        state = request.GET.get("state", "")
+        states = request.session.get("oidc_states", {})
         if request.GET.get("error"):
             # Hostile until proven otherwise: logged with %r (no line breaks), never shown.
-            log.warning(
-                "Entra ID returned an error to %s: %r %r", where, request.GET["error"][:100], request.GET.get("error_description", "")[:300]
-            )
-            super().get(request)  # forgets the state, logs out
+            error, description = request.GET["error"][:100], request.GET.get("error_description", "")[:300]
+            log.warning("Entra ID returned an error to %s: %r %r", where, error, description)
+            if state in states:  # spent, as after a success; nobody is signed out by a forged link
+                del states[state]
+                request.session.modified = True
             return refused(request, "idp_error")
-        state = request.GET.get("state", "")
-        if "code" not in request.GET or state not in request.session.get("oidc_states", {}):
+        if "code" not in request.GET or state not in states:
             # A forged or replayed callback: the state was never issued to this session or is spent.
             log.warning("Entra ID callback with an unknown or spent state from %s", where)
             return refused(request, "state")
