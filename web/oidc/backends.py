@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
@@ -114,21 +114,30 @@ class EntraBackend(OIDCAuthenticationBackend):
             hint = " (groups overage: map app roles instead)" if overage else ""
             self._refuse(self.request, Refused("no_role", f"no mapped role for {tenant}/{oid}{hint}"))
             return None
-        with transaction.atomic():
-            identity = ExternalIdentity.objects.select_related("user").select_for_update().filter(tenant_id=tenant, object_id=oid).first()
-            if identity is None:
-                identity = ExternalIdentity(user=self._new_user(payload), tenant_id=tenant, object_id=oid)
-            user = identity.user
-            assign_role(user, role)
-            identity.display_name = str(payload.get("name") or "")[:255]
-            identity.roles_claimed = [str(v)[:200] for key in ("roles", "groups") for v in payload.get(key) or []][:100]
-            identity.last_sign_in = timezone.now()
-            identity.save()
-            email = _valid_email(payload.get("email"))
-            if email and email != user.email:
-                user.email = email
-                user.save(update_fields=["email"])
+        try:
+            user = self._apply(tenant, oid, role, payload)
+        except IntegrityError:
+            # The same account's first sign-in in two tabs at once: the other one created the rows.
+            user = self._apply(tenant, oid, role, payload)
         log.info("Entra ID sign-in of %s/%s as user %s with role %s", tenant, oid, user.pk, role)
+        return user
+
+    @transaction.atomic
+    def _apply(self, tenant: str, oid: str, role: str, payload: dict[str, Any]) -> Any:
+        """Find or create the user of this Entra account and give it `role`, replacing any other."""
+        identity = ExternalIdentity.objects.select_related("user").select_for_update().filter(tenant_id=tenant, object_id=oid).first()
+        if identity is None:
+            identity = ExternalIdentity(user=self._new_user(payload), tenant_id=tenant, object_id=oid)
+        user = identity.user
+        assign_role(user, role)
+        identity.display_name = str(payload.get("name") or "")[:255]
+        identity.roles_claimed = [str(v)[:200] for key in ("roles", "groups") for v in payload.get(key) or []][:100]
+        identity.last_sign_in = timezone.now()
+        identity.save()
+        email = _valid_email(payload.get("email"))
+        if email and email != user.email:
+            user.email = email
+            user.save(update_fields=["email"])
         return user
 
     def _new_user(self, claims: dict[str, Any]) -> Any:
