@@ -77,7 +77,7 @@ def test_a_role_removed_in_entra_refuses_the_next_sign_in(live_server: Any, sign
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
 
 
-def test_forged_state_replayed_callback_and_another_tenant_are_refused(live_server: Any, signing_in: Any, entra: Any) -> None:
+def test_forged_state_replayed_callback_replayed_code_and_another_tenant_are_refused(live_server: Any, signing_in: Any, entra: Any) -> None:
     page = signing_in()
     through_entra(page, live_server.url, "Ada Admin")
     page.wait_for_url(live_server.url + "/")
@@ -90,6 +90,15 @@ def test_forged_state_replayed_callback_and_another_tenant_are_refused(live_serv
 
     page.goto(callback)  # the same callback again, in the browser that used it
     expect(page.get_by_role("alert")).to_contain_text("did not start here")
+
+    # The used code pasted into a sign-in another browser started: Entra refuses to redeem it again.
+    thief = signing_in()
+    thief.goto(live_server.url + "/login/")
+    thief.get_by_role("link", name="Sign in with Microsoft").click()
+    expect(thief.get_by_role("heading", name="Pick an account")).to_be_visible()
+    state = parse_qs(urlsplit(thief.url).query)["state"][0]
+    thief.goto(f"{live_server.url}/oidc/callback/?code={code}&state={state}")
+    expect(thief.get_by_role("alert")).to_contain_text("already used")
 
     entra.faults.id_token("other_tenant")
     foreign = signing_in()
