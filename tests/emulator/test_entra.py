@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -194,3 +199,21 @@ def test_roles_and_groups_set_in_entra_reach_the_next_token(http: requests.Sessi
 def test_the_control_api_refuses_an_unknown_user(http: requests.Session, emu: Emulator) -> None:
     answer = http.post(f"{emu.base_url}/_emu/entra/user", json={"user": "nobody@contoso.example", "roles": []})
     assert answer.status_code == 404
+
+
+def test_the_cli_registers_redirect_uris(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "azure_emulator", "serve", "--clusters", "5", "--quota", "off", "--workdir", str(tmp_path)]
+    command += ["--redirect-uri", "http://127.0.0.1:8000/oidc/callback/", "--redirect-uri", REDIRECT]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        with requests.Session() as session:
+            session.trust_env = False
+            state = session.get(f"{info['base_url']}/_emu/entra", verify=info["ca_file"]).json()
+        assert state["redirect_uris"] == ["http://127.0.0.1:8000/oidc/callback/", REDIRECT]
+        assert state["client_id"] == info["client_id"] and len(state["users"]) == 5
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
