@@ -124,3 +124,14 @@ def test_without_oidc_settings_the_flow_is_absent_and_the_button_hidden(client: 
     assert "Sign in with Microsoft" not in client.get(reverse("login")).content.decode()
     assert client.get(reverse("oidc_authentication_init")).status_code == 404
     assert client.get(reverse("oidc_authentication_callback"), {"code": "x", "state": "y"}).status_code == 404
+
+
+def test_an_entra_user_is_offered_no_password_change_and_is_marked_on_the_users_page(entra: Any) -> None:
+    client = Client()
+    sign_in(client, entra, "ada")
+    page = client.get(reverse("overview")).content.decode()
+    assert 'title="Signed in with Entra ID"' in page and reverse("password-change") not in page
+    local = get_user_model().objects.create_user("local-admin", password="x" * 20)
+    users = client.get(reverse("user-list")).content.decode()
+    assert users.count(">Entra ID</span>") == 1 and "local-admin" in users
+    assert local.has_usable_password()
