@@ -228,12 +228,12 @@ class FrameworkSerializer(serializers.Serializer):
 
 # --- governance ----------------------------------------------------------------------------------
 class _TargetFields(serializers.ModelSerializer):
-    cluster = serializers.PrimaryKeyRelatedField(read_only=True)
+    cluster = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
 
 class AttestationSerializer(_TargetFields):
-    attested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    attested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Attestation
@@ -244,8 +244,8 @@ class AttestationSerializer(_TargetFields):
 
 
 class ExceptionSerializer(_TargetFields):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = RiskException
