@@ -47,7 +47,9 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         if isinstance(request.auth, ApiToken):
-            ident = f"token:{request.auth.pk}"
+            # The prefix, not the pk: unique too, and never reused by another token (a pk can be,
+            # by a recreated database, while the shared cache still counts the old one).
+            ident = f"token:{request.auth.prefix}"
         elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:
