@@ -88,6 +88,11 @@ EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "user-create": ADMIN_FORM,
     "user-role": ADMIN_ACTION,
     "user-set-active": ADMIN_ACTION,
+    # Everyone manages their own API tokens; an empty POST re-renders the form with errors.
+    "token-list": READ,
+    "token-create": ((LOGIN, 200, 200, 200), (LOGIN, 200, 200, 200)),
+    # The sample token is the viewer's: the analyst cannot see it; the admin revokes anyone's.
+    "token-revoke": ((LOGIN, 405, 405, 405), (LOGIN, 302, 404, 302)),
 }
 
 
