@@ -212,3 +212,19 @@ def test_gunicorn_access_log_names_no_authorization_header() -> None:
     exec(compile(open("gunicorn.conf.py").read(), "gunicorn.conf.py", "exec"), namespace)  # noqa: S102
     fmt = namespace.get("access_log_format", config.access_log_format)
     assert "authorization" not in fmt.lower() and "%({" not in fmt.replace("%({x-forwarded-for}i)s", "")
+
+
+@pytest.mark.django_db
+def test_a_server_error_is_a_logged_500_problem_that_reveals_nothing(make_fleet: Any, token: str, monkeypatch: Any, caplog: Any) -> None:
+    make_fleet(1)
+
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("connection string Password=hunter2")
+
+    monkeypatch.setattr("web.api.views.fleet_state", broken)
+    client = Client(raise_request_exception=False)  # the handler signals the error, as Django does for pages
+    with caplog.at_level(logging.ERROR):
+        response = client.get(reverse("api:fleet"), HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 500 and response["Content-Type"] == "application/problem+json"
+    assert set(response.json()) == PROBLEM_KEYS and "hunter2" not in response.content.decode()
+    assert any("hunter2" in str(r.exc_info) for r in caplog.records if r.exc_info)  # the log has the cause
