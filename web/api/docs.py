@@ -16,7 +16,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.renderers import JSONRenderer
 
 from web.api.access import PostureAccess, TokenRateThrottle
-from web.api.problems import PROBLEM_JSON  # noqa: F401  (the schema declares it)
 
 
 class OpenApiJsonRenderer(JSONRenderer):

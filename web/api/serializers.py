@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from posture.catalog.frameworks import FRAMEWORKS
@@ -84,6 +85,7 @@ class ScanSerializer(serializers.ModelSerializer):
         user = self.context["request"].user
         return scan.error if user.has_perm(MANAGE_SCOPES) else error_for_role(scan.error)
 
+    @extend_schema_field(ProgressSerializer)
     def get_progress(self, scan: Scan) -> dict[str, Any]:
         progress = self.context.get("progress", {}).get(scan.pk)
         if progress is None:  # a list: the scan row's own counters (a detail reads running batches too)
@@ -97,8 +99,6 @@ class ScanSerializer(serializers.ModelSerializer):
             if progress["batches_total"] and scan.state not in Scan.FINISHED_STATES:
                 progress["fraction"] = min(progress["batches_finished"] / progress["batches_total"], 1.0)
         return ProgressSerializer(progress).data
-
-    get_progress.__annotations__["return"] = ProgressSerializer  # the schema's type for the field
 
 
 # --- clusters ------------------------------------------------------------------------------------
@@ -149,10 +149,9 @@ class ResultSerializer(serializers.ModelSerializer):
     def get_severity(self, result: ControlResult) -> str:
         return self._control(result).severity
 
+    @extend_schema_field(ReferenceSerializer(many=True))
     def get_references(self, result: ControlResult) -> list[dict[str, Any]]:
         return ReferenceSerializer(self._control(result).references, many=True).data
-
-    get_references.__annotations__["return"] = ReferenceSerializer(many=True)
 
 
 class EvidenceSerializer(serializers.Serializer):
@@ -194,10 +193,9 @@ class ControlSerializer(serializers.Serializer):
     references = ReferenceSerializer(many=True)
     counts = serializers.SerializerMethodField()
 
+    @extend_schema_field(_counts())
     def get_counts(self, control: Any) -> dict[str, int]:
         return self.context["summary"].control_counts(control.id)
-
-    get_counts.__annotations__["return"] = _counts()
 
 
 class SectionSerializer(serializers.Serializer):
@@ -206,14 +204,13 @@ class SectionSerializer(serializers.Serializer):
     controls = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
 
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_controls(self, section: Any) -> list[str]:
         return self.context["section_controls"].get((self.context["framework"], section.id), [])
 
+    @extend_schema_field(_counts())
     def get_counts(self, section: Any) -> dict[str, int]:
         return self.context["summary"].section_counts(self.context["framework"], section.id)
-
-    get_controls.__annotations__["return"] = serializers.ListField(child=serializers.CharField())
-    get_counts.__annotations__["return"] = _counts()
 
 
 class FrameworkSerializer(serializers.Serializer):

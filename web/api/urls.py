@@ -33,5 +33,6 @@ urlpatterns = [
     path("exports/", exports.ExportList.as_view(), name="export-list"),
     path("exports/<str:export_id>/", exports.ExportDetail.as_view(), name="export-detail"),
     path("exports/<str:export_id>/download", exports.ExportDownload.as_view(), name="export-download"),
+    # Last: anything else under /api/v1/ (new endpoints go above it).
     re_path(r"^(?P<rest>.*)$", views.NotFound.as_view(), name="not-found"),
 ]
