@@ -228,3 +228,23 @@ def test_a_server_error_is_a_logged_500_problem_that_reveals_nothing(make_fleet:
     assert response.status_code == 500 and response["Content-Type"] == "application/problem+json"
     assert set(response.json()) == PROBLEM_KEYS and "hunter2" not in response.content.decode()
     assert any("hunter2" in str(r.exc_info) for r in caplog.records if r.exc_info)  # the log has the cause
+
+
+@pytest.mark.django_db
+def test_no_endpoint_needs_more_than_a_few_queries(make_fleet: Any, analyst: Any, sample: dict[str, Any]) -> None:
+    """Issue 17's budget is 15 SQL queries a request; a list or detail must not grow with the fleet."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.web.test_api_access import EXPECTED, api_kwargs
+
+    make_fleet(30, name="other")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {tokens.issue(analyst, 'counted')[1]}")
+    counts = {}
+    for name in sorted(set(EXPECTED) - {"docs", "not-found"}):
+        url = reverse(f"api:{name}", kwargs=api_kwargs(sample).get(name, {}))
+        client.get(url)  # warm the per-evaluation caches, as a busy server has them
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200, name
+        counts[name] = len(queries)
+    assert max(counts.values()) <= 10, counts
