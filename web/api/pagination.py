@@ -72,7 +72,11 @@ class KeysetPagination(BasePagination):
         if value is None:  # among the trailing NULLs already
             return Q(**{f"{column}__isnull": True, "pk__gt": pk})
         beyond = Q(**{f"{column}__{'lt' if self.descending else 'gt'}": value}) | Q(**{column: value, "pk__gt": pk})
-        return beyond | Q(**{f"{column}__isnull": True}) if self.nullable else beyond
+        if self.nullable:
+            return beyond | Q(**{f"{column}__isnull": True})
+        # A redundant bound an index on (column, id) can start its range scan from, so a deep
+        # page does not read every row before it.
+        return Q(**{f"{column}__{'lte' if self.descending else 'gte'}": value}) & beyond
 
     def _encode(self, row: Model) -> str:
         field = row._meta.get_field(self.column)
