@@ -42,6 +42,7 @@ EXPECTED: dict[str, tuple[Any, ...]] = {
     "attestation-detail": READ,
     "exception-list": READ,
     "exception-detail": READ,
+    "changes": READ,
     "export-list": EXPORTS,
     # The sample export is the analyst's; the admin sees every export.
     "export-detail": EXPORTS,

@@ -7,7 +7,7 @@ tests/web/test_api_access.py holds the expected answer of every pattern for ever
 
 from django.urls import path, re_path
 
-from web.api import clusters, exports, views
+from web.api import changes, clusters, exports, views
 from web.api.docs import DocsView, SchemaView
 
 app_name = "api"
@@ -33,6 +33,7 @@ urlpatterns = [
     path("exports/", exports.ExportList.as_view(), name="export-list"),
     path("exports/<str:export_id>/", exports.ExportDetail.as_view(), name="export-detail"),
     path("exports/<str:export_id>/download", exports.ExportDownload.as_view(), name="export-download"),
+    path("changes", changes.ChangeFeed.as_view(), name="changes"),
     # Last: anything else under /api/v1/ (new endpoints go above it).
     re_path(r"^(?P<rest>.*)$", views.NotFound.as_view(), name="not-found"),
 ]
