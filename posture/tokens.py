@@ -66,8 +66,14 @@ def issue(user: Any, name: str, *, days: int | None = None, scopes: list[str] | 
 
 
 def usable() -> Q:
-    """Tokens that may still authenticate: not revoked, not expired, of an active user."""
-    return Q(revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True)
+    """Tokens that may still authenticate: not revoked, not expired, of an active user. An Entra ID
+    user's role is read from Entra only at sign-in, so their tokens also stop once that user has
+    not signed in for ARC_API_TOKEN_SIGN_IN_DAYS: a role removed in Entra cannot live on in a token."""
+    now = timezone.now()
+    signed_in_lately = Q(user__external_identity__isnull=True) | Q(
+        user__external_identity__last_sign_in__gte=now - dt.timedelta(days=settings.ARC_API_TOKEN_SIGN_IN_DAYS)
+    )
+    return Q(revoked_at__isnull=True, expires_at__gt=now, user__is_active=True) & signed_in_lately
 
 
 def verify(raw: str) -> ApiToken | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from posture import tokens
-from posture.models import ApiToken
+from posture.models import ApiToken, ExternalIdentity
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +81,15 @@ def test_a_scoped_token_allows_only_its_scopes() -> None:
     everything, _ = tokens.issue(make_user("ops", "analyst"), "all")
     assert tokens.allows(read_only, "read") and not tokens.allows(read_only, "export")
     assert tokens.allows(everything, "export")
+
+
+def test_an_entra_users_tokens_stop_after_a_month_without_sign_in_and_revive_with_one(settings: Any) -> None:
+    settings.ARC_API_TOKEN_SIGN_IN_DAYS = 30
+    entra_user, local_user = make_user("ada", "admin"), make_user("local", "admin")
+    identity = ExternalIdentity.objects.create(user=entra_user, tenant_id="t", object_id="o", last_sign_in=timezone.now())
+    (_, entra_raw), (_, local_raw) = tokens.issue(entra_user, "pull"), tokens.issue(local_user, "pull")
+    assert tokens.verify(entra_raw) and tokens.verify(local_raw)
+    ExternalIdentity.objects.filter(pk=identity.pk).update(last_sign_in=timezone.now() - dt.timedelta(days=31))
+    assert tokens.verify(entra_raw) is None and tokens.verify(local_raw) is not None
+    ExternalIdentity.objects.filter(pk=identity.pk).update(last_sign_in=timezone.now())
+    assert tokens.verify(entra_raw) is not None

@@ -11,6 +11,9 @@ from posture.env import env_int, env_str
 
 # The longest lifetime a user may give an API token (posture/tokens.py); the default too.
 ARC_API_TOKEN_MAX_DAYS = env_int("ARC_API_TOKEN_MAX_DAYS", 90, minimum=1, maximum=3650)
+# An Entra ID user's tokens stop working this many days after their last sign-in (their role is
+# only re-read from Entra at sign-in); signing in again revives them.
+ARC_API_TOKEN_SIGN_IN_DAYS = env_int("ARC_API_TOKEN_SIGN_IN_DAYS", 30, minimum=1, maximum=3650)
 # Requests per token (per signed-in user without one) in a window: N/s, N/min, N/hour or N/day.
 # Counted in the "default" cache (Redis in production: every process shares the count).
 ARC_API_RATE = env_str("ARC_API_RATE", "600/min")
