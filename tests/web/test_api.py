@@ -248,3 +248,11 @@ def test_no_endpoint_needs_more_than_a_few_queries(make_fleet: Any, analyst: Any
             assert client.get(url).status_code == 200, name
         counts[name] = len(queries)
     assert max(counts.values()) <= 10, counts
+
+
+def test_the_openapi_document_validates_without_a_warning(tmp_path: Any) -> None:
+    from django.core.management import call_command
+
+    target = tmp_path / "openapi.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))  # SystemExit on a warning
+    assert "/api/v1/changes" in target.read_text()

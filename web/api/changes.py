@@ -37,8 +37,8 @@ class ChangeSerializer(serializers.Serializer):
     resource_id = serializers.CharField()
     scope = serializers.CharField()
     control = serializers.CharField()
-    from_status = serializers.ChoiceField(choices=Status.values)
-    to_status = serializers.ChoiceField(choices=Status.values)
+    from_status = serializers.ChoiceField(choices=Status.choices)
+    to_status = serializers.ChoiceField(choices=Status.choices)
     scan_id = serializers.UUIDField(allow_null=True, help_text="The scan that found it; null for a re-evaluation")
 
 
