@@ -238,3 +238,12 @@ def test_an_unreachable_broker_is_reported_not_raised(make_fleet: Callable[..., 
     assert not [k for k in found if k[0] == "arc_posture_celery_queue_length"]
     assert labelled(found, "fleet_clusters") == 1
     assert "the Celery broker did not answer" in caplog.text and "secret-password" not in caplog.text
+
+
+def test_a_collection_costs_the_same_few_queries_whatever_the_fleet(
+    make_fleet: Callable[..., Fleet], django_assert_max_num_queries: Any
+) -> None:
+    make_fleet(2, name="small")
+    make_fleet(12, name="large")
+    with django_assert_max_num_queries(6):
+        assert scrape().status_code == 200
