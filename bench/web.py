@@ -19,6 +19,7 @@ import argparse
 import os
 import random
 import re
+import runpy
 import signal
 import socket
 import statistics
@@ -182,8 +183,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     parser.add_argument("--requests", type=int, default=200, help="requests per page kind")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (the machine has 2 cores)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    # By default what gunicorn.conf.py gives production on this machine.
+    served = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    parser.add_argument("--workers", type=int, default=served["workers"], help="gunicorn worker processes (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, default=served["threads"], help="threads per gunicorn worker (default: gunicorn.conf.py's)")
     parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--broker", default=DEFAULT_BROKER, help="Redis for the cache (as in production)")
     parser.add_argument("--reuse", action="store_true", help="keep the database of a previous run with the same --clusters")
