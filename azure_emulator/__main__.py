@@ -1,5 +1,5 @@
 """CLI: python -m azure_emulator serve --clusters N --seed S [--port P] [--quota 15/5|off]
-[--token-lifetime SECONDS] [--workdir DIR]
+[--token-lifetime SECONDS] [--workdir DIR] [--redirect-uri URL ...]
 
 Prints one JSON line (base_url, ca_file, credentials, subscription count, management groups) and
 serves until SIGTERM or SIGINT.
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--token-lifetime", type=int, default=3600)
     serve.add_argument("--workdir", default=None, help="where the CA and server certificate go")
     serve.add_argument("--log-bodies", action="store_true")
+    serve.add_argument(
+        "--redirect-uri", action="append", default=[], help="register a sign-in redirect URI (e.g. http://127.0.0.1:8000/oidc/callback/)"
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     # collections over millions of rows would stall request threads for a second or more.
     gc.freeze()
     emulator.start()
+    emulator.register_redirect_uri(*args.redirect_uri)
     try:
         sys.stdout.write(json.dumps(emulator.summary()) + "\n")
         sys.stdout.flush()

@@ -8,10 +8,12 @@ import re
 import threading
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from azure_emulator import control, errors
 from azure_emulator.arg import ARG_PATH, ResourceGraph
 from azure_emulator.arm import ResourceManager
+from azure_emulator.entra import Entra
 from azure_emulator.faults import Fault, Faults, mangle_rows
 from azure_emulator.fleet import Fleet
 from azure_emulator.identity import Identity
@@ -20,6 +22,7 @@ from azure_emulator.recorder import Recorder
 
 _OPENID = re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration$")
 _TOKEN = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$")
+_SIGN_IN = re.compile(r"^/(?P<tenant>[^/]+)/(?P<what>oauth2/v2\.0/authorize|discovery/v2\.0/keys)$")
 _TRUNCATED = {
     "arg": b'{"totalRecords":1200,"count":100,"resultTruncated":"false","data":[{"id":"/subscr',
     "arm": b'{"id":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/pro',
@@ -43,6 +46,7 @@ class App:
         self.arg = arg
         self.arm = arm
         self.recorder = recorder
+        self.entra = Entra(identity)  # user sign-in (authorization code flow), beside client credentials
         self.base_url = ""
         self.stopping = threading.Event()  # interrupts slow faults on shutdown
 
@@ -83,6 +87,7 @@ class App:
         self.arg.quota.reset()
         self.arg.cache.clear()
         self.arm.buckets.reset()
+        self.entra.reset()
 
     @staticmethod
     def _kind(request: Request, path: str) -> str:
@@ -90,6 +95,8 @@ class App:
             return "openid"
         if _TOKEN.match(request.path):
             return "token"
+        if _SIGN_IN.match(request.path):
+            return "signin"
         if path.rstrip("/") == ARG_PATH:
             return "arg"
         if path.startswith("/subscriptions/"):
@@ -106,6 +113,8 @@ class App:
         if kind == "token" and request.method == "POST":
             match = _TOKEN.match(request.path)
             assert match is not None
+            if _grant_type(request) == "authorization_code":
+                return self._redeem_code(request, match.group("tenant"), path, applied), self.identity.client_id
             response = self.identity.token(request, match.group("tenant"), self.base_url, fault.how if fault else None)
             if response.status == 200 and isinstance(response.payload, dict) and "access_token" in response.payload:
                 self.recorder.count("tokens_issued")
@@ -136,6 +145,13 @@ class App:
                 applied.append("mangle")
                 response = json_response(200, mangle_rows([response.payload], mangle)[0], response.headers)
             return response, auth.principal
+        if kind == "signin":
+            match = _SIGN_IN.match(request.path)
+            assert match is not None
+            if match.group("what").startswith("discovery") and request.method == "GET":
+                return self.entra.jwks(), None
+            if match.group("what").startswith("oauth2") and request.method in ("GET", "POST"):
+                return self.entra.authorize(request, match.group("tenant"), self.base_url), None
         if kind == "other":
             return errors.arm_error(404, "NotFound", f"No route for '{request.path}'."), None
         return errors.arm_error(
@@ -143,6 +159,29 @@ class App:
             "MethodNotAllowed",
             f"The requested resource does not support http method '{request.method}'.",
         ), None
+
+    def _redeem_code(self, request: Request, tenant: str, path: str, applied: list[str]) -> Response:
+        if tenant.lower() != self.identity.tenant_id:
+            return self.identity.unknown_tenant(tenant, self.base_url)
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        if form.get("client_id", "").lower() != self.identity.client_id:
+            return errors.aad_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id', '')}' was not found in the directory '{self.identity.tenant_id}'.",
+                self.base_url,
+            )
+        rejected = self.identity.check_credential(form, self.base_url, f"{self.base_url}/{tenant}/oauth2/v2.0/token")
+        if rejected is not None:
+            return rejected
+        fault = self.faults.take("token", path, "id_token")
+        if fault is not None:
+            applied.append(f"id_token:{fault.how}")
+        response = self.entra.token(form, tenant, self.base_url, fault.how if fault else None)
+        if response.status == 200:
+            self.recorder.count("id_tokens_issued")
+        return response
 
     def _fault_response(self, kind: str, fault: Fault, request: Request) -> Response:
         if fault.type == "drop":
@@ -192,6 +231,10 @@ class App:
         response = errors.server_error(status)
         response.headers.update(headers)
         return response
+
+
+def _grant_type(request: Request) -> str:
+    return dict(parse_qsl(request.body.decode("utf-8", "replace"))).get("grant_type", "")
 
 
 def _query_text(request: Request) -> str:

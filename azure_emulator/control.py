@@ -2,7 +2,7 @@
 
 POST /_emu/faults        queue faults: one spec or a list of {"type": ..., ...} (Faults.apply_spec)
 GET  /_emu/faults        queued faults
-POST /_emu/reset         clear faults, log, counters, quota and throttle state
+POST /_emu/reset         clear faults, log, counters, quota and throttle state, Entra users and codes
 GET  /_emu/log[?kind=]   request records
 GET  /_emu/stats         counters
 GET|POST /_emu/config    {"quota": [15, 5.0] | null, "token_lifetime": s,
@@ -12,6 +12,11 @@ POST /_emu/fleet/cluster {"id": ..., "action": "update" | "update_instance" | "r
                           "patch": {...}}
 POST /_emu/fleet/worsen  {"clusters": N}: switch off the private path (Private Link, gateway) of N clusters
                           (fleet/worsen.py); answers {"clusters": [their ids]}
+GET  /_emu/entra         directory users (oid, upn, roles, groups), redirect URIs, signing key ids
+POST /_emu/entra/user    {"user": oid or upn, "roles": [...], "groups": [...]}: what Entra assigns
+POST /_emu/entra/redirect_uris  {"redirect_uris": [...]}: the app registration's redirect URIs
+POST /_emu/entra/rotate  a new signing key; the old one leaves the JWKS
+Id-token faults go through /_emu/faults: {"type": "id_token", "how": "wrong_audience", ...}.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ def handle(app: App, request: Request) -> Response:
             return json_response(200, fleet_summary(app))
         if route == ("POST", "/_emu/fleet/cluster"):
             return json_response(200, {"cluster": mutate_cluster(app, body)})
+        if route[1].startswith("/_emu/entra"):
+            return entra_control(app, route, body)
         if route == ("POST", "/_emu/fleet/worsen"):
             return json_response(200, {"clusters": worsen(app.fleet, int(body.get("clusters", 1)))})
     except KeyError as error:
@@ -114,6 +121,24 @@ def mutate_cluster(app: App, body: dict[str, Any]) -> Any:
         fleet.restore_cluster(cluster_id)
         return fleet.cluster(cluster_id)
     raise ValueError(f"unknown action {action!r}")
+
+
+def entra_control(app: App, route: tuple[str, str], body: dict[str, Any]) -> Response:
+    entra = app.entra
+    if route == ("GET", "/_emu/entra"):
+        return json_response(200, entra.state())
+    if route == ("POST", "/_emu/entra/user"):
+        user = entra.set_user(str(body["user"]), body.get("roles"), body.get("groups"))
+        return json_response(200, {"user": user.public()})
+    if route == ("POST", "/_emu/entra/redirect_uris"):
+        uris = body["redirect_uris"]
+        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+            raise ValueError("redirect_uris must be a list of URLs")
+        entra.redirect_uris = list(uris)
+        return json_response(200, entra.state())
+    if route == ("POST", "/_emu/entra/rotate"):
+        return json_response(200, {"kid": entra.rotate(), **entra.state()})
+    return _error(404, f"No control route {route[0]} {route[1]}.")
 
 
 def _error(status: int, message: str) -> Response:

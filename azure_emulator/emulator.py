@@ -165,6 +165,21 @@ class Emulator:
         """(burst, refill per second) per subscription, or None to switch ARM throttling off."""
         control.configure(self._app, {"arm_throttle": None if throttle is None else list(throttle)})
 
+    # -- Entra ID sign-in (azure_emulator/entra.py) ---------------------------------------------
+    def register_redirect_uri(self, *uris: str) -> None:
+        """Add redirect URIs to the app registration, as an administrator does in the portal."""
+        self._app.entra.redirect_uris.extend(u for u in uris if u not in self._app.entra.redirect_uris)
+
+    def set_user(self, who: str, *, roles: list[str] | None = None, groups: list[str] | None = None) -> dict[str, Any]:
+        """Change what Entra assigns a directory user (by object id or UPN): app roles, groups."""
+        return self._app.entra.set_user(who, roles, groups).public()
+
+    def directory(self) -> list[dict[str, Any]]:
+        return [u.public() for u in self._app.entra.users]
+
+    def rotate_signing_key(self) -> str:
+        return self._app.entra.rotate()
+
     def config(self) -> dict[str, Any]:
         return control.current_config(self._app)
 

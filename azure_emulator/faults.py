@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from azure_emulator.entra import ID_TOKEN_FAULTS
 from azure_emulator.identity import TOKEN_FAILURES
 
 KINDS = ("openid", "token", "arg", "arm")
@@ -17,7 +18,7 @@ _BEFORE = ("respond", "drop", "malformed", "token_failure")
 
 @dataclass
 class Fault:
-    type: str  # respond | slow | drop | malformed | mangle | token_failure
+    type: str  # respond | slow | drop | malformed | mangle | token_failure | id_token
     kind: str
     count: int = 1
     path: str | None = None
@@ -102,6 +103,13 @@ class Faults:
             raise ValueError(f"how must be one of {TOKEN_FAILURES}")
         self._push(Fault("token_failure", "token", count, how=how))
 
+    def id_token(self, how: str, *, count: int = 1) -> None:
+        """The next id tokens of the authorization code flow come wrong: wrong_audience,
+        wrong_issuer, wrong_nonce, expired, other_tenant or unknown_kid (signed by an unpublished key)."""
+        if how not in ID_TOKEN_FAULTS:
+            raise ValueError(f"how must be one of {ID_TOKEN_FAULTS}")
+        self._push(Fault("id_token", "token", count, how=how))
+
     def forbid_subscriptions(self, subscriptions: Iterable[str]) -> None:
         """The principal loses read access: 403 when named, left out of tenant/MG scope."""
         with self._lock:
@@ -129,6 +137,7 @@ class Faults:
             "malformed": self.malformed_json,
             "mangle": self.mangle_rows,
             "token_failure": self.token_failure,
+            "id_token": self.id_token,
             "forbid_subscriptions": self.forbid_subscriptions,
             "allow_subscriptions": self.allow_subscriptions,
             "expire_tokens": self.expire_tokens,

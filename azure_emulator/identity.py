@@ -66,7 +66,7 @@ class Identity:
     # -- endpoints ------------------------------------------------------------------------------
     def openid_configuration(self, tenant: str, base_url: str) -> Response:
         if tenant.lower() != self.tenant_id:
-            return self._unknown_tenant(tenant, base_url)
+            return self.unknown_tenant(tenant, base_url)
         root = f"{base_url}/{tenant}"
         return json_response(
             200,
@@ -77,13 +77,35 @@ class Identity:
                 "jwks_uri": f"{root}/discovery/v2.0/keys",
                 "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
                 "response_types_supported": ["code", "id_token", "token"],
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "claims_supported": [
+                    "sub",
+                    "iss",
+                    "aud",
+                    "exp",
+                    "iat",
+                    "nbf",
+                    "nonce",
+                    "name",
+                    "oid",
+                    "tid",
+                    "preferred_username",
+                    "email",
+                    "roles",
+                    "groups",
+                    "ver",
+                ],
+                "code_challenge_methods_supported": ["S256"],
                 "tenant_region_scope": "EU",
             },
         )
 
     def token(self, request: Request, tenant: str, base_url: str, failure: str | None) -> Response:
         if tenant.lower() != self.tenant_id:
-            return self._unknown_tenant(tenant, base_url)
+            return self.unknown_tenant(tenant, base_url)
         form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         grant = form.get("grant_type", "")
         if grant != "client_credentials":
@@ -118,7 +140,7 @@ class Identity:
                 "(application ID URI).",
                 base_url,
             )
-        rejected = self._check_credential(form, base_url, f"{base_url}/{tenant}/oauth2/v2.0/token")
+        rejected = self.check_credential(form, base_url, f"{base_url}/{tenant}/oauth2/v2.0/token")
         if rejected is not None:
             return rejected
         if failure == "server_error":
@@ -148,7 +170,7 @@ class Identity:
             del body["access_token"]
         return json_response(200, body)
 
-    def _check_credential(self, form: dict[str, str], base_url: str, token_url: str) -> Response | None:
+    def check_credential(self, form: dict[str, str], base_url: str, token_url: str) -> Response | None:
         if "client_assertion" in form:
             if form.get("client_assertion_type") != JWT_BEARER:
                 return aad_error(
@@ -196,7 +218,7 @@ class Identity:
             base_url,
         )
 
-    def _unknown_tenant(self, tenant: str, base_url: str) -> Response:
+    def unknown_tenant(self, tenant: str, base_url: str) -> Response:
         return aad_error(
             400,
             "invalid_request",

@@ -14,6 +14,7 @@ from django.utils import timezone
 from posture import task_queue
 from posture.alerts import delivery, outbox, reevaluation, tick
 from posture.exports import jobs
+from posture.feed import prune
 from posture.models import Scan, Scope, WorkerHeartbeat
 from posture.scans import batches, finish, start, watchdog
 from posture.scans.evaluation import evaluate_scope
@@ -83,8 +84,11 @@ def build_export(export_id: str) -> None:
 
 @shared_task(name=task_queue.EXPIRE_EXPORTS)
 def expire_exports() -> int:
-    """Beat's daily clean-up: expired export files and their rows."""
-    return jobs.delete_expired()
+    """Beat's daily clean-up: expired export files and their rows, and the change feed's entries
+    past ARC_FEED_RETENTION_DAYS."""
+    expired = jobs.delete_expired()
+    prune.prune()
+    return expired
 
 
 @shared_task(name=task_queue.SEND_NOTIFICATION)

@@ -17,6 +17,7 @@ from web.views import (
     overview,
     scans,
     scopes,
+    tokens,
     users,
 )
 from web.views.unsubscribe import unsubscribe
@@ -87,4 +88,8 @@ urlpatterns = [
     path("users/new/", users.user_create, name="user-create"),
     path("users/<int:pk>/role/", users.user_role_change, name="user-role"),
     path("users/<int:pk>/active/", users.user_set_active, name="user-set-active"),
+    # API tokens: everyone manages their own (admins everyone's); the API itself is under api/v1/
+    path("tokens/", tokens.token_list, name="token-list"),
+    path("tokens/new/", tokens.token_create, name="token-create"),
+    path("tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
 ]

@@ -20,9 +20,9 @@ from typing import Any
 
 from django.conf import settings
 
-from posture.alerts.text import link, one_line
-from posture.catalog.controls import CONTROLS_BY_ID, SEVERITY_WEIGHTS
-from posture.models import AlertRule, AlertTrigger, DigestEntry, Notification, Status
+from posture.alerts.text import item_severity, link, one_line, status_label
+from posture.catalog.controls import SEVERITY_WEIGHTS
+from posture.models import AlertRule, AlertTrigger, DigestEntry, Notification
 
 DIGEST_NAME = "Daily digest"
 
@@ -69,15 +69,7 @@ OTHER = "other"  # a change without a severity we know
 
 
 def severity_of(change: dict[str, Any]) -> str:
-    """The change's severity; items from before kinds carried one take their control's."""
-    if change.get("severity") in SEVERITY_WEIGHTS:
-        return change["severity"]
-    control = CONTROLS_BY_ID.get(change.get("control") or "")
-    return control.severity if control else OTHER
-
-
-def _status(value: Any) -> str:
-    return Status(value).label if value in Status.values else one_line(value)
+    return item_severity(change) or OTHER
 
 
 def _line(change: dict[str, Any]) -> dict[str, str]:
@@ -85,8 +77,8 @@ def _line(change: dict[str, Any]) -> dict[str, str]:
         "cluster": one_line(change.get("name") or ""),
         "url": link("cluster-detail", change["cluster"]) if change.get("cluster") is not None else "",
         "control": one_line(change.get("control") or change.get("kind") or ""),
-        "from": _status(change.get("from", "")),
-        "to": _status(change.get("to", "")),
+        "from": status_label(change.get("from", "")),
+        "to": status_label(change.get("to", "")),
     }
 
 

@@ -20,23 +20,13 @@ from django.template.loader import render_to_string
 
 from posture.alerts.digest import cap_summary_context, digest_context
 from posture.alerts.footer import footer
-from posture.alerts.text import link, one_line
+from posture.alerts.text import link, one_line, status_label
 from posture.catalog.controls import CONTROLS_BY_ID, SEVERITY_WEIGHTS
-from posture.models import AlertRule, Notification, Scan, Status
+from posture.models import AlertRule, Notification
 
 # A message lists this many changes one by one; the rest are counted per control, with a link
 # to the clusters list filtered by the control.
 LISTED = 50
-
-
-# Display values of items that are not a control's status.
-LABELS = {"new": "New cluster", **{state.value: state.label for state in Scan.State}}
-
-
-def _label(status: str) -> str:
-    if status in Status.values:
-        return Status(status).label
-    return LABELS.get(status) or one_line(status)
 
 
 # How the items of a kind without a control are grouped and titled.
@@ -90,8 +80,8 @@ def _row(change: dict[str, Any]) -> dict[str, Any]:
     return {
         "cluster": one_line(change["name"]),
         "url": _item_url(change),
-        "from": _label(change["from"]),
-        "to": _label(change["to"]),
+        "from": status_label(change["from"]),
+        "to": status_label(change["to"]),
         # Kind-specific detail, possibly Azure's words (a scan's error): one line, escaped in HTML.
         "note": one_line(change.get("change") or change.get("note") or change.get("error") or ""),
     }
@@ -118,7 +108,8 @@ def message_context(notification: Notification) -> dict[str, Any]:
         changes = sorted(by_group[key], key=lambda c: (one_line(c["name"]).lower(), c.get("cluster") or 0))
         shown = changes[: max(room, 0)]
         room -= len(shown)
-        group = {"changes": [_row(c) for c in shown], "more": len(changes) - len(shown)}
+        rows = [_row(c) for c in shown]
+        group = {"changes": rows, "more": len(changes) - len(shown), "noted": any(r["note"] for r in rows)}
         if key in CONTROLS_BY_ID:
             control = CONTROLS_BY_ID[key]
             group |= {

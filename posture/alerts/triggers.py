@@ -24,7 +24,7 @@ from typing import Any
 from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from posture.alerts.kinds import KIND_SEVERITY, PRIVATE_LINK_CHANGES, PRIVATE_LINK_CONTROLS, REGRESSED, Kind
-from posture.catalog.controls import CONTROLS_BY_ID
+from posture.alerts.text import control_severity
 from posture.models import AlertRule, ChangeEvent, ControlResult, Scan, ScoreHistory, Status
 
 MATCH_KEYS = ("scope_id", "scope_ids", "subscription_id", "resource_group", "tags")
@@ -54,11 +54,6 @@ def _cluster(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _control_severity(control_id: str) -> str:
-    control = CONTROLS_BY_ID.get(control_id)
-    return control.severity if control else ""
-
-
 def event_candidates(events: QuerySet[ChangeEvent]) -> dict[str, list[dict[str, Any]]]:
     """control_regression and private_link candidates among `events`: moves into fail or
     unknown from any other status (a move between fail and unknown is a standing failure), and
@@ -71,7 +66,7 @@ def event_candidates(events: QuerySet[ChangeEvent]) -> dict[str, list[dict[str, 
     )
     found: dict[str, list[dict[str, Any]]] = {Kind.CONTROL_REGRESSION: [], Kind.PRIVATE_LINK: []}
     for r in rows:
-        base = {"control": r["control"], "severity": _control_severity(r["control"]), **_cluster(r)}
+        base = {"control": r["control"], "severity": control_severity(r["control"]), **_cluster(r)}
         moved = {"event": r["pk"], "from": r["from_status"], "to": r["to_status"]}
         found[Kind.CONTROL_REGRESSION].append({"kind": Kind.CONTROL_REGRESSION, **base, **moved})
         change = PRIVATE_LINK_CONTROLS.get(r["control"])
@@ -140,7 +135,7 @@ def new_cluster_candidates(scan: Scan) -> list[dict[str, Any]]:
         {
             "kind": Kind.NEW_FAILING_CLUSTER,
             "control": r["control"],
-            "severity": _control_severity(r["control"]),
+            "severity": control_severity(r["control"]),
             **_cluster(r),
             "from": "new",
             "to": Status.FAIL,

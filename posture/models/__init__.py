@@ -1,6 +1,7 @@
 from posture.models.access import Access, WorkerHeartbeat
 from posture.models.alerts import AlertCursor, AlertRule, AlertSubscription, AlertTrigger, Notification
 from posture.models.exports import Export
+from posture.models.feed import FeedEntry, FeedHorizon
 from posture.models.governance import Attestation, GovernanceEvent, RiskException
 from posture.models.identity import ApiToken, ExternalIdentity
 from posture.models.inventory import AzureResource, Cluster, ClusterHistory, NetworkPath, Subscription
@@ -24,6 +25,8 @@ __all__ = [
     "ControlResult",
     "DigestEntry",
     "Export",
+    "FeedEntry",
+    "FeedHorizon",
     "ExternalIdentity",
     "FleetSnapshot",
     "GovernanceEvent",

@@ -19,6 +19,7 @@ from posture.evaluate.lock import EvaluationLock, evaluation_lock
 from posture.evaluate.rules import evaluate_cluster
 from posture.evaluate.scoring import score_cluster
 from posture.evaluate.tally import CONTROL_IDS, STATUS_CODES, Tally, stored_score
+from posture.feed.publish import publish_moves
 from posture.models import Cluster, ControlResult, Scan, Scope
 from posture.models.inventory import CLUSTER_EVALUATION_COLUMNS
 from posture.store import bulk
@@ -173,7 +174,7 @@ def _evaluate(todo: list[dict[str, Any]], ctx: Context, tally: Tally, scan: Scan
         else:
             refreshed.append({"id": row["pk"], "evaluated_inputs": inputs, "evaluated_refs": refs, "statuses": entry.codes})
     stats.clusters_checked += len(todo)
-    writer.submit(store_chunk, refreshed, fresh, changed, scan, ctx.now, stats)
+    writer.submit(store_chunk, refreshed, fresh, changed, scan, ctx.now, stats, publish_moves)
 
 
 def evaluate_all(*, now: dt.datetime | None = None) -> dict[str, RunStats]:

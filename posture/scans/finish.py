@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from posture.alerts.planning import plan_or_warn
 from posture.evaluate.lock import ScopeBusy, evaluation_lock
+from posture.feed import publish
 from posture.models import Cluster, ControlResult, QueryEvidence, Scan, ScanBatch
 from posture.scans.evaluation import CHUNK, RunStats, evaluate_scope
 from posture.store import bulk
@@ -157,6 +158,7 @@ def _finish_locked(scan_id: str, lock: Any) -> None:
             # Its change events are final only now (posture/alerts/planning.py).
             scan.refresh_from_db(fields=["state", "error", "quota_wait_seconds", "finished_at"])
             plan_or_warn(scan, warnings)
+            publish.publish_scan(scan)  # last: it holds the feed's lock until the commit
     if evaluation.analyze_deferred:  # housekeeping for later queries; the results are out already
         bulk.analyze(ControlResult, Cluster)
 

@@ -15,6 +15,7 @@ from posture.alerts.planning import plan_or_warn
 from posture.collect.client import AzureSession
 from posture.collect.errors import AzureError
 from posture.collect.queries import SUBSCRIPTIONS
+from posture.feed.publish import publish_scan
 from posture.heartbeat import heartbeat_thread
 from posture.models import Scan, ScanBatch, Scope, Subscription
 from posture.models.scans import counters_added
@@ -133,6 +134,9 @@ def _fail_scan(scan: Scan, message: str) -> None:
         ):
             failed = Scan.objects.select_related("scope").get(pk=scan.pk)
             plan_or_warn(failed, failed.warnings)
+            # Every scan's close publishes its changes (none, unless a start presumed dead and
+            # restarted by the watchdog went on to store batches); last: it holds the feed's lock.
+            publish_scan(failed)
 
 
 def _beat_scan(scan_id: Any) -> None:

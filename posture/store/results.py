@@ -105,8 +105,19 @@ class Writer:
                 self.pool.shutdown()
 
 
+# Publishes a chunk's status changes to the change feed, last in the chunk's transaction
+# (posture/feed/publish.py publish_moves; passed in, as the feed sits above this layer).
+Publish = Callable[[list[dict[str, Any]], Scan | None, dt.datetime], None]
+
+
 def store_chunk(
-    refreshed: list[dict[str, Any]], fresh: list[Entry], changed: list[Entry], scan: Scan | None, now: dt.datetime, stats: WriteCounts
+    refreshed: list[dict[str, Any]],
+    fresh: list[Entry],
+    changed: list[Entry],
+    scan: Scan | None,
+    now: dt.datetime,
+    stats: WriteCounts,
+    publish: Publish,
 ) -> None:
     """One chunk's writes: `refreshed` clusters kept their verdicts (only what they were evaluated
     on is updated), `fresh` ones get their first results, `changed` ones a diff."""
@@ -115,15 +126,15 @@ def store_chunk(
             bulk.relax_durability()
             bulk.update(Cluster, "id", ("evaluated_inputs", "evaluated_refs", "statuses"), refreshed)
     if fresh:
-        store_fresh(fresh, scan, now, stats)
+        store_fresh(fresh, scan, now, stats, publish)
     if changed:
-        store_changed(changed, scan, now, stats)
+        store_changed(changed, scan, now, stats, publish)
 
 
-def store_fresh(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: WriteCounts) -> None:
+def store_fresh(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: WriteCounts, publish: Publish) -> None:
     """First results of clusters never evaluated: streamed straight in, no diff, no conflicts."""
     if not bulk.copy_supported() or ControlResult.objects.filter(cluster_id__in=[e.row["pk"] for e in entries]).exists():
-        store_changed(entries, scan, now, stats)
+        store_changed(entries, scan, now, stats, publish)
         return
     tail = f"{now.isoformat()}\t{now.isoformat()}"
     with transaction.atomic():
@@ -183,7 +194,7 @@ def store_scores(entries: list[Entry], scan: Scan | None, now: dt.datetime) -> N
     )
 
 
-def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: WriteCounts) -> None:
+def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, stats: WriteCounts, publish: Publish) -> None:
     ids = [e.row["pk"] for e in entries]
     existing = {
         (r["cluster_id"], r["control"]): r
@@ -194,7 +205,7 @@ def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, sta
     # scan is one change, and a cluster new in the scan had no status to change from.
     in_scan = changes.events_of_scan(scan, ids)
     new_in_scan = changes.new_in_scan(scan, ids)
-    results, events, retargeted, dropped, replaced = [], [], [], [], []
+    results, events, retargeted, dropped, replaced, moves = [], [], [], [], [], []
     for entry in entries:
         row = entry.row
         for control, verdict in entry.verdicts.items():
@@ -214,6 +225,8 @@ def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, sta
             if old is not None:  # the old row, already read for the diff, is the verdict's history
                 replaced.append({**old, "scan_id": scan_id, "replaced_at": now})
             moved = old is not None and old["status"] != verdict.status
+            if moved and row["pk"] not in new_in_scan:  # each status change, for the feed
+                moves.append({"cluster_id": row["pk"], "control": control, "from_status": old["status"], "to_status": verdict.status})
             earlier = in_scan.get((row["pk"], control)) if moved else None
             if earlier is not None:
                 if earlier["from_status"] == verdict.status:
@@ -251,6 +264,7 @@ def store_changed(entries: list[Entry], scan: Scan | None, now: dt.datetime, sta
         store_scores(entries, scan, now)
         for cluster_id, control in retired:
             ControlResult.objects.filter(cluster_id=cluster_id, control=control).delete()
+        publish(moves, scan, now)  # last: it holds the feed's lock until the commit
     stats.clusters_changed += len(entries)
     stats.results_written += len(results)
     stats.change_events += len(events) + len(retargeted) - len(dropped)

@@ -27,6 +27,7 @@ NOT_PAGES = {
     "export-progress": "JSON, polled by the Exports page",
     "export-download": "a file download",
     "scan-start": "POST only",
+    "token-revoke": "POST only",
     "attestation-revoke": "POST only",
     "exception-approve": "POST only",
     "exception-reject": "POST only",
@@ -91,6 +92,8 @@ def every_page(scanned_fleet: Scan, governed: Governed, browser_admin: Any) -> d
         "alert-rule-edit": [reverse("alert-rule-edit", args=[rule.pk])],
         "alert-rule-preview": [reverse("alert-rule-preview", args=[rule.pk])],
         "unsubscribe": [reverse("unsubscribe", args=[unsubscribe_token(unsubscribing)])],
+        "token-list": [reverse("token-list")],
+        "token-create": [reverse("token-create")],
     }
 
 

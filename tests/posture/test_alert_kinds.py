@@ -145,6 +145,7 @@ def test_a_failed_or_long_throttled_scan_alerts_when_it_closes(django_capture_on
     assert message.subject == "[Arc Posture] failed: scan of corp failed"
     assert "\n" not in message.subject and "evil" not in str(message.message()["Subject"])
     assert "&lt;b onmouseover=&quot;x()&quot;&gt;" in html(message) and "<b onmouseover" not in html(message)
+    assert '<th align="left">Detail</th>' in html(message)  # the scan's error has a column
     assert "ARG said: evil  Bcc: attacker@evil.test  X-Injected: 1" in message.body  # one line: no forged lines
     assert build_message(throttled.notifications.get()).subject == "[Arc Posture] throttled: scan of corp succeeded, throttled 16 min"
 

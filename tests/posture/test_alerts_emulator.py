@@ -115,6 +115,7 @@ def test_a_scan_of_a_fleet_that_got_worse_mails_exactly_its_regressions(make_emu
         for _, pk, to in listed:
             assert f'<tr><td><a href="{SITE}/clusters/{pk}/">' in html and f"<td>Pass</td><td>{to}</td>" in html
         assert f'<a href="{SITE}/controls/ARC-PL-01/">ARC-PL-01</a> (medium severity)' in html
+        assert "found 2 regressions on 2 clusters" in html and "Detail" not in html  # regressions carry no detail
         assert f'<a href="{SITE}/scans/{second.pk}/">See the scan</a>' in html
         assert f'<a href="{unsubscribe_url(row)}">Unsubscribe</a>' in html
 

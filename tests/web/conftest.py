@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from posture import governance, normalize
+from posture import governance, normalize, tokens
 from posture.alerts.routing import message_id
 from posture.alerts.rules import rule_create
 from posture.alerts.unsubscribe import token as unsubscribe_token
@@ -203,6 +203,7 @@ def sample(
         "notification-detail": {"pk": notification.pk},
         "notification-resend": {"pk": notification.pk},
         "unsubscribe": {"token": unsubscribe_token(unsubscribe)},
+        "token-revoke": {"pk": tokens.issue(viewer, "sample")[0].pk},
     }
 
 

@@ -28,6 +28,7 @@ PAGINATED = {
     "notification-list",
     "notification-detail",
     "alert-rule-list",
+    "token-list",
 }
 
 

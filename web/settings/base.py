@@ -160,7 +160,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LI
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out sign-in before the password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, refusing passwords when LOCAL_LOGIN=false except the break-glass user's.
+    "web.oidc.backends.LocalPasswordBackend",
+    # Entra ID (OpenID Connect); answers only the OIDC callback's authenticate() call.
+    "web.oidc.backends.EntraBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
@@ -198,6 +201,9 @@ AXES_CLIENT_IP_CALLABLE = "web.throttle.client_address"
 AXES_IPWARE_PROXY_COUNT = ARC_PROXY_COUNT - 1
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR",)
 AXES_LOCKOUT_CALLABLE = "web.views.accounts.locked_out"
+# Entra ID callbacks are no password guesses: counting their refusals under "no user name" would
+# let a few role-less users behind one address lock everyone there out, and would store codes.
+AXES_WHITELIST_CALLABLE = "web.oidc.backends.not_a_password_attempt"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 
 # --- Security headers ------------------------------------------------------------------------
@@ -309,6 +315,9 @@ ARC_EXPIRING_SOON_DAYS = env_int("ARC_EXPIRING_SOON_DAYS", 14, minimum=1)
 ARC_EXCEPTION_FOUR_EYES = env_bool("ARC_EXCEPTION_FOUR_EYES", False)
 # Raw Resource Graph responses are kept for this many finished scans per scope.
 ARC_EVIDENCE_KEEP_SCANS = env_int("ARC_EVIDENCE_KEEP_SCANS", 10, minimum=1)
+# Change-feed entries (GET /api/v1/changes) are kept this long; a client's cursor older than
+# that gets 410 Gone and starts again (docs/change-feed.md).
+ARC_FEED_RETENTION_DAYS = env_int("ARC_FEED_RETENTION_DAYS", 90, minimum=1)
 
 # --- Evidence exports ------------------------------------------------------------------------
 # The Ed25519 key that signs evidence bundles: base64 of its 32 raw bytes. Without one, the

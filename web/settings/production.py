@@ -20,6 +20,7 @@ os.environ.setdefault("ARC_EXCEPTION_FOUR_EYES", "true")
 from posture.env import env_bool, env_secret, env_str  # noqa: E402
 from web.settings.base import *  # noqa: E402,F403
 from web.settings.base import ALLOWED_HOSTS, CELERY_BROKER_URL, DATABASES, DEBUG, EVIDENCE_SIGNING_KEY, HTTPS, SITE_URL  # noqa: E402
+from web.settings.identity import ARC_OIDC_AUTHORITY, OIDC_ENABLED  # noqa: E402
 
 ALLOW_INSECURE = env_bool("ARC_ALLOW_INSECURE", False)
 
@@ -74,3 +75,9 @@ _refuse_unsafe(
     "set the public https address users reach the dashboard at",
 )
 _refuse_unsafe("SITE_URL", not SITE_URL.startswith("https://"), f"{SITE_URL} is not https: links in alerts would be followed in clear text")
+# Sign-in with Entra ID: codes, client secret and id tokens must not cross the network in clear.
+_refuse_unsafe(
+    "ARC_OIDC_AUTHORITY",
+    OIDC_ENABLED and not ARC_OIDC_AUTHORITY.startswith("https://"),
+    f"{ARC_OIDC_AUTHORITY} is not https: the client secret and id tokens would travel in clear text",
+)

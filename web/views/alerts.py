@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from posture.alerts import history
 from posture.alerts.preview import preview_rule
 from posture.alerts.rules import clean_rule, rule_create, rule_delete, rule_update, subscribe, unsubscribe
-from posture.catalog.controls import CONTROLS_BY_ID
+from posture.alerts.text import item_severity
 from posture.models import AlertRule, AlertSubscription, Notification, Scope
 from web.forms_alerts import NOT_SUBSCRIBED, AlertRuleForm, SubscriptionForm
 from web.views.common import MANAGE_USERS, VIEW, paginate
@@ -227,7 +227,7 @@ def _notification(request: HttpRequest, pk: Any) -> Notification:
 def notification_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     notification = _notification(request, pk)
     items = [
-        item | {"severity": item.get("severity") or getattr(CONTROLS_BY_ID.get(item.get("control", "")), "severity", "")}
+        item | {"severity": item_severity(item)}
         for item in notification.items()
         if isinstance(item, dict)
     ]

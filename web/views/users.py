@@ -20,7 +20,7 @@ from web.views.common import MANAGE_USERS, found_or_404, paginate
 @require_safe
 @permission_required(MANAGE_USERS, raise_exception=True)
 def user_list(request: HttpRequest) -> HttpResponse:
-    users = get_user_model().objects.prefetch_related("groups").order_by("username")
+    users = get_user_model().objects.prefetch_related("groups").select_related("external_identity").order_by("username")
     page = paginate(request, users)
     rows = [(user, user_role(user)) for user in page]
     return render(request, "posture/user_list.html", {"page": page, "rows": rows, "role_form": RoleForm()})
