@@ -33,7 +33,8 @@ RUN DJANGO_SETTINGS_MODULE=web.settings.base SECRET_KEY=collectstatic-only DATAB
 USER arc
 EXPOSE 8000
 # Proxies whose X-Forwarded-* headers are believed: gunicorn.conf.py and the app read ARC_TRUSTED_PROXIES.
-CMD ["gunicorn", "web.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", \
+# Workers and threads come from gunicorn.conf.py (WEB_CONCURRENCY).
+CMD ["gunicorn", "web.wsgi", "--bind", "0.0.0.0:8000", \
      "--timeout", "60", "--access-logfile", "-"]
 # /healthz answers over plain HTTP (exempt from the HTTPS redirect) under the first allowed host name.
 # Worker and beat containers run other commands and override or disable it (docker-compose.yml).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -17,6 +18,7 @@ from posture.models import (
     RiskException,
     Scan,
     ScanBatch,
+    Scope,
     ScoreHistory,
     Status,
 )
@@ -122,16 +124,31 @@ def cluster_count(*, clusters: QuerySet[Cluster], key: str, version: str) -> int
     return cached("cluster-count:" + key, version, clusters.count)
 
 
+# The cluster page reads the scope's name and the facts scan's time, and none of the cluster's
+# evaluation bookkeeping: the other columns are not fetched (they cost more to turn into Python
+# than the query takes to run).
+_UNREAD_ON_CLUSTER_PAGE = (
+    *(f"scope__{f.name}" for f in Scope._meta.concrete_fields if f.name not in ("id", "name")),
+    *(f"facts_scan__{f.name}" for f in Scan._meta.concrete_fields if f.name not in ("id", "created_at")),
+    "key",
+    "evaluated_inputs",
+    "evaluated_refs",
+    "statuses",
+)
+
+
 def cluster_get(*, pk: int) -> Cluster | None:
     """The cluster, its scope and facts scan, and the id of the newest finished scan of its scope
     (`latest_scan_id`): one query."""
     finished = Scan.objects.filter(scope=OuterRef("scope"), state__in=Scan.FINISHED_STATES).order_by("-created_at")
-    return (
+    # A slice, not first(): first() would sort by name a result of one row.
+    found = (
         Cluster.objects.select_related("scope", "facts_scan")
+        .defer(*_UNREAD_ON_CLUSTER_PAGE)
         .annotate(latest_scan_id=Subquery(finished.values("pk")[:1]))
-        .filter(pk=pk)
-        .first()
+        .filter(pk=pk)[:1]
     )
+    return next(iter(found), None)
 
 
 def cluster_results(*, cluster: Cluster) -> dict[str, ControlResult]:
@@ -167,19 +184,29 @@ def cluster_governance(*, cluster: Cluster, limit: int = 50) -> tuple[list[Attes
     return covering(Attestation), covering(RiskException)
 
 
-EVIDENCE_LISTED = ("pk", "name", "requests", "rows", "sha256", "scopes")
+EVIDENCE_LISTED = ("pk", "name", "requests", "rows", "sha256")
 
 
 def cluster_evidence(*, cluster: Cluster) -> list[dict[str, Any]]:
-    """The raw responses of the batch that collected the cluster's current facts (two queries),
-    as rows of EVIDENCE_LISTED: the page lists them, the download reads the body."""
+    """The raw responses of the batch that collected the cluster's current facts, as rows of
+    EVIDENCE_LISTED: the page lists them, the download reads the body. A query runs over slices
+    of its batch's subscriptions (`scopes`): only the slice holding this cluster counts."""
     if cluster.facts_scan_id is None:
         return []
-    batches = ScanBatch.objects.filter(scan_id=cluster.facts_scan_id, state=ScanBatch.State.DONE).values_list("pk", "subscriptions")
-    # Subscription lists are JSON; matching them in Python works the same on SQLite and PostgreSQL.
-    ids = [pk for pk, subscriptions in batches if cluster.subscription_id in (subscriptions or [])]
+    subscription = cluster.subscription_id
+    if connection.features.supports_json_field_contains:
+        # PostgreSQL matches the subscription lists itself (jsonb @>): one query, and none of
+        # the lists (a batch's is 300 ids) is sent over or decoded to be searched in Python.
+        evidence = QueryEvidence.objects.filter(
+            batch__scan_id=cluster.facts_scan_id, batch__state=ScanBatch.State.DONE, batch__subscriptions__contains=[subscription]
+        ).filter(Q(scopes__subscriptions__contains=[subscription]) | ~Q(scopes__has_key="subscriptions"))
+        return list(evidence.order_by("name", "pk").values(*EVIDENCE_LISTED))
+    # SQLite has no JSON containment: the same matching in Python, in two queries.
+    batches = (
+        ScanBatch.objects.filter(scan_id=cluster.facts_scan_id, state=ScanBatch.State.DONE).order_by().values_list("pk", "subscriptions")
+    )
+    ids = [pk for pk, subscriptions in batches if subscription in (subscriptions or [])]
     if not ids:
         return []
-    evidence = QueryEvidence.objects.filter(batch_id__in=ids).order_by("name", "pk").values(*EVIDENCE_LISTED)
-    # A query runs over slices of the batch's subscriptions: keep the slice holding this cluster.
-    return [e for e in evidence if cluster.subscription_id in (e["scopes"] or {}).get("subscriptions", [cluster.subscription_id])]
+    rows = QueryEvidence.objects.filter(batch_id__in=ids).order_by("name", "pk").values(*EVIDENCE_LISTED, "scopes")
+    return [row for row in rows if subscription in (row.pop("scopes") or {}).get("subscriptions", [subscription])]

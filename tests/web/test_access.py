@@ -30,6 +30,8 @@ JSON_READ = ((401, 200, 200, 200), (401, 405, 405, 405))  # a JSON client is tol
 
 EXPECTED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
     "healthz": ((200, 200, 200, 200), (405, 405, 405, 405)),
+    # A bearer token (ARC_METRICS_TOKEN), not a session: every role is a client without it.
+    "metrics": ((401, 401, 401, 401), (405, 405, 405, 405)),
     "login": ((200, 302, 302, 302), (200, 302, 302, 302)),
     "logout": ((LOGIN, 405, 405, 405), (LOGIN, 302, 302, 302)),
     "password-change": ((LOGIN, 200, 200, 200), (LOGIN, 200, 200, 200)),

@@ -254,6 +254,7 @@ def test_the_image_checks_its_health_and_trusts_forwarded_headers_only_from_conf
     compose = (ROOT / "docker-compose.yml").read_text()
     for text in (dockerfile, compose):
         assert "--forwarded-allow-ips" not in text  # gunicorn.conf.py reads ARC_TRUSTED_PROXIES
+        assert "--workers" not in text and "--threads" not in text  # gunicorn.conf.py (WEB_CONCURRENCY) decides
     assert "COPY manage.py gunicorn.conf.py" in dockerfile
 
 

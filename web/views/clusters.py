@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_safe
 
@@ -96,20 +98,25 @@ def control_reference(control_id: str) -> SafeString:
     return render_to_string("posture/partials/control_reference.html", {"control": control, "printed": printed, "closer": closer})
 
 
-def _control_rows(cluster: Cluster, results: dict[str, ControlResult]) -> list[dict[str, Any]]:
+def _control_rows(cluster: Cluster, results: dict[str, ControlResult], may: dict[str, bool]) -> list[dict[str, Any]]:
     values = cluster_values(cluster)
+    # The action links, built once here rather than with {% url %} and permission checks in
+    # the template's loop (twice per control).
+    attest, except_ = reverse("attestation-create"), reverse("exception-create")
     rows = []
     for control in CONTROLS:
         result = results.get(control.id)
         status = result.status if result else ""
+        query = urlencode({"control": control.id, "cluster": cluster.pk})
+        can_attest = status in ATTESTABLE and (result is None or result.raw_status == Status.UNKNOWN)
         rows.append(
             {
                 "control": control,
                 "result": result,
                 "commands": commented_commands(control.remediation.commands, values),
                 "reference": control_reference(control.id),
-                "can_attest": status in ATTESTABLE and (result is None or result.raw_status == Status.UNKNOWN),
-                "can_except": status in EXCEPTABLE,
+                "attest_url": f"{attest}?{query}" if can_attest and may["attest"] else "",
+                "except_url": f"{except_}?{query}" if status in EXCEPTABLE and may["except"] else "",
             }
         )
     return rows
@@ -132,12 +139,19 @@ def _freshness_warning(cluster: Any) -> dict[str, Any] | None:
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = found_or_404(read.cluster_get(pk=pk), "cluster")
     attestations, exceptions = read.cluster_governance(cluster=cluster)
+    # What the fragments show differs by these rights (they are part of the cache key): asked once.
+    user = request.user
+    may = {
+        "attest": user.has_perm("posture.attest_control"),
+        "except": user.has_perm("posture.request_exception"),
+        "download": user.has_perm("posture.export_evidence"),
+    }
 
     # Computed only when the cached fragment is rendered: evaluations change results_hash and
     # scans change facts_hash or last_seen_scan, which key the fragment (see cluster_detail.html).
     @functools.cache
     def rows() -> list[dict[str, Any]]:
-        return _control_rows(cluster, read.cluster_results(cluster=cluster))
+        return _control_rows(cluster, read.cluster_results(cluster=cluster), may)
 
     @functools.cache
     def counts() -> dict[str, int]:
@@ -159,5 +173,6 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "attestations": attestations,
         "exceptions": exceptions,
         "stale_scan": _freshness_warning(cluster),
+        "may": may,
     }
     return render(request, "posture/cluster_detail.html", context)
