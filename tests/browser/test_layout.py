@@ -19,6 +19,9 @@ PHONE, DESKTOP = 390, 1440
 # URL patterns that answer no page of their own: a file, JSON, or a POST-only action that redirects.
 NOT_PAGES = {
     "healthz": "JSON for the load balancer",
+    "metrics": "Prometheus text for the scraper",
+    "oidc_authentication_init": "a redirect to Entra ID",
+    "oidc_authentication_callback": "a redirect back from Entra ID; its refusal page is seen by test_oidc_sign_in.py",
     "logout": "POST only",
     "control-remediation": "a shell script download",
     "scan-progress": "JSON, polled by the scan pages",
