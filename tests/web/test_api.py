@@ -256,3 +256,22 @@ def test_the_openapi_document_validates_without_a_warning(tmp_path: Any) -> None
     target = tmp_path / "openapi.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))  # SystemExit on a warning
     assert "/api/v1/changes" in target.read_text()
+
+
+@pytest.mark.django_db
+def test_a_page_of_clusters_is_served_from_cache_until_the_next_evaluation(make_fleet: Any, token: str) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from posture.scans.evaluation import evaluate_scope
+
+    fleet = make_fleet(4)
+    first = get(token, "cluster-list", sort="-score", limit="2").json()
+    with CaptureQueriesContext(connection) as again:
+        assert get(token, "cluster-list", sort="-score", limit="2").json() == first
+    assert not any('FROM "posture_cluster"' in q["sql"] and "LIMIT 3" in q["sql"] for q in again.captured_queries)
+    assert get(token, "cluster-list", sort="-score", limit="3").json()["results"][:2] == first["results"]  # own entry
+    target = Cluster.objects.get(pk=first["results"][0]["id"])
+    Cluster.objects.filter(pk=target.pk).update(name="renamed-by-a-scan")
+    evaluate_scope(fleet.scope.pk)  # a new fleet version
+    assert get(token, "cluster-list", sort="-score", limit="2").json()["results"][0]["name"] == "renamed-by-a-scan"
