@@ -25,6 +25,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from posture.models import ExternalIdentity
 from posture.roles import ADMIN, ANALYST, ROLE_PERMISSIONS, VIEWER, assign_role
+from web.permissions import CachedPermissionsMixin
 from web.throttle import client_address
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,9 @@ class EntraBackend(OIDCAuthenticationBackend):
         return users.objects.create_user(name, email=_valid_email(claims.get("email")), first_name=str(claims.get("name") or "")[:150])
 
 
-class LocalPasswordBackend(ModelBackend):
-    """Django's password check. With LOCAL_LOGIN=false only ARC_BREAK_GLASS_USER may use it, and
+class LocalPasswordBackend(CachedPermissionsMixin, ModelBackend):
+    """Django's password check, and the role permissions (from the cache: web/permissions.py).
+    With LOCAL_LOGIN=false only ARC_BREAK_GLASS_USER may use it, and
     every attempt of theirs is logged at WARNING."""
 
     def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any) -> Any:

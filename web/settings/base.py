@@ -130,7 +130,7 @@ REDIS_URL = env_secret("REDIS_URL") or (CELERY_BROKER_URL if CELERY_BROKER_URL.s
 if REDIS_URL:
 
     def _redis_cache(prefix: str) -> dict[str, Any]:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": prefix, "TIMEOUT": 300}
+        return {"BACKEND": "web.redis_cache.ReusingRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": prefix, "TIMEOUT": 300}
 
     # "default" (sessions) outlives releases; "pages" does not.
     CACHES = {"default": _redis_cache("arc-posture"), "pages": _redis_cache(f"arc-posture:{_render_version()}")}
