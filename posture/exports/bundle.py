@@ -35,6 +35,7 @@ import posture
 from posture.catalog.controls import CATALOG_VERSION
 from posture.collect.queries import ALL_QUERIES, ARG_API_VERSION, PROVISIONED_CLUSTER_API_VERSION, PROVISIONED_CLUSTER_INSTANCE_PATH
 from posture.exports import signing
+from posture.timestamps import iso_utc
 
 FORMAT = "arc-posture-evidence-bundle"
 FORMAT_VERSION = 1
@@ -109,10 +110,6 @@ def _checked_name(name: str) -> str:
     if name in RESERVED:
         raise BundleError(f"{name} is written by the bundle itself")
     return name
-
-
-def iso_utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def queries_in_use() -> list[dict[str, str]]:

@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from posture.exports.bundle import EvidenceBundle, iso_utc
+from posture.exports.bundle import EvidenceBundle
 from posture.exports.governance_in_force import attestations_in_force, exceptions_in_force
 from posture.models import QueryEvidence
+from posture.timestamps import iso_utc
 
 EVIDENCE_SECTION = "evidence"
 PRUNED_SECTION = "evidence_pruned"

@@ -19,8 +19,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from posture.exports.bundle import iso_utc
 from posture.models import Attestation, GovernanceEvent, RiskException
+from posture.timestamps import iso_utc
 
 CHUNK = 2000
 TARGET_FIELDS = ("cluster__arm_id", "cluster__name", "subscription_id", "resource_group", "tag_key", "tag_value")

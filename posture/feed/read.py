@@ -9,7 +9,6 @@ sees every change exactly once, however many scans land meanwhile.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from django.db.models import Max
 
 from posture.feed.prune import pruned_through, retention_days
 from posture.models import FeedEntry
+from posture.timestamps import iso_utc
 
 SALT = "posture.feed.cursor"
 # The most entries one page may ask for; the API refuses more (a 400, not a silent clamp).
@@ -75,14 +75,10 @@ def decode_cursor(cursor: str) -> int:
     return seq
 
 
-def _utc(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "cursor": encode_cursor(row["seq"]),
-        "at": _utc(row["at"]),
+        "at": iso_utc(row["at"]),
         "cluster_id": row["cluster_id"],
         "cluster_name": row["cluster_name"],
         "resource_id": row["resource_id"],

@@ -23,7 +23,6 @@ from posture import governance
 from posture.catalog.controls import CONTROLS
 from posture.catalog.frameworks import FRAMEWORKS
 from posture.exports import rows
-from posture.exports.bundle import iso_utc
 from posture.exports.errors import ExportError
 from posture.exports.governance_in_force import attestations_in_force, exceptions_in_force
 from posture.exports.history import history_begins, results_as_of, statuses_as_of
@@ -31,6 +30,7 @@ from posture.exports.report_history import benchmark_report_as_of
 from posture.exports.reports import BenchmarkReport, benchmark_report, render_report, utc_label
 from posture.exports.verify import verify_bundle
 from posture.models import Cluster, ClusterHistory, GovernanceEvent, Scan
+from posture.timestamps import iso_utc
 from tests.conftest import make_user
 from tests.posture.exports_fleet import build, read_csv, record_decisions
 from tests.posture.test_exports_as_of import change_the_fleet, run_scan
