@@ -19,3 +19,12 @@ forwarded_allow_ips = os.environ.get("ARC_TRUSTED_PROXIES", "").strip() or "127.
 workers = int(os.environ.get("WEB_CONCURRENCY", "").strip() or 2 * (os.cpu_count() or 1))
 threads = 2
 worker_class = "gthread"
+
+
+def post_worker_init(worker: object) -> None:
+    """Move what importing the app allocated (modules, URL patterns, templates, the catalog) out of
+    the garbage collector's sight: otherwise every full collection walks it again, and Django
+    allocates enough per request to set off collections often."""
+    import gc
+
+    gc.freeze()

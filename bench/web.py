@@ -18,6 +18,7 @@ slowest page kind (goal: p95 ≤ 100 ms) and max_queries the most queries any pa
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import random
 import re
@@ -31,7 +32,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -130,7 +130,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+def start_server(env: dict[str, str], port: int, workers: int, threads: int, worker_class: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -142,7 +142,7 @@ def start_server(env: dict[str, str], port: int, workers: int, threads: int) -> 
             "-w",
             str(workers),
             "-k",
-            "gthread",
+            worker_class,
             "--threads",
             str(threads),
             "--log-level",
@@ -162,52 +162,77 @@ def start_server(env: dict[str, str], port: int, workers: int, threads: int) -> 
     raise SystemExit("gunicorn did not start")
 
 
-def signed_in_session(base: str) -> Any:
+def signed_in_cookie(base: str) -> str:
+    """The session cookie of a browser that signed in through the login form."""
     import requests
 
-    session = requests.Session()
-    page = session.get(base + "/login/", timeout=30)
-    token = CSRF_RE.search(page.text)
-    if token is None:
-        raise SystemExit("no CSRF token on the login page")
-    response = session.post(
-        base + "/login/",
-        data={"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
-        headers={"Referer": base + "/login/"},
-        timeout=30,
-        allow_redirects=False,
-    )
-    if response.status_code != 302:
-        raise SystemExit(f"sign-in failed: {response.status_code}")
-    return session
+    with requests.Session() as session:
+        page = session.get(base + "/login/", timeout=30)
+        token = CSRF_RE.search(page.text)
+        if token is None:
+            raise SystemExit("no CSRF token on the login page")
+        response = session.post(
+            base + "/login/",
+            data={"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
+            headers={"Referer": base + "/login/"},
+            timeout=30,
+            allow_redirects=False,
+        )
+        if response.status_code != 302:
+            raise SystemExit(f"sign-in failed: {response.status_code}")
+        return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
 
-def measure(base: str, urls: dict[str, list[str]], concurrency: int, rng: random.Random, token: str) -> dict[str, list[float]]:
+class Client:
+    """One keep-alive connection per client thread. http.client rather than requests: the load
+    generator shares the machine's two cores with the server, and requests costs several times
+    the CPU per call. A page is asked with the browser's session cookie; an API endpoint with
+    the bearer token alone, as a SIEM sends it (no cookie)."""
+
+    def __init__(self, port: int, cookie: str, token: str) -> None:
+        self.port, self.cookie, self.token = port, cookie, token
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(self, url: str) -> int:
+        headers = {"Authorization": f"Bearer {self.token}"} if url.startswith("/api/") else {"Cookie": self.cookie}
+        try:
+            self.connection.request("GET", url, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.HTTPException, OSError):
+            # gunicorn closes idle keep-alive connections (keepalive=2 s): open another, once.
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.connection.request("GET", url, headers=headers)
+            response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+
+def measure(port: int, urls: dict[str, list[str]], concurrency: int, rng: random.Random, token: str) -> dict[str, list[float]]:
     jobs = [(kind, url) for kind, kind_urls in urls.items() for url in kind_urls]
     rng.shuffle(jobs)
     local = threading.local()
-    sessions: list[Any] = []
+    clients: list[Client] = []
     lock = threading.Lock()
 
     def run(job: tuple[str, str]) -> tuple[str, float]:
-        if not hasattr(local, "session"):
-            local.session = signed_in_session(base)
+        if not hasattr(local, "client"):
+            local.client = Client(port, signed_in_cookie(f"http://127.0.0.1:{port}"), token)
             with lock:
-                sessions.append(local.session)
+                clients.append(local.client)
         started = time.perf_counter()
-        headers = {"Authorization": f"Bearer {token}"} if job[1].startswith("/api/") else {}
-        response = local.session.get(base + job[1], headers=headers, timeout=60)
+        status = local.client.get(job[1])
         elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise SystemExit(f"{job[1]} answered {response.status_code}")
+        if status != 200:
+            raise SystemExit(f"{job[1]} answered {status}")
         return job[0], elapsed
 
     latencies: dict[str, list[float]] = {kind: [] for kind in urls}
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for kind, elapsed in pool.map(run, jobs):
             latencies[kind].append(elapsed)
-    for session in sessions:
-        session.close()
+    for client in clients:
+        client.connection.close()
     return latencies
 
 
@@ -226,6 +251,7 @@ def main() -> None:
     served = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     parser.add_argument("--workers", type=int, default=served["workers"], help="gunicorn worker processes (default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, default=served["threads"], help="threads per gunicorn worker (default: gunicorn.conf.py's)")
+    parser.add_argument("--worker-class", default=served["worker_class"], help="gunicorn worker class (default: gunicorn.conf.py's)")
     parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--broker", default=DEFAULT_BROKER, help="Redis for the cache (as in production)")
     parser.add_argument("--reuse", action="store_true", help="keep the database of a previous run with the same --clusters")
@@ -254,17 +280,18 @@ def main() -> None:
     token = api_token()
     queries = count_queries(urls, token)
     port = free_port()
-    server = start_server(env, port, args.workers, args.threads)
-    base = f"http://127.0.0.1:{port}"
+    server = start_server(env, port, args.workers, args.threads, args.worker_class)
     try:
         warm = {kind: sorted(set(kind_urls))[:10] for kind, kind_urls in urls.items()}
-        measure(base, warm, args.concurrency, rng, token)  # connections, caches, first-request imports
+        measure(port, warm, args.concurrency, rng, token)  # connections, caches, first-request imports
         load_before = os.getloadavg()[0]
         cpu_before = cpu_seconds(process_tree(server.pid))
+        client_before = time.process_time()
         began = time.monotonic()
-        latencies = measure(base, urls, args.concurrency, rng, token)
+        latencies = measure(port, urls, args.concurrency, rng, token)
         wall = time.monotonic() - began
         app_cpu = cpu_seconds(process_tree(server.pid)) - cpu_before
+        client_cpu = time.process_time() - client_before
         load_after = os.getloadavg()[0]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -272,9 +299,12 @@ def main() -> None:
     total = sum(len(v) for v in latencies.values())
     print(
         f"\n{clusters:,} clusters · {total} requests in {wall:.1f} s ({total / wall:.0f}/s) · concurrency {args.concurrency} · "
-        f"gunicorn {args.workers}×{args.threads} threads · {os.cpu_count()} CPUs"
+        f"gunicorn {args.workers}×{args.threads} threads ({args.worker_class}) · {os.cpu_count()} CPUs"
     )
-    print(f"gunicorn CPU {1000 * app_cpu / total:.1f} ms per request · load average {load_before:.1f} → {load_after:.1f}")
+    print(
+        f"gunicorn CPU {1000 * app_cpu / total:.1f} ms per request · client {1000 * client_cpu / total:.1f} ms · "
+        f"load average {load_before:.1f} → {load_after:.1f}"
+    )
     print(f"{'page':<20} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}")
     summary = []
     for kind, values in latencies.items():

@@ -17,4 +17,7 @@ class PostureConfig(AppConfig):
     verbose_name = "Arc Posture"
 
     def ready(self) -> None:
+        from posture.tokens import connect_invalidation
+
         post_migrate.connect(_after_migrate, sender=self)
+        connect_invalidation()

@@ -17,6 +17,12 @@ from tests.conftest import make_user
 pytestmark = pytest.mark.django_db
 
 
+def later(monkeypatch: pytest.MonkeyPatch, **delta: float) -> None:
+    """From now on, timezone.now() answers `delta` later than the clock."""
+    now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: now() + dt.timedelta(**delta))
+
+
 def test_the_raw_token_is_never_stored_and_verifies_to_its_row(caplog: pytest.LogCaptureFixture) -> None:
     user = make_user("siem", "viewer")
     with caplog.at_level(logging.DEBUG):
@@ -35,30 +41,45 @@ def test_a_wrong_secret_with_a_real_prefix_is_refused() -> None:
     assert tokens.verify("arcp_nothing") is None and tokens.verify("Bearer " + raw) is None
 
 
-@pytest.mark.parametrize("ending", ["revoked", "expired", "user deactivated"])
-def test_a_token_stops_working_when(ending: str) -> None:
+@pytest.mark.parametrize("ending", ["revoked", "expired", "user deactivated", "user deleted", "token deleted"])
+def test_a_token_stops_working_at_once_when(ending: str, monkeypatch: pytest.MonkeyPatch) -> None:
     user = make_user("siem", "viewer")
-    token, raw = tokens.issue(user, "pull")
+    token, raw = tokens.issue(user, "pull", days=7)
+    assert tokens.verify(raw) == token  # now verified, and cached where a shared cache allows
     if ending == "revoked":
         assert tokens.revoke(token) and not tokens.revoke(token)
     elif ending == "expired":
-        ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
-    else:
+        later(monkeypatch, days=7, seconds=1)
+    elif ending == "user deactivated":
         user.is_active = False
         user.save()
+    elif ending == "user deleted":
+        user.delete()
+    else:
+        token.delete()
     assert tokens.verify(raw) is None
 
 
-def test_last_use_is_written_at_most_once_a_minute(django_assert_num_queries: object) -> None:
-    token, raw = tokens.issue(make_user("siem", "viewer"), "pull")
+def test_a_verified_token_is_not_looked_up_again_where_processes_share_a_cache(django_assert_num_queries: Any) -> None:
+    _, raw = tokens.issue(make_user("siem", "viewer"), "pull")
     tokens.verify(raw)
-    first = ApiToken.objects.get().last_used_at
+    with django_assert_num_queries(0 if tokens.verified_tokens_cached() else 1):
+        assert tokens.verify(raw) is not None
+    assert tokens.verify(raw[:-2] + ("xx" if not raw.endswith("xx") else "yy")) is None  # the cache is keyed by the whole token
+
+
+def test_last_use_is_written_at_most_once_a_minute(django_assert_num_queries: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens.issue(make_user("siem", "viewer"), "pull")
+    raw = tokens.issue(make_user("ops", "viewer"), "pull")[1]
+    tokens.verify(raw)
+    first = ApiToken.objects.get(name="pull", user__username="ops").last_used_at
     assert first is not None
-    with django_assert_num_queries(1):  # the lookup only
+    with django_assert_num_queries(0 if tokens.verified_tokens_cached() else 1):  # the lookup only, or not even that
         tokens.verify(raw)
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - dt.timedelta(minutes=2))
+    later(monkeypatch, minutes=2)
     tokens.verify(raw)
-    assert ApiToken.objects.get().last_used_at > first - dt.timedelta(minutes=2)
+    assert ApiToken.objects.get(user__username="ops").last_used_at >= first + dt.timedelta(minutes=2)
+    assert ApiToken.objects.get(user__username="siem").last_used_at is None
 
 
 @pytest.mark.parametrize(
@@ -83,13 +104,16 @@ def test_a_scoped_token_allows_only_its_scopes() -> None:
     assert tokens.allows(everything, "export")
 
 
-def test_an_entra_users_tokens_stop_after_a_month_without_sign_in_and_revive_with_one(settings: Any) -> None:
+def test_an_entra_users_tokens_stop_after_a_month_without_sign_in_and_revive_with_one(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings.ARC_API_TOKEN_SIGN_IN_DAYS = 30
     entra_user, local_user = make_user("ada", "admin"), make_user("local", "admin")
     identity = ExternalIdentity.objects.create(user=entra_user, tenant_id="t", object_id="o", last_sign_in=timezone.now())
     (_, entra_raw), (_, local_raw) = tokens.issue(entra_user, "pull"), tokens.issue(local_user, "pull")
     assert tokens.verify(entra_raw) and tokens.verify(local_raw)
-    ExternalIdentity.objects.filter(pk=identity.pk).update(last_sign_in=timezone.now() - dt.timedelta(days=31))
+    later(monkeypatch, days=31)
     assert tokens.verify(entra_raw) is None and tokens.verify(local_raw) is not None
-    ExternalIdentity.objects.filter(pk=identity.pk).update(last_sign_in=timezone.now())
+    identity.last_sign_in = timezone.now()  # a sign-in, as web/oidc records it
+    identity.save()
     assert tokens.verify(entra_raw) is not None
