@@ -50,6 +50,16 @@ def postgres(transactional_db: Any) -> None:
         unavailable(f"PostgreSQL (DATABASE_URL points at {connection.vendor})")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_snapshot_memo() -> Iterator[None]:
+    """Each test starts without another test's FleetSnapshots kept in memory (a row id that a
+    rollback freed comes back with other numbers, and tests often fix the time)."""
+    from posture.read.fleet import forget_snapshots
+
+    forget_snapshots()
+    yield
+
+
 def make_user(username: str, role: str | None) -> Any:
     user = get_user_model().objects.create_user(username=username, password=PASSWORD)
     if role:

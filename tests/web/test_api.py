@@ -17,6 +17,7 @@ from posture.catalog.controls import CONTROLS_BY_ID
 from posture.models import Cluster, Export
 from posture.read.clusters import cluster_list
 from tests.web.conftest import HOSTILE
+from web.api.access import TokenRateThrottle
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "errors"}
 
@@ -146,6 +147,24 @@ def test_each_token_is_rate_limited_on_its_own(make_fleet: Any, analyst: Any, se
     assert limited["Content-Type"] == "application/problem+json" and int(limited["Retry-After"]) > 0
     assert limited.json()["errors"][0]["code"] == "throttled"
     assert get(second, "fleet").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_rate_limit_slides_and_a_refused_call_does_not_use_it_up(
+    make_fleet: Any, analyst: Any, settings: Any, monkeypatch: Any
+) -> None:
+    make_fleet(1)
+    settings.ARC_API_RATE = "4/min"
+    raw = tokens.issue(analyst, "one")[1]
+    clock = [60.0 * 29_000_000]  # the start of a minute
+    monkeypatch.setattr(TokenRateThrottle, "timer", lambda self: clock[0])
+    assert [get(raw, "fleet").status_code for _ in range(5)] == [200, 200, 200, 200, 429]
+    clock[0] += 90  # half-way through the next minute, half of the last one's 4 still count
+    answers = [get(raw, "fleet") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[-1]["Retry-After"] == "15"  # then the last minute weighs 1, and 3 + 1 fit
+    clock[0] += 15
+    assert get(raw, "fleet").status_code == 200
 
 
 @pytest.mark.django_db

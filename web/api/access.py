@@ -38,9 +38,39 @@ class PostureAccess(permissions.BasePermission):
 
 class TokenRateThrottle(throttling.SimpleRateThrottle):
     """ARC_API_RATE requests per token (or per signed-in user without one), counted in the
-    "default" cache: Redis in production, so every web process shares the count."""
+    "default" cache: Redis in production, so every web process shares the count.
+
+    DRF's SimpleRateThrottle keeps every request time of the window in one cached list, read and
+    rewritten whole on each call (600 floats pickled per request at 600/min, tens of thousands for
+    a token with a high limit). Counted here instead in two fixed windows, the previous one
+    weighted by the share of it the sliding window still covers: two small cache operations."""
 
     scope = "api"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        self.key = self.get_cache_key(request, view)
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        current = f"{self.key}:{window}"
+        try:
+            count = self.cache.incr(current)
+        except ValueError:  # the window's first request (or a race with another process's first)
+            count = 1 if self.cache.add(current, 1, self.duration * 2) else self.cache.incr(current)
+        self.still_covered = 1 - (self.now % self.duration) / self.duration
+        self.previous = self.cache.get(f"{self.key}:{window - 1}", 0)
+        if count + self.previous * self.still_covered <= self.num_requests:
+            return True
+        self.cache.decr(current)  # a refused request does not use up the allowance
+        self.accepted = count - 1
+        return False
+
+    def wait(self) -> float:
+        """Seconds until one more request fits: within this window once the previous one's weight
+        has faded enough, else into the next, once this one's has."""
+        left, limit = self.still_covered * self.duration, self.num_requests
+        if self.accepted + 1 <= limit:
+            return max(1.0, left - self.duration * (limit - self.accepted - 1) / self.previous)
+        return max(1.0, left + self.duration * (1 - (limit - 1) / self.accepted))
 
     def get_rate(self) -> str:
         return settings.ARC_API_RATE

@@ -71,6 +71,9 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
         # string, so junk parameters cannot multiply cache entries).
         "fragment_key": state.version,
         "rows_key": f"{sorted(filters.items())}|{page.number}|{page.paginator.per_page}",
+        # The filter form shows the options (per fleet version) and what was typed in its own
+        # fields, errors included, and the scopes; its dropdowns cost more than the rest of the page.
+        "form_key": repr((form.is_bound, state.scope_names, sorted((name, request.GET.getlist(name)) for name in form.fields))),
         "fragment_timeout": FRAGMENT_SECONDS if state.version else 0,
         # The list's control filter keeps the clusters failing it: so do the exported rows.
         "export_menu": export_menu(request, status="fail" if request.GET.get("control") else ""),
