@@ -184,17 +184,26 @@ def signed_in_cookie(base: str) -> str:
 
 
 class Client:
-    """One keep-alive connection per client thread. http.client rather than requests: the load
-    generator shares the machine's two cores with the server, and requests costs several times
-    the CPU per call. A page is asked with the browser's session cookie; an API endpoint with
-    the bearer token alone, as a SIEM sends it (no cookie)."""
+    """One client thread: http.client rather than requests, because the load generator shares the
+    machine's two cores with the server and requests costs several times the CPU per call. A page
+    is asked with the browser's session cookie; an API endpoint with the bearer token alone, as a
+    SIEM sends it (no cookie).
 
-    def __init__(self, port: int, cookie: str, token: str) -> None:
-        self.port, self.cookie, self.token = port, cookie, token
+    By default each request opens a connection and closes it, as the TLS proxy in front of the
+    app does (docker-compose.yml; nginx speaks HTTP/1.0 to its upstream and closes after each
+    answer unless told otherwise). With --keep-alive each client keeps one connection, which
+    gunicorn's gthread worker pins to the process that accepted it: eight long-lived connections
+    over four processes split unevenly by chance (3/2/2/1, say), and requests on a crowded process
+    wait while another idles, so the tail then measures that split more than the code."""
+
+    def __init__(self, port: int, cookie: str, token: str, keep_alive: bool) -> None:
+        self.port, self.cookie, self.token, self.keep_alive = port, cookie, token, keep_alive
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def get(self, url: str) -> int:
         headers = {"Authorization": f"Bearer {self.token}"} if url.startswith("/api/") else {"Cookie": self.cookie}
+        if not self.keep_alive:
+            headers["Connection"] = "close"
         try:
             self.connection.request("GET", url, headers=headers)
             response = self.connection.getresponse()
@@ -205,10 +214,14 @@ class Client:
             self.connection.request("GET", url, headers=headers)
             response = self.connection.getresponse()
         response.read()
+        if not self.keep_alive:
+            self.connection.close()  # http.client connects again on the next request
         return response.status
 
 
-def measure(port: int, urls: dict[str, list[str]], concurrency: int, rng: random.Random, token: str) -> dict[str, list[float]]:
+def measure(
+    port: int, urls: dict[str, list[str]], concurrency: int, rng: random.Random, token: str, keep_alive: bool
+) -> dict[str, list[float]]:
     jobs = [(kind, url) for kind, kind_urls in urls.items() for url in kind_urls]
     rng.shuffle(jobs)
     local = threading.local()
@@ -217,7 +230,7 @@ def measure(port: int, urls: dict[str, list[str]], concurrency: int, rng: random
 
     def run(job: tuple[str, str]) -> tuple[str, float]:
         if not hasattr(local, "client"):
-            local.client = Client(port, signed_in_cookie(f"http://127.0.0.1:{port}"), token)
+            local.client = Client(port, signed_in_cookie(f"http://127.0.0.1:{port}"), token, keep_alive)
             with lock:
                 clients.append(local.client)
         started = time.perf_counter()
@@ -252,6 +265,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=served["workers"], help="gunicorn worker processes (default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, default=served["threads"], help="threads per gunicorn worker (default: gunicorn.conf.py's)")
     parser.add_argument("--worker-class", default=served["worker_class"], help="gunicorn worker class (default: gunicorn.conf.py's)")
+    parser.add_argument("--keep-alive", action="store_true", help="one kept connection per client (default: one per request)")
     parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--broker", default=DEFAULT_BROKER, help="Redis for the cache (as in production)")
     parser.add_argument("--reuse", action="store_true", help="keep the database of a previous run with the same --clusters")
@@ -283,12 +297,12 @@ def main() -> None:
     server = start_server(env, port, args.workers, args.threads, args.worker_class)
     try:
         warm = {kind: sorted(set(kind_urls))[:10] for kind, kind_urls in urls.items()}
-        measure(port, warm, args.concurrency, rng, token)  # connections, caches, first-request imports
+        measure(port, warm, args.concurrency, rng, token, args.keep_alive)  # connections, caches, first-request imports
         load_before = os.getloadavg()[0]
         cpu_before = cpu_seconds(process_tree(server.pid))
         client_before = time.process_time()
         began = time.monotonic()
-        latencies = measure(port, urls, args.concurrency, rng, token)
+        latencies = measure(port, urls, args.concurrency, rng, token, args.keep_alive)
         wall = time.monotonic() - began
         app_cpu = cpu_seconds(process_tree(server.pid)) - cpu_before
         client_cpu = time.process_time() - client_before
@@ -299,7 +313,8 @@ def main() -> None:
     total = sum(len(v) for v in latencies.values())
     print(
         f"\n{clusters:,} clusters · {total} requests in {wall:.1f} s ({total / wall:.0f}/s) · concurrency {args.concurrency} · "
-        f"gunicorn {args.workers}×{args.threads} threads ({args.worker_class}) · {os.cpu_count()} CPUs"
+        f"gunicorn {args.workers}×{args.threads} threads ({args.worker_class}) · {os.cpu_count()} CPUs · "
+        f"{'kept connections' if args.keep_alive else 'a connection per request'}"
     )
     print(
         f"gunicorn CPU {1000 * app_cpu / total:.1f} ms per request · client {1000 * client_cpu / total:.1f} ms · "

@@ -137,18 +137,15 @@ _UNREAD_ON_CLUSTER_PAGE = (
 )
 
 
-def cluster_get(*, pk: int) -> Cluster | None:
-    """The cluster, its scope and facts scan, and the id of the newest finished scan of its scope
-    (`latest_scan_id`): one query."""
-    finished = Scan.objects.filter(scope=OuterRef("scope"), state__in=Scan.FINISHED_STATES).order_by("-created_at")
+def cluster_get(*, pk: int, latest_scan: bool = True) -> Cluster | None:
+    """The cluster, its scope and facts scan, and (with `latest_scan`) the id of the newest
+    finished scan of its scope (`latest_scan_id`, for the page's freshness warning): one query."""
+    found = Cluster.objects.select_related("scope", "facts_scan").defer(*_UNREAD_ON_CLUSTER_PAGE).filter(pk=pk)
+    if latest_scan:
+        finished = Scan.objects.filter(scope=OuterRef("scope"), state__in=Scan.FINISHED_STATES).order_by("-created_at")
+        found = found.annotate(latest_scan_id=Subquery(finished.values("pk")[:1]))
     # A slice, not first(): first() would sort by name a result of one row.
-    found = (
-        Cluster.objects.select_related("scope", "facts_scan")
-        .defer(*_UNREAD_ON_CLUSTER_PAGE)
-        .annotate(latest_scan_id=Subquery(finished.values("pk")[:1]))
-        .filter(pk=pk)[:1]
-    )
-    return next(iter(found), None)
+    return next(iter(found[:1]), None)
 
 
 def cluster_results(*, cluster: Cluster) -> dict[str, ControlResult]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -102,6 +103,16 @@ def test_a_part_process_that_dies_fails_the_export_clearly_and_leaves_no_file(
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the part's file is made
     held: list[str] = []
+    start = parallel.start_part  # the `parts` fixture's recorder
+
+    def start_stopped(request: dict[str, Any]) -> subprocess.Popen[bytes]:
+        # Stopped at once (it holds the inherited file already), so that it cannot finish its
+        # half before the first progress call kills it: on a busy machine it sometimes had.
+        part = start(request)
+        os.kill(part.pid, signal.SIGSTOP)
+        return part
+
+    monkeypatch.setattr(parallel, "start_part", start_stopped)
 
     def kill_the_part(done: int, total: int) -> None:
         if not held:  # the part writes to an unnamed file in tmp_path, then dies

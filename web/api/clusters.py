@@ -100,7 +100,7 @@ class ClusterDetail(ApiView):
     serializer_class = ClusterDetailSerializer
 
     def get(self, request: Request, pk: str) -> Response:
-        cluster = found(read.cluster_get(pk=number(pk)), "cluster")
+        cluster = found(read.cluster_get(pk=number(pk), latest_scan=False), "cluster")
         results = read.cluster_results(cluster=cluster)
         cluster.api_results = [results[c] for c in CONTROLS_BY_ID if c in results]
         cluster.api_evidence = read.cluster_evidence(cluster=cluster)
