@@ -9,16 +9,19 @@ import os
 
 forwarded_allow_ips = os.environ.get("ARC_TRUSTED_PROXIES", "").strip() or "127.0.0.1,::1"
 
-# Django pages are CPU-bound Python: processes carry the load more than threads do. Within one
-# process only one thread runs Python at a time, and a thread whose query has returned waits for
-# the others' time slices. On two cores with 8 clients (bench/web.py, 50,000 clusters), four
-# processes of two threads gave the cluster page a median about 15 % lower than two of four
-# (87 vs 106 ms over five runs each; the p95s, 169 vs 176 ms, were within the runs' spread).
-# Two threads per process still overlap one request's database waits with another's work.
+# Sync workers, one request at a time each, one more process than there are CPUs. Pages and API
+# calls are CPU-bound Python (a few ms each, nothing that waits long), so threads within a
+# process only take turns with the GIL. A sync worker accepts a connection only when it is free,
+# so requests wait in one queue and each runs at nearly a full core, where a gthread worker
+# accepts while busy and its requests share the process: on two cores with 8 clients and 50,000
+# clusters (bench/web.py, docs/performance.md) 3 sync workers gave the slowest page a p95 of
+# 81-93 ms at 185-193 requests/s, 4 gthread workers of 2 threads 130-165 ms at 169-178/s. The
+# extra process keeps the cores busy while one waits for PostgreSQL or Redis. Sync workers need
+# a buffering proxy in front against slow clients, as docker-compose.yml asks for anyway.
 # WEB_CONCURRENCY is gunicorn's own variable for the process count; the command line overrides both.
-workers = int(os.environ.get("WEB_CONCURRENCY", "").strip() or 2 * (os.cpu_count() or 1))
-threads = 2
-worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "").strip() or (os.cpu_count() or 1) + 1)
+threads = 1
+worker_class = "sync"
 
 
 def post_worker_init(worker: object) -> None:
