@@ -15,7 +15,7 @@ forwarded_allow_ips = os.environ.get("ARC_TRUSTED_PROXIES", "").strip() or "127.
 # so requests wait in one queue and each runs at nearly a full core, where a gthread worker
 # accepts while busy and its requests share the process: on two cores with 8 clients and 50,000
 # clusters (bench/web.py, docs/performance.md) 3 sync workers gave the slowest page a p95 of
-# 81-93 ms at 185-193 requests/s, 4 gthread workers of 2 threads 130-165 ms at 169-178/s. The
+# 76-83 ms at 213-220 requests/s, 4 gthread workers of 2 threads 139 ms at 183/s. The
 # extra process keeps the cores busy while one waits for PostgreSQL or Redis. Sync workers need
 # a buffering proxy in front against slow clients, as docker-compose.yml asks for anyway.
 # WEB_CONCURRENCY is gunicorn's own variable for the process count; the command line overrides both.
