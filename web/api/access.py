@@ -3,6 +3,7 @@ imports these through its settings while its own views module loads."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.conf import settings
@@ -60,7 +61,8 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
         self.previous = self.cache.get(f"{self.key}:{window - 1}", 0)
         if count + self.previous * self.still_covered <= self.num_requests:
             return True
-        self.cache.decr(current)  # a refused request does not use up the allowance
+        with contextlib.suppress(ValueError):  # gone meanwhile (evicted): nothing left to give back
+            self.cache.decr(current)  # a refused request does not use up the allowance
         self.accepted = count - 1
         return False
 

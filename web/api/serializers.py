@@ -153,7 +153,7 @@ class ResultSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ReferenceSerializer(many=True))
     def get_references(self, result: ControlResult) -> list[dict[str, Any]]:
-        return _references(self._control(result).id)
+        return _references(result.control)
 
 
 @functools.cache
