@@ -137,7 +137,8 @@ def verified_tokens_cached() -> bool:
 
 
 def _forget_tokens_of(user_id: Any) -> None:
-    _verified.forget(list(ApiToken.objects.filter(user_id=user_id).values_list("digest", flat=True)))
+    if verified_tokens_cached():  # else nothing is kept: no query on every save of a user (each sign-in)
+        _verified.forget(list(ApiToken.objects.filter(user_id=user_id).values_list("digest", flat=True)))
 
 
 def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
